@@ -1,0 +1,63 @@
+/**
+ * What an integration test needs to reach the real parts started by global-setup.ts: AWS
+ * clients pointed at moto (through the lifecycle stand-in) and Kubernetes clients for the
+ * admin and the remediator identity.
+ */
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { KubeConfig } from '@kubernetes/client-node';
+import { inject } from 'vitest';
+import { type RecordedLifecycleAction, recordingPath } from './lifecycle-stand-in.ts';
+
+/** The region every test uses; moto keeps each region's resources apart. */
+export const testRegion = 'us-east-1';
+
+/** Client settings for any AWS SDK v3 client: the emulator's endpoint and fake credentials. */
+export function awsClientConfig() {
+  return {
+    endpoint: inject('awsEndpoint'),
+    region: testRegion,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  };
+}
+
+/**
+ * Environment variables that point the remediator (or any AWS SDK) at the emulator, the same
+ * way a user points it at AWS.
+ */
+export function awsEnvironment(): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL: inject('awsEndpoint'),
+    AWS_REGION: testRegion,
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+  };
+}
+
+export function ec2Client(): EC2Client {
+  return new EC2Client(awsClientConfig());
+}
+
+export function autoScalingClient(): AutoScalingClient {
+  return new AutoScalingClient(awsClientConfig());
+}
+
+export type KubeIdentity = 'admin' | 'remediator';
+
+/** A KubeConfig for the real kube-apiserver, as `admin` or as the remediator's own identity. */
+export function kubeConfig(identity: KubeIdentity): KubeConfig {
+  const config = new KubeConfig();
+  config.loadFromFile(kubeconfigPath(identity));
+  return config;
+}
+
+export function kubeconfigPath(identity: KubeIdentity): string {
+  return inject('kube').kubeconfigs[identity];
+}
+
+/** Every CompleteLifecycleAction and RecordLifecycleActionHeartbeat call the stand-in answered. */
+export async function recordedLifecycleActions(): Promise<RecordedLifecycleAction[]> {
+  const response = await fetch(`${inject('awsEndpoint')}${recordingPath}`);
+  if (!response.ok) throw new Error(`lifecycle stand-in answered HTTP ${response.status}`);
+  return (await response.json()) as RecordedLifecycleAction[];
+}
