@@ -2,6 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // The JSON results let .ci/run print one closing line of counts.
+    reporters: ['default', 'json'],
+    outputFile: { json: '.cache/test-results.json' },
     projects: [
       {
         test: {

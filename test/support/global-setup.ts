@@ -6,14 +6,17 @@
  * A part that cannot start fails the run with a message that says what to install; the
  * integration tests are never skipped silently.
  */
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import {
   ensureKubeApiServerBuilt,
   type KubeApiServerInfo,
   startKubeApiServer,
 } from './kube-apiserver.ts';
+import { applyManifestFile } from './kube-manifests.ts';
 import { startLifecycleStandIn } from './lifecycle-stand-in.ts';
 import { ensureMotoServer, startMoto } from './moto.ts';
+import { repoRoot } from './paths.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -47,6 +50,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (motoStart.status === 'rejected') throw motoStart.reason;
     const kube = kubeStart.value;
     const moto = motoStart.value;
+    // Tests act as the remediator through the same RBAC manifest users apply.
+    await applyManifestFile(
+      kube.kubeconfigs.admin,
+      join(repoRoot, 'infra', 'kubernetes', 'rbac.yaml'),
+    );
     const standIn = await startLifecycleStandIn(moto.endpoint);
     stops.push(standIn.stop);
 

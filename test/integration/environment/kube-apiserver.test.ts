@@ -1,0 +1,56 @@
+import { ApiException, CoreV1Api, StorageV1Api } from '@kubernetes/client-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ebsCsiAttacherFinalizer } from '../../../functions/shared/volume-attachment-name.ts';
+import { kubeConfig } from '../../support/environment.ts';
+import { ignoreNotFound, TestCluster } from '../../support/fixtures.ts';
+
+async function statusOf(request: Promise<unknown>): Promise<number> {
+  try {
+    await request;
+    return 200;
+  } catch (error) {
+    if (error instanceof ApiException) return error.code;
+    throw error;
+  }
+}
+
+describe('the kube-apiserver the tests run against', () => {
+  const cluster = TestCluster.create('apiserver');
+  afterAll(() => cluster.dispose());
+
+  it('keeps a deleted VolumeAttachment with the external-attacher finalizer until that finalizer is removed', async () => {
+    const node = await cluster.addNode();
+    const volume = await cluster.addVolume(node);
+    const name = volume.volumeAttachmentName;
+
+    await cluster.storage.deleteVolumeAttachment({ name });
+    const terminating = await cluster.storage.readVolumeAttachment({ name });
+    expect(terminating.metadata?.deletionTimestamp).toBeDefined();
+    expect(terminating.metadata?.finalizers).toEqual([ebsCsiAttacherFinalizer]);
+
+    await cluster.storage.patchVolumeAttachment({
+      name,
+      body: [{ op: 'remove', path: '/metadata/finalizers' }],
+    });
+    expect(await ignoreNotFound(cluster.storage.readVolumeAttachment({ name }))).toBeUndefined();
+  });
+
+  it('enforces RBAC: the remediator identity is refused Secrets and Pods', async () => {
+    const core = kubeConfig('remediator').makeApiClient(CoreV1Api);
+
+    expect(await statusOf(core.listSecretForAllNamespaces())).toBe(403);
+    expect(await statusOf(core.listPodForAllNamespaces())).toBe(403);
+  });
+
+  it('grants the remediator identity what infra/kubernetes/rbac.yaml gives it', async () => {
+    const remediator = kubeConfig('remediator');
+    const storage = remediator.makeApiClient(StorageV1Api);
+    const core = remediator.makeApiClient(CoreV1Api);
+
+    expect(await statusOf(storage.listVolumeAttachment())).toBe(200);
+    expect(await statusOf(core.listNode())).toBe(200);
+    expect(await statusOf(core.listPersistentVolume())).toBe(200);
+    // Read-only on PersistentVolumes: it must never delete the data's record.
+    expect(await statusOf(core.deletePersistentVolume({ name: 'does-not-matter' }))).toBe(403);
+  });
+});

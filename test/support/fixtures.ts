@@ -1,0 +1,333 @@
+/**
+ * Builds a realistic cluster in both real systems at once: EC2 instances tagged for the cluster
+ * with their Node objects, and EBS volumes attached to them with the PersistentVolumes and
+ * VolumeAttachments the EBS CSI driver and its external-attacher leave behind.
+ *
+ * Each TestCluster has a unique name and labels every object it creates with it, so tests share
+ * one kube-apiserver and one moto without seeing each other's objects.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  AttachVolumeCommand,
+  CreateVolumeCommand,
+  DescribeInstancesCommand,
+  type EC2Client,
+  RunInstancesCommand,
+  type Tag,
+  TerminateInstancesCommand,
+  waitUntilVolumeInUse,
+} from '@aws-sdk/client-ec2';
+import {
+  ApiException,
+  CoreV1Api,
+  StorageV1Api,
+  type V1PersistentVolume,
+  type V1VolumeAttachment,
+} from '@kubernetes/client-node';
+import { providerIdFor } from '../../functions/shared/aws-ids.ts';
+import {
+  csiNodeIdAnnotation,
+  ebsCsiAttacher,
+  ebsCsiAttacherFinalizer,
+  volumeAttachmentName,
+} from '../../functions/shared/volume-attachment-name.ts';
+import { ec2Client, kubeConfig, testRegion } from './environment.ts';
+
+/** The label that ties every Kubernetes object of a test cluster to that cluster. */
+export const testClusterLabel = 'test.ebs-volume-remediator.io/cluster';
+
+/** Any image id does for moto, which does not validate it by default. */
+const testImageId = 'ami-0123456789abcdef0';
+
+export interface TestNode {
+  readonly instanceId: string;
+  /** The Node's name: the instance's private DNS name, as on EKS. */
+  readonly nodeName: string;
+  readonly zone: string;
+  readonly providerID: string;
+}
+
+/** `csi`: provisioned by the EBS CSI driver; `in-tree`: by `kubernetes.io/aws-ebs`, migrated to CSI. */
+export type Provisioner = 'csi' | 'in-tree';
+
+export interface TestVolume {
+  readonly volumeId: string;
+  readonly persistentVolumeName: string;
+  readonly volumeAttachmentName: string;
+  readonly device: string;
+  readonly provisioner: Provisioner;
+}
+
+export interface AddNodeOptions {
+  readonly zone?: string;
+  /** Create the Node object too (default true); false models a Node already deleted. */
+  readonly withNodeObject?: boolean;
+  /** Tag the instance for this cluster (default true); false models a stranger's instance. */
+  readonly taggedForCluster?: boolean;
+}
+
+export interface AddVolumeOptions {
+  readonly provisioner?: Provisioner;
+  /** Create the VolumeAttachment (default true). */
+  readonly withVolumeAttachment?: boolean;
+}
+
+export class TestCluster {
+  readonly name: string;
+  readonly ec2: EC2Client;
+  readonly core: CoreV1Api;
+  readonly storage: StorageV1Api;
+  private readonly devicesUsed = new Map<string, number>();
+
+  private constructor(name: string, ec2: EC2Client) {
+    this.name = name;
+    this.ec2 = ec2;
+    const admin = kubeConfig('admin');
+    this.core = admin.makeApiClient(CoreV1Api);
+    this.storage = admin.makeApiClient(StorageV1Api);
+  }
+
+  /** A new, empty cluster with a unique name. */
+  static create(prefix = 'test'): TestCluster {
+    return new TestCluster(`${prefix}-${randomBytes(4).toString('hex')}`, ec2Client());
+  }
+
+  /** The tag that marks instances and in-tree volumes as this cluster's. */
+  get clusterTagKey(): string {
+    return `kubernetes.io/cluster/${this.name}`;
+  }
+
+  get labelSelector(): string {
+    return `${testClusterLabel}=${this.name}`;
+  }
+
+  /** Launches an instance tagged for the cluster and registers its Node. */
+  async addNode(options: AddNodeOptions = {}): Promise<TestNode> {
+    const zone = options.zone ?? `${testRegion}a`;
+    const tags: Tag[] = [{ Key: 'Name', Value: `${this.name}-node` }];
+    if (options.taggedForCluster ?? true) tags.push({ Key: this.clusterTagKey, Value: 'owned' });
+    const launched = await this.ec2.send(
+      new RunInstancesCommand({
+        ImageId: testImageId,
+        InstanceType: 'm7g.large',
+        MinCount: 1,
+        MaxCount: 1,
+        Placement: { AvailabilityZone: zone },
+        TagSpecifications: [{ ResourceType: 'instance', Tags: tags }],
+      }),
+    );
+    const instance = launched.Instances?.[0];
+    if (!instance?.InstanceId || !instance.PrivateDnsName) {
+      throw new Error(`RunInstances returned no instance id or private DNS name`);
+    }
+    const node: TestNode = {
+      instanceId: instance.InstanceId,
+      nodeName: instance.PrivateDnsName,
+      zone,
+      providerID: providerIdFor(zone, instance.InstanceId),
+    };
+    if (options.withNodeObject ?? true) {
+      await this.core.createNode({
+        body: {
+          metadata: {
+            name: node.nodeName,
+            labels: {
+              [testClusterLabel]: this.name,
+              'kubernetes.io/hostname': node.nodeName,
+              'topology.kubernetes.io/region': testRegion,
+              'topology.kubernetes.io/zone': zone,
+              'node.kubernetes.io/instance-type': 'm7g.large',
+            },
+          },
+          spec: { providerID: node.providerID },
+        },
+      });
+    }
+    return node;
+  }
+
+  /**
+   * Creates an EBS volume, attaches it to the node's instance, and records it in Kubernetes as
+   * the EBS CSI driver would: a PersistentVolume and a VolumeAttachment that the
+   * external-attacher has marked attached.
+   */
+  async addVolume(node: TestNode, options: AddVolumeOptions = {}): Promise<TestVolume> {
+    const provisioner = options.provisioner ?? 'csi';
+    const persistentVolumeName = `pvc-${randomUUID()}`;
+    const created = await this.ec2.send(
+      new CreateVolumeCommand({
+        AvailabilityZone: node.zone,
+        Size: 10,
+        VolumeType: 'gp3',
+        TagSpecifications: [
+          { ResourceType: 'volume', Tags: this.volumeTags(provisioner, persistentVolumeName) },
+        ],
+      }),
+    );
+    const volumeId = created.VolumeId;
+    if (!volumeId) throw new Error('CreateVolume returned no volume id');
+    const device = this.nextDevice(node.instanceId);
+    await this.ec2.send(
+      new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: node.instanceId, Device: device }),
+    );
+    await waitUntilVolumeInUse(
+      { client: this.ec2, maxWaitTime: 30, minDelay: 1 },
+      { VolumeIds: [volumeId] },
+    );
+
+    await this.core.createPersistentVolume({
+      body: this.persistentVolume(persistentVolumeName, volumeId, node.zone, provisioner),
+    });
+    const attachmentName = volumeAttachmentName(volumeId, ebsCsiAttacher, node.nodeName);
+    if (options.withVolumeAttachment ?? true) {
+      await this.createAttachedVolumeAttachment(attachmentName, persistentVolumeName, node, device);
+    }
+    return {
+      volumeId,
+      persistentVolumeName,
+      volumeAttachmentName: attachmentName,
+      device,
+      provisioner,
+    };
+  }
+
+  /** The instance's current state as EC2 reports it. */
+  async instanceState(instanceId: string): Promise<string | undefined> {
+    const described = await this.ec2.send(
+      new DescribeInstancesCommand({ InstanceIds: [instanceId] }),
+    );
+    return described.Reservations?.[0]?.Instances?.[0]?.State?.Name;
+  }
+
+  /** Removes what the cluster created in Kubernetes and terminates its instances. */
+  async dispose(): Promise<void> {
+    const attachments = await this.storage.listVolumeAttachment({
+      labelSelector: this.labelSelector,
+    });
+    for (const attachment of attachments.items) {
+      const name = attachment.metadata?.name;
+      if (!name) continue;
+      await ignoreNotFound(
+        this.storage.patchVolumeAttachment({
+          name,
+          body: [{ op: 'replace', path: '/metadata/finalizers', value: [] }],
+        }),
+      );
+      await ignoreNotFound(this.storage.deleteVolumeAttachment({ name }));
+    }
+    await this.core.deleteCollectionPersistentVolume({ labelSelector: this.labelSelector });
+    await this.core.deleteCollectionNode({ labelSelector: this.labelSelector });
+    const instances = await this.ec2.send(
+      new DescribeInstancesCommand({
+        Filters: [{ Name: `tag:${this.clusterTagKey}`, Values: ['owned'] }],
+      }),
+    );
+    const ids = (instances.Reservations ?? [])
+      .flatMap((r) => r.Instances ?? [])
+      .map((i) => i.InstanceId)
+      .filter((id): id is string => id !== undefined);
+    if (ids.length > 0) await this.ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }));
+  }
+
+  private volumeTags(provisioner: Provisioner, persistentVolumeName: string): Tag[] {
+    const common = [{ Key: 'kubernetes.io/created-for/pv/name', Value: persistentVolumeName }];
+    if (provisioner === 'csi') {
+      // What the EBS CSI driver tags without --k8s-tag-cluster-id: nothing names the cluster.
+      return [
+        ...common,
+        { Key: 'CSIVolumeName', Value: persistentVolumeName },
+        { Key: 'ebs.csi.aws.com/cluster', Value: 'true' },
+      ];
+    }
+    return [
+      ...common,
+      { Key: this.clusterTagKey, Value: 'owned' },
+      { Key: 'KubernetesCluster', Value: this.name },
+    ];
+  }
+
+  private persistentVolume(
+    name: string,
+    volumeId: string,
+    zone: string,
+    provisioner: Provisioner,
+  ): V1PersistentVolume {
+    const source =
+      provisioner === 'csi'
+        ? { csi: { driver: ebsCsiAttacher, volumeHandle: volumeId, fsType: 'ext4' } }
+        : { awsElasticBlockStore: { volumeID: `aws://${zone}/${volumeId}`, fsType: 'ext4' } };
+    return {
+      metadata: {
+        name,
+        labels: { [testClusterLabel]: this.name },
+        annotations: {
+          'pv.kubernetes.io/provisioned-by':
+            provisioner === 'csi' ? ebsCsiAttacher : 'kubernetes.io/aws-ebs',
+        },
+      },
+      spec: {
+        capacity: { storage: '10Gi' },
+        accessModes: ['ReadWriteOnce'],
+        persistentVolumeReclaimPolicy: 'Delete',
+        storageClassName: provisioner === 'csi' ? 'gp3' : 'gp2',
+        ...source,
+        nodeAffinity: {
+          required: {
+            nodeSelectorTerms: [
+              {
+                matchExpressions: [
+                  { key: 'topology.kubernetes.io/zone', operator: 'In', values: [zone] },
+                ],
+              },
+            ],
+          },
+        },
+      },
+    };
+  }
+
+  private async createAttachedVolumeAttachment(
+    name: string,
+    persistentVolumeName: string,
+    node: TestNode,
+    device: string,
+  ): Promise<void> {
+    const body: V1VolumeAttachment = {
+      metadata: {
+        name,
+        labels: { [testClusterLabel]: this.name },
+        annotations: { [csiNodeIdAnnotation]: node.instanceId },
+        finalizers: [ebsCsiAttacherFinalizer],
+      },
+      spec: {
+        attacher: ebsCsiAttacher,
+        nodeName: node.nodeName,
+        source: { persistentVolumeName },
+      },
+    };
+    const created = await this.storage.createVolumeAttachment({ body });
+    // The status is a subresource: the external-attacher sets it after ControllerPublish.
+    await this.storage.replaceVolumeAttachmentStatus({
+      name,
+      body: { ...created, status: { attached: true, attachmentMetadata: { devicePath: device } } },
+    });
+  }
+
+  private nextDevice(instanceId: string): string {
+    const used = this.devicesUsed.get(instanceId) ?? 0;
+    this.devicesUsed.set(instanceId, used + 1);
+    // /dev/xvdba, /dev/xvdbb, ...: the range the EBS CSI driver allocates from.
+    const letters = 'abcdefghijklmnopqrstuvwxyz';
+    return `/dev/xvd${letters.charAt(1 + Math.floor(used / 26))}${letters.charAt(used % 26)}`;
+  }
+}
+
+/** Resolves with undefined when the Kubernetes API answers 404. */
+export async function ignoreNotFound<T>(request: Promise<T>): Promise<T | undefined> {
+  try {
+    return await request;
+  } catch (error) {
+    if (error instanceof ApiException && error.code === 404) return undefined;
+    throw error;
+  }
+}
