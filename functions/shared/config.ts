@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import { ConfigurationError } from './errors.ts';
+
+/** How the remediator reaches the Kubernetes API. */
+export type ClusterAccess =
+  | { readonly kind: 'eks'; readonly eksClusterName: string }
+  | { readonly kind: 'kubeconfig-secret'; readonly secretArn: string }
+  | { readonly kind: 'kubeconfig-file'; readonly path: string };
+
+export type OnStopped = 'remediate' | 'ignore';
+
+/** The settings every function reads from its environment at cold start. */
+export interface Config {
+  /** The cluster whose instances, Nodes and volumes the remediator may touch. */
+  readonly clusterName: string;
+  readonly clusterAccess: ClusterAccess;
+  readonly dryRun: boolean;
+  readonly onStopped: OnStopped;
+  readonly outOfServiceTaint: boolean;
+  readonly resultEventBus: string | undefined;
+  /** How long to wait for a plain DetachVolume before forcing it. */
+  readonly detachTimeoutMs: number;
+  /** How long to wait for a forced detach before giving up (and retrying the event). */
+  readonly forceDetachTimeoutMs: number;
+  /** How long a deleted VolumeAttachment may wait for its attacher before its finalizer is removed. */
+  readonly attacherGraceMs: number;
+  /** The circuit breaker: more volumes than this to detach in one invocation, and it refuses. */
+  readonly maxVolumesPerInvocation: number;
+}
+
+const booleanSetting = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], {
+      error: 'must be true or false',
+    })
+    .optional()
+    .transform((value) => (value === undefined ? fallback : ['true', '1', 'yes'].includes(value)));
+
+const seconds = (fallback: number) =>
+  z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .positive({ error: 'must be a number of seconds greater than 0' })
+    .max(900, { error: 'must be at most 900 seconds (the Lambda maximum)' })
+    .default(fallback)
+    .transform((value) => value * 1000);
+
+const optionalText = z
+  .string()
+  .trim()
+  .optional()
+  .transform((value) => (value ? value : undefined));
+
+const environmentSchema = z.object({
+  CLUSTER_NAME: z
+    .string({ error: 'is required: the name of the cluster the remediator looks after' })
+    .trim()
+    .min(1, { error: 'is required: the name of the cluster the remediator looks after' }),
+  EKS_CLUSTER_NAME: optionalText,
+  KUBECONFIG_SECRET_ARN: optionalText.refine((value) => !value || value.startsWith('arn:'), {
+    error: 'must be the ARN of a Secrets Manager secret',
+  }),
+  KUBECONFIG: optionalText,
+  DRY_RUN: booleanSetting(false),
+  ON_STOPPED: z
+    .enum(['remediate', 'ignore'], { error: 'must be remediate or ignore' })
+    .default('remediate'),
+  OUT_OF_SERVICE_TAINT: booleanSetting(true),
+  RESULT_EVENT_BUS: optionalText,
+  DETACH_TIMEOUT_SECONDS: seconds(20),
+  FORCE_DETACH_TIMEOUT_SECONDS: seconds(30),
+  ATTACHER_GRACE_SECONDS: seconds(5),
+  MAX_VOLUMES_PER_INVOCATION: z.coerce
+    .number({ error: 'must be a whole number' })
+    .int({ error: 'must be a whole number' })
+    .positive({ error: 'must be at least 1' })
+    .default(50),
+});
+
+function clusterAccessFrom(env: z.infer<typeof environmentSchema>): ClusterAccess {
+  const given = [
+    env.EKS_CLUSTER_NAME && 'EKS_CLUSTER_NAME',
+    env.KUBECONFIG_SECRET_ARN && 'KUBECONFIG_SECRET_ARN',
+    env.KUBECONFIG && 'KUBECONFIG',
+  ].filter(Boolean);
+  if (given.length !== 1) {
+    throw new ConfigurationError(
+      'invalid configuration: set exactly one of EKS_CLUSTER_NAME (an EKS cluster), ' +
+        'KUBECONFIG_SECRET_ARN (a kubeconfig in Secrets Manager) or KUBECONFIG (a kubeconfig file); ' +
+        (given.length === 0 ? 'none is set' : `${given.join(' and ')} are set`),
+    );
+  }
+  if (env.EKS_CLUSTER_NAME) return { kind: 'eks', eksClusterName: env.EKS_CLUSTER_NAME };
+  if (env.KUBECONFIG_SECRET_ARN) {
+    return { kind: 'kubeconfig-secret', secretArn: env.KUBECONFIG_SECRET_ARN };
+  }
+  return { kind: 'kubeconfig-file', path: env.KUBECONFIG ?? '' };
+}
+
+/**
+ * Reads and validates the configuration. Every problem is named in one ConfigurationError, with
+ * the variable and what it must be, so one deploy fixes them all.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = environmentSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+    throw new ConfigurationError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const settings = parsed.data;
+  return {
+    clusterName: settings.CLUSTER_NAME,
+    clusterAccess: clusterAccessFrom(settings),
+    dryRun: settings.DRY_RUN,
+    onStopped: settings.ON_STOPPED,
+    outOfServiceTaint: settings.OUT_OF_SERVICE_TAINT,
+    resultEventBus: settings.RESULT_EVENT_BUS,
+    detachTimeoutMs: settings.DETACH_TIMEOUT_SECONDS,
+    forceDetachTimeoutMs: settings.FORCE_DETACH_TIMEOUT_SECONDS,
+    attacherGraceMs: settings.ATTACHER_GRACE_SECONDS,
+    maxVolumesPerInvocation: settings.MAX_VOLUMES_PER_INVOCATION,
+  };
+}

@@ -1,0 +1,33 @@
+/**
+ * The failures that must be retried: Lambda retries the event and the dead-letter queue keeps
+ * it when retries run out. Bad input is not an error here; parsers return a skip instead.
+ */
+
+/** The function's settings are missing or wrong; nothing can run until they are fixed. */
+export class ConfigurationError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConfigurationError';
+  }
+}
+
+/** The Kubernetes API could not be reached or refused the remediator's credentials. */
+export class ClusterAccessError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ClusterAccessError';
+  }
+}
+
+/** A call to EC2 or Kubernetes failed while remediating; the message says what was being done. */
+export class RemediationError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RemediationError';
+  }
+}
+
+/** The message of any thrown value, for logs and reports. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
