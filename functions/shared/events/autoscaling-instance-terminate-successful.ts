@@ -1,0 +1,29 @@
+// Sample: events/autoscaling-instance-terminate-successful.json
+// {"source":"aws.autoscaling","detail-type":"EC2 Instance Terminate Successful",
+//  "detail":{"AutoScalingGroupName":"eks-workers","EC2InstanceId":"i-1234567890abcdef0",...}}
+import { z } from 'zod';
+import { type EventParser, instanceIdSchema, malformed, type Request } from './types.ts';
+
+const detailSchema = z.object({
+  EC2InstanceId: instanceIdSchema,
+  AutoScalingGroupName: z.string().optional(),
+});
+
+const kind = 'autoscaling-instance-terminate-successful';
+
+export const autoScalingInstanceTerminateSuccessful: EventParser = {
+  source: 'aws.autoscaling',
+  detailType: 'EC2 Instance Terminate Successful',
+  parse(event): Request {
+    const detail = detailSchema.safeParse(event.detail);
+    if (!detail.success) return malformed(kind, detail.error);
+    const group = detail.data.AutoScalingGroupName;
+    return {
+      type: 'remediate',
+      kind,
+      instanceIds: [detail.data.EC2InstanceId],
+      eventTime: new Date(event.time),
+      reason: group ? `scaled in by Auto Scaling group ${group}` : 'scaled in by Auto Scaling',
+    };
+  },
+};

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import { isInstanceId } from '../aws-ids.ts';
+import type { Config } from '../config.ts';
+
+/** The kinds of input the functions tell apart, for logs and the `EventsReceived` metric. */
+export type EventKind =
+  | 'ec2-instance-state-change'
+  | 'autoscaling-instance-terminate-successful'
+  | 'manual-remediate'
+  | 'unknown'
+  | 'malformed';
+
+/** What an input asks the remediator to do, decided from the input alone. */
+export type Request =
+  | {
+      readonly type: 'remediate';
+      readonly kind: EventKind;
+      readonly instanceIds: readonly string[];
+      /** The event's own `time`, to measure latency from; absent for manual invokes. */
+      readonly eventTime?: Date;
+      /** A per-invoke dry-run; the configured DRY_RUN wins when it is on. */
+      readonly dryRun?: boolean;
+      readonly reason: string;
+    }
+  | {
+      readonly type: 'lift-taint';
+      readonly kind: EventKind;
+      readonly instanceIds: readonly string[];
+      readonly eventTime?: Date;
+      readonly reason: string;
+    }
+  | { readonly type: 'skip'; readonly kind: EventKind; readonly reason: string };
+
+/** One parser per event kind, keyed in the registry by source and detail-type. */
+export interface EventParser {
+  readonly source: string;
+  readonly detailType: string;
+  parse(event: EventBridgeEnvelope, config: Config): Request;
+}
+
+export const instanceIdSchema = z
+  .string()
+  .refine(isInstanceId, { error: 'must be an EC2 instance id (i-...)' });
+
+/** The fields EventBridge puts on every event. */
+export const envelopeSchema = z.object({
+  version: z.string(),
+  id: z.string(),
+  'detail-type': z.string(),
+  source: z.string(),
+  time: z.iso.datetime({ offset: true }),
+  region: z.string(),
+  resources: z.array(z.string()),
+  detail: z.unknown(),
+});
+
+export type EventBridgeEnvelope = z.infer<typeof envelopeSchema>;
+
+/** A skip for an input that does not have the shape its kind promises. */
+export function malformed(kind: EventKind, error: z.ZodError): Request {
+  const problems = error.issues.map(
+    (issue) => `${issue.path.join('.') || '(event)'} ${issue.message}`,
+  );
+  return { type: 'skip', kind, reason: `malformed ${kind} event: ${problems.join('; ')}` };
+}

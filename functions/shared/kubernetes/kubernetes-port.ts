@@ -1,0 +1,229 @@
+import {
+  ApiException,
+  CoreV1Api,
+  type KubeConfig,
+  StorageV1Api,
+  type V1Node,
+  type V1VolumeAttachment,
+} from '@kubernetes/client-node';
+import { ClusterAccessError, messageOf, RemediationError } from '../errors.ts';
+import type { AttachmentFacts, NodeFacts, Taint } from '../remediation/facts.ts';
+import type { KubernetesPort } from '../remediation/ports.ts';
+import { csiNodeIdAnnotation, ebsCsiAttacher } from '../volume-attachment-name.ts';
+
+const pageSize = 500;
+/** Optimistic-concurrency retries of a patch whose resourceVersion test failed. */
+const patchAttempts = 3;
+
+function statusOf(error: unknown): number | undefined {
+  return error instanceof ApiException ? error.code : undefined;
+}
+
+/**
+ * Wraps a failed call: no answer, 401 or 403 mean the cluster cannot be used as configured;
+ * anything else is a failure of that one step. Both are retried by Lambda.
+ */
+function failure(what: string, server: string, error: unknown): Error {
+  const status = statusOf(error);
+  if (status === undefined) {
+    return new ClusterAccessError(
+      `${what}: the Kubernetes API at ${server} did not answer (${messageOf(error)}); check the ` +
+        'cluster endpoint, the network path from the function (VPC, security groups) and the credentials',
+      { cause: error },
+    );
+  }
+  if (status === 401 || status === 403) {
+    return new ClusterAccessError(
+      `${what}: the Kubernetes API at ${server} answered ${status}; check that the remediator's ` +
+        'identity is mapped to group ebs-volume-remediator and infra/kubernetes/rbac.yaml is applied',
+      { cause: error },
+    );
+  }
+  return new RemediationError(`${what}: Kubernetes API answered ${status}: ${messageOf(error)}`, {
+    cause: error,
+  });
+}
+
+function nodeFacts(node: V1Node): NodeFacts {
+  return {
+    name: node.metadata?.name ?? '',
+    ...(node.spec?.providerID ? { providerId: node.spec.providerID } : {}),
+    taints: (node.spec?.taints ?? []).map((t) => ({
+      key: t.key,
+      effect: t.effect,
+      ...(t.value === undefined ? {} : { value: t.value }),
+    })),
+  };
+}
+
+function attachmentFacts(attachment: V1VolumeAttachment): AttachmentFacts {
+  const inline = attachment.spec.source.inlineVolumeSpec;
+  const inlineReference = inline?.csi?.volumeHandle ?? inline?.awsElasticBlockStore?.volumeID;
+  const nodeId = attachment.metadata?.annotations?.[csiNodeIdAnnotation];
+  return {
+    name: attachment.metadata?.name ?? '',
+    attacher: attachment.spec.attacher,
+    nodeName: attachment.spec.nodeName,
+    ...(nodeId ? { nodeIdAnnotation: nodeId } : {}),
+    ...(attachment.spec.source.persistentVolumeName
+      ? { persistentVolumeName: attachment.spec.source.persistentVolumeName }
+      : {}),
+    ...(inlineReference ? { inlineVolumeReference: inlineReference } : {}),
+    deleting: attachment.metadata?.deletionTimestamp !== undefined,
+    finalizers: attachment.metadata?.finalizers ?? [],
+  };
+}
+
+const sameTaint = (a: Taint, b: Taint) =>
+  a.key === b.key && (a.value ?? '') === (b.value ?? '') && a.effect === b.effect;
+
+/** The KubernetesPort over @kubernetes/client-node, for one cluster. */
+export function createKubernetesPort(config: KubeConfig): KubernetesPort {
+  const core = config.makeApiClient(CoreV1Api);
+  const storage = config.makeApiClient(StorageV1Api);
+  const server = config.getCurrentCluster()?.server ?? '(no server in kubeconfig)';
+
+  async function call<T>(what: string, request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (error) {
+      throw failure(what, server, error);
+    }
+  }
+
+  /** Reads, changes and writes back with a resourceVersion test, retrying on a conflict. */
+  async function patchWithTest<T extends { metadata?: { resourceVersion?: string } }>(
+    what: string,
+    read: () => Promise<T>,
+    change: (current: T) => object[] | undefined,
+    write: (patch: object[]) => Promise<unknown>,
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let current: T;
+      try {
+        current = await read();
+      } catch (error) {
+        if (statusOf(error) === 404) return;
+        throw failure(what, server, error);
+      }
+      const operations = change(current);
+      if (!operations) return;
+      const patch = [
+        { op: 'test', path: '/metadata/resourceVersion', value: current.metadata?.resourceVersion },
+        ...operations,
+      ];
+      try {
+        await write(patch);
+        return;
+      } catch (error) {
+        const status = statusOf(error);
+        if (status === 404) return;
+        // 422 or 409: the object changed between read and write; read it again.
+        if ((status === 422 || status === 409) && attempt < patchAttempts) continue;
+        throw failure(what, server, error);
+      }
+    }
+  }
+
+  return {
+    async listNodes() {
+      const nodes: NodeFacts[] = [];
+      let next: string | undefined;
+      do {
+        const page = await call('listing nodes', () =>
+          core.listNode({ limit: pageSize, _continue: next }),
+        );
+        nodes.push(...page.items.map(nodeFacts));
+        next = page.metadata?._continue || undefined;
+      } while (next);
+      return nodes;
+    },
+
+    async listVolumeAttachments() {
+      const attachments: AttachmentFacts[] = [];
+      let next: string | undefined;
+      do {
+        const page = await call('listing volumeattachments', () =>
+          storage.listVolumeAttachment({ limit: pageSize, _continue: next }),
+        );
+        attachments.push(...page.items.map(attachmentFacts));
+        next = page.metadata?._continue || undefined;
+      } while (next);
+      return attachments;
+    },
+
+    async readPersistentVolume(name) {
+      try {
+        const pv = await core.readPersistentVolume({ name });
+        const csi = pv.spec?.csi;
+        const reference =
+          csi?.driver === ebsCsiAttacher
+            ? csi.volumeHandle
+            : pv.spec?.awsElasticBlockStore?.volumeID;
+        return { name, ...(reference ? { volumeReference: reference } : {}) };
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw failure(`reading persistentvolume ${name}`, server, error);
+      }
+    },
+
+    async readVolumeAttachment(name) {
+      try {
+        return attachmentFacts(await storage.readVolumeAttachment({ name }));
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw failure(`reading volumeattachment ${name}`, server, error);
+      }
+    },
+
+    async deleteVolumeAttachment(name) {
+      try {
+        await storage.deleteVolumeAttachment({ name });
+        return 'deleted';
+      } catch (error) {
+        if (statusOf(error) === 404) return 'not-found';
+        throw failure(`deleting volumeattachment ${name}`, server, error);
+      }
+    },
+
+    removeVolumeAttachmentFinalizer: (name, finalizer) =>
+      patchWithTest(
+        `removing finalizer ${finalizer} from volumeattachment ${name}`,
+        () => storage.readVolumeAttachment({ name }),
+        (current) => {
+          const finalizers = current.metadata?.finalizers ?? [];
+          if (!finalizers.includes(finalizer)) return undefined;
+          const remaining = finalizers.filter((f) => f !== finalizer);
+          return [{ op: 'replace', path: '/metadata/finalizers', value: remaining }];
+        },
+        (patch) => storage.patchVolumeAttachment({ name, body: patch }),
+      ),
+
+    addNodeTaint: (nodeName, taint) =>
+      patchWithTest(
+        `tainting node ${nodeName} with ${taint.key}`,
+        () => core.readNode({ name: nodeName }),
+        (current) => {
+          const taints = nodeFacts(current).taints;
+          if (taints.some((t) => sameTaint(t, taint))) return undefined;
+          return [
+            { op: 'add', path: '/spec/taints', value: [...(current.spec?.taints ?? []), taint] },
+          ];
+        },
+        (patch) => core.patchNode({ name: nodeName, body: patch }),
+      ),
+
+    removeNodeTaint: (nodeName, taint) =>
+      patchWithTest(
+        `removing taint ${taint.key} from node ${nodeName}`,
+        () => core.readNode({ name: nodeName }),
+        (current) => {
+          const taints = current.spec?.taints ?? [];
+          const remaining = taints.filter((t) => !sameTaint(t, taint));
+          if (remaining.length === taints.length) return undefined;
+          return [{ op: 'replace', path: '/spec/taints', value: remaining }];
+        },
+        (patch) => core.patchNode({ name: nodeName, body: patch }),
+      ),
+  };
+}

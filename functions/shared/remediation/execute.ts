@@ -1,0 +1,236 @@
+/**
+ * The one executor: performs a plan's EC2 and Kubernetes calls. It is the only place that knows
+ * about dry-run, checked right at each side effect.
+ */
+import { messageOf } from '../errors.ts';
+import { ebsCsiAttacherFinalizer } from '../volume-attachment-name.ts';
+import { type InstancePlan, outOfServiceTaint, type VolumeTask } from './plan.ts';
+import type { Ec2Port, KubernetesPort } from './ports.ts';
+
+export type ActionKind =
+  | 'detach-volume'
+  | 'force-detach-volume'
+  | 'delete-volumeattachment'
+  | 'remove-finalizer'
+  | 'taint-node'
+  | 'lift-taint';
+
+/** One action, as logged, returned and sent in the result event. */
+export interface ActionRecord {
+  readonly action: ActionKind;
+  readonly instanceId: string;
+  readonly volumeId?: string;
+  readonly volumeAttachment?: string;
+  readonly node?: string;
+  /** done; already-done (an earlier run or someone else did it); planned (dry-run); failed. */
+  readonly outcome: 'done' | 'already-done' | 'planned' | 'failed';
+  readonly detail?: string;
+  readonly durationMs: number;
+}
+
+export interface ExecutionOptions {
+  readonly dryRun: boolean;
+  readonly detachTimeoutMs: number;
+  readonly forceDetachTimeoutMs: number;
+  readonly attacherGraceMs: number;
+}
+
+export interface ExecutionDeps {
+  readonly ec2: Ec2Port;
+  readonly kube: KubernetesPort;
+  /** Called once per action as it finishes: one log line each. */
+  readonly onAction?: (record: ActionRecord) => void;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Polls until `done` holds or `timeoutMs` passes. The first poll comes after 500 ms and the gap
+ * grows 1.5x up to 3 s: a plain detach usually takes 1 to 4 s.
+ */
+async function pollUntil(
+  done: () => Promise<boolean>,
+  timeoutMs: number,
+  sleep: (ms: number) => Promise<void>,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let gap = 500;
+  while (Date.now() < deadline) {
+    if (await done()) return true;
+    await sleep(Math.min(gap, Math.max(0, deadline - Date.now())));
+    gap = Math.min(gap * 1.5, 3000);
+  }
+  return done();
+}
+
+interface ActionResult {
+  readonly outcome: ActionRecord['outcome'];
+  readonly detail?: string;
+  /** What the action turned out to be, when that differs from what it set out to do. */
+  readonly action?: ActionKind;
+}
+
+class Recorder {
+  readonly records: ActionRecord[] = [];
+  private readonly instanceId: string;
+  private readonly onAction: ((record: ActionRecord) => void) | undefined;
+
+  constructor(instanceId: string, onAction: ((record: ActionRecord) => void) | undefined) {
+    this.instanceId = instanceId;
+    this.onAction = onAction;
+  }
+
+  /** Runs one action, timing it and recording its outcome; a failure is recorded, not thrown. */
+  async run(
+    action: ActionKind,
+    target: Pick<ActionRecord, 'volumeId' | 'volumeAttachment' | 'node'>,
+    perform: () => Promise<ActionResult>,
+  ): Promise<ActionRecord> {
+    const started = Date.now();
+    let result: ActionResult;
+    try {
+      result = await perform();
+    } catch (error) {
+      result = { outcome: 'failed', detail: messageOf(error) };
+    }
+    const record: ActionRecord = {
+      action: result.action ?? action,
+      instanceId: this.instanceId,
+      ...target,
+      outcome: result.outcome,
+      ...(result.detail ? { detail: result.detail } : {}),
+      durationMs: Date.now() - started,
+    };
+    this.records.push(record);
+    this.onAction?.(record);
+    return record;
+  }
+}
+
+/** Frees one volume: detach (forced only as a last resort), then delete its VolumeAttachments. */
+async function freeVolume(
+  plan: Extract<InstancePlan, { outcome: 'remediate' }>,
+  task: VolumeTask,
+  deps: ExecutionDeps,
+  options: ExecutionOptions,
+  recorder: Recorder,
+): Promise<void> {
+  const { ec2 } = deps;
+  const sleep = deps.sleep ?? defaultSleep;
+  const { instanceId } = plan;
+  const { volumeId } = task;
+  const released = async () => {
+    const [volume] = await ec2.describeVolumes([volumeId]);
+    return !volume?.attachments.some((a) => a.instanceId === instanceId && a.state !== 'detached');
+  };
+
+  if (task.detach) {
+    const detach = await recorder.run('detach-volume', { volumeId }, async () => {
+      if (options.dryRun)
+        return { outcome: 'planned', detail: `would detach ${task.detach?.device}` };
+      const answer = await ec2.detachVolume(volumeId, instanceId, false);
+      if (await pollUntil(released, options.detachTimeoutMs, sleep)) {
+        return { outcome: answer === 'already-detached' ? 'already-done' : 'done' };
+      }
+      const waited = `${options.detachTimeoutMs / 1000}s`;
+      if (!plan.forceAllowed) {
+        throw new Error(
+          `${volumeId} still attached to ${instanceId} after ${waited}, and force is not ` +
+            `allowed while the instance is ${plan.state}`,
+        );
+      }
+      await ec2.detachVolume(volumeId, instanceId, true);
+      if (await pollUntil(released, options.forceDetachTimeoutMs, sleep)) {
+        return {
+          action: 'force-detach-volume',
+          outcome: 'done',
+          detail: `plain detach unfinished after ${waited}; forced`,
+        };
+      }
+      throw new Error(
+        `${volumeId} still attached to ${instanceId} ${options.forceDetachTimeoutMs / 1000}s after a forced detach`,
+      );
+    });
+    if (detach.outcome === 'failed') return;
+  }
+
+  // Only now that EC2 no longer holds the volume on this instance may its attachments go.
+  await Promise.all(
+    task.attachmentNames.map((name) => deleteAttachment(name, volumeId, deps, options, recorder)),
+  );
+}
+
+async function deleteAttachment(
+  name: string,
+  volumeId: string,
+  deps: ExecutionDeps,
+  options: ExecutionOptions,
+  recorder: Recorder,
+): Promise<void> {
+  const { kube } = deps;
+  const sleep = deps.sleep ?? defaultSleep;
+  const target = { volumeId, volumeAttachment: name };
+  const deleted = await recorder.run('delete-volumeattachment', target, async () => {
+    if (options.dryRun) return { outcome: 'planned' };
+    const answer = await kube.deleteVolumeAttachment(name);
+    return { outcome: answer === 'deleted' ? 'done' : 'already-done' };
+  });
+  if (deleted.outcome !== 'done') return;
+
+  // A running external-attacher removes its finalizer within moments; give it that chance.
+  const gone = await pollUntil(
+    async () => (await kube.readVolumeAttachment(name)) === undefined,
+    options.attacherGraceMs,
+    sleep,
+  );
+  if (gone) return;
+  const stuck = await kube.readVolumeAttachment(name);
+  if (!stuck?.finalizers.includes(ebsCsiAttacherFinalizer)) return;
+  await recorder.run('remove-finalizer', target, async () => {
+    await kube.removeVolumeAttachmentFinalizer(name, ebsCsiAttacherFinalizer);
+    const left = await kube.readVolumeAttachment(name);
+    return left
+      ? { outcome: 'done', detail: `still held by finalizers ${left.finalizers.join(', ')}` }
+      : { outcome: 'done', detail: 'no attacher answered: removed its finalizer' };
+  });
+}
+
+/** Executes a remediation plan; returns every action's record. Never throws for one action. */
+export async function executeRemediation(
+  plan: Extract<InstancePlan, { outcome: 'remediate' }>,
+  deps: ExecutionDeps,
+  options: ExecutionOptions,
+): Promise<ActionRecord[]> {
+  const recorder = new Recorder(plan.instanceId, deps.onAction);
+  // Independent volumes at once: 20 volumes take about as long as one.
+  await Promise.all(plan.volumes.map((task) => freeVolume(plan, task, deps, options, recorder)));
+  const { taintNode } = plan;
+  if (taintNode) {
+    await recorder.run('taint-node', { node: taintNode }, async () => {
+      if (options.dryRun) return { outcome: 'planned' };
+      await deps.kube.addNodeTaint(taintNode, outOfServiceTaint);
+      return {
+        outcome: 'done',
+        detail: `${outOfServiceTaint.key}=${outOfServiceTaint.value}:NoExecute`,
+      };
+    });
+  }
+  return recorder.records;
+}
+
+/** Lifts the out-of-service taint this project added to a Node. */
+export async function executeTaintLift(
+  instanceId: string,
+  nodeName: string,
+  deps: ExecutionDeps,
+  options: Pick<ExecutionOptions, 'dryRun'>,
+): Promise<ActionRecord[]> {
+  const recorder = new Recorder(instanceId, deps.onAction);
+  await recorder.run('lift-taint', { node: nodeName }, async () => {
+    if (options.dryRun) return { outcome: 'planned' };
+    await deps.kube.removeNodeTaint(nodeName, outOfServiceTaint);
+    return { outcome: 'done' };
+  });
+  return recorder.records;
+}

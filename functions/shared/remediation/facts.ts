@@ -1,0 +1,67 @@
+/**
+ * What the remediator observes of EC2 and Kubernetes, as plain data. The ports return these;
+ * the planner decides on them alone, so every decision can be tested without a network.
+ */
+
+export type InstanceState =
+  | 'pending'
+  | 'running'
+  | 'stopping'
+  | 'stopped'
+  | 'shutting-down'
+  | 'terminated'
+  /** EC2 no longer knows the instance (InvalidInstanceID.NotFound, or gone from DescribeInstances). */
+  | 'gone';
+
+export interface InstanceFacts {
+  readonly instanceId: string;
+  readonly state: InstanceState;
+  readonly privateDnsName?: string;
+  /** The device of the root volume, such as /dev/xvda: never detached. */
+  readonly rootDeviceName?: string;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface VolumeAttachmentInEc2 {
+  readonly instanceId: string;
+  readonly device: string;
+  /** attaching, attached, detaching, detached or busy. */
+  readonly state: string;
+}
+
+export interface VolumeFacts {
+  readonly volumeId: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly attachments: readonly VolumeAttachmentInEc2[];
+}
+
+export interface Taint {
+  readonly key: string;
+  readonly value?: string;
+  readonly effect: string;
+}
+
+export interface NodeFacts {
+  readonly name: string;
+  readonly providerId?: string;
+  readonly taints: readonly Taint[];
+}
+
+export interface AttachmentFacts {
+  readonly name: string;
+  readonly attacher: string;
+  readonly nodeName: string;
+  /** The csi.alpha.kubernetes.io/node-id annotation: the instance id the attacher used. */
+  readonly nodeIdAnnotation?: string;
+  readonly persistentVolumeName?: string;
+  /** The volume handle of a migrated inline volume (spec.source.inlineVolumeSpec). */
+  readonly inlineVolumeReference?: string;
+  readonly deleting: boolean;
+  readonly finalizers: readonly string[];
+}
+
+export interface PersistentVolumeFacts {
+  readonly name: string;
+  /** CSI volumeHandle or in-tree awsElasticBlockStore.volumeID, as written. */
+  readonly volumeReference?: string;
+}

@@ -1,0 +1,89 @@
+import type { InstanceFacts } from './facts.ts';
+import {
+  attachmentsOfInstance,
+  type MappedAttachment,
+  nodeOfInstance,
+  type Observation,
+  volumeIdOf,
+} from './plan.ts';
+import type { Ec2Port, KubernetesPort } from './ports.ts';
+
+/** How many PersistentVolumes are read at once. */
+const persistentVolumeReadConcurrency = 10;
+
+async function mapConcurrently<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
+/**
+ * Observes these instances in both systems with a fixed number of calls, whatever their
+ * number: one DescribeInstances and one DescribeVolumes per 200 instances, one list of Nodes
+ * and one of VolumeAttachments, and one read per PersistentVolume involved.
+ */
+export async function observeInstances(
+  instanceIds: readonly string[],
+  ec2: Ec2Port,
+  kube: KubernetesPort,
+): Promise<Observation[]> {
+  const [instances, nodes, attachments, volumesInEc2] = await Promise.all([
+    ec2.describeInstances(instanceIds),
+    kube.listNodes(),
+    kube.listVolumeAttachments(),
+    ec2.describeVolumesAttachedTo(instanceIds),
+  ]);
+
+  const perInstance = instanceIds.map((instanceId) => {
+    const instance: InstanceFacts = instances.get(instanceId) ?? {
+      instanceId,
+      state: 'gone',
+      tags: {},
+    };
+    const node = nodeOfInstance(nodes, instanceId);
+    const own = attachmentsOfInstance(
+      attachments,
+      instanceId,
+      node?.name ?? instance.privateDnsName,
+    );
+    return { instance, node, own };
+  });
+
+  const pvNames = [
+    ...new Set(
+      perInstance.flatMap(({ own }) =>
+        own.flatMap((a) => (a.persistentVolumeName ? [a.persistentVolumeName] : [])),
+      ),
+    ),
+  ];
+  const pvs = await mapConcurrently(pvNames, persistentVolumeReadConcurrency, (name) =>
+    kube.readPersistentVolume(name),
+  );
+  const referenceOf = new Map(pvs.flatMap((pv) => (pv ? [[pv.name, pv.volumeReference]] : [])));
+
+  return perInstance.map(({ instance, node, own }) => ({
+    instance,
+    ...(node ? { node } : {}),
+    attachments: own.map((attachment): MappedAttachment => {
+      const reference = attachment.persistentVolumeName
+        ? referenceOf.get(attachment.persistentVolumeName)
+        : undefined;
+      const volumeId = volumeIdOf(attachment, reference);
+      return volumeId ? { attachment, volumeId } : { attachment };
+    }),
+    volumesInEc2: volumesInEc2.filter((v) =>
+      v.attachments.some((a) => a.instanceId === instance.instanceId),
+    ),
+  }));
+}
