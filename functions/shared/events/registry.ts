@@ -32,6 +32,19 @@ export function parseNodeLossInput(input: unknown, config: Config): Request {
       reason: `unknown action ${JSON.stringify(input.action)}: node-loss accepts "remediate"`,
     };
   }
+  if (
+    !isObject(input) ||
+    typeof input.source !== 'string' ||
+    typeof input['detail-type'] !== 'string'
+  ) {
+    return {
+      type: 'skip',
+      kind: 'malformed',
+      reason:
+        'neither an EventBridge event (with source and detail-type) nor a manual invoke ' +
+        '({"action":"remediate","instanceIds":["i-..."]})',
+    };
+  }
   const envelope = envelopeSchema.safeParse(input);
   if (!envelope.success) return malformed('malformed', envelope.error);
   const { source } = envelope.data;

@@ -61,5 +61,6 @@ export function malformed(kind: EventKind, error: z.ZodError): Request {
   const problems = error.issues.map(
     (issue) => `${issue.path.join('.') || '(event)'} ${issue.message}`,
   );
-  return { type: 'skip', kind, reason: `malformed ${kind} event: ${problems.join('; ')}` };
+  const what = kind === 'malformed' ? 'EventBridge event' : `${kind} event`;
+  return { type: 'skip', kind, reason: `malformed ${what}: ${problems.join('; ')}` };
 }

@@ -109,7 +109,7 @@ export async function liftOutOfServiceTaints(
         skipped: [],
       };
       if (plan.outcome === 'skipped') {
-        return { ...about, outcome: 'nothing-to-do', reason: plan.reason, actions: [] };
+        return { ...about, outcome: 'skipped', reason: plan.reason, actions: [] };
       }
       const actions = await executeTaintLift(instanceId, plan.nodeName, deps, settings);
       return { ...about, outcome: outcomeOf(actions, settings.dryRun), actions };

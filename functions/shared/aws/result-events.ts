@@ -1,0 +1,80 @@
+import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { InstanceReport } from '../remediation/remediate.ts';
+
+/** The `source` of every result event. */
+export const resultEventSource = 'ebs-volume-remediator';
+
+/** The `detail-type` of the result event sent for each instance acted on. */
+export const resultDetailType = 'EBS Volume Remediation Result';
+
+/** What started the run, as it appears in each result event. */
+export interface Trigger {
+  readonly kind: string;
+  readonly reason: string;
+  readonly eventTime?: string;
+}
+
+/**
+ * The detail of a result event: one instance, what was decided and every action with its
+ * outcome. Fields are only ever added, never renamed, so rules written against it keep working.
+ */
+export interface ResultEventDetail extends InstanceReport {
+  readonly clusterName: string;
+  readonly trigger: Trigger;
+  readonly summary: {
+    readonly volumesDetached: number;
+    readonly attachmentsDeleted: number;
+    readonly failures: number;
+  };
+}
+
+export function resultEventDetail(
+  report: InstanceReport,
+  clusterName: string,
+  trigger: Trigger,
+): ResultEventDetail {
+  const done = report.actions.filter((a) => a.outcome === 'done');
+  return {
+    clusterName,
+    trigger,
+    ...report,
+    summary: {
+      volumesDetached: done.filter(
+        (a) => a.action === 'detach-volume' || a.action === 'force-detach-volume',
+      ).length,
+      attachmentsDeleted: done.filter((a) => a.action === 'delete-volumeattachment').length,
+      failures: report.actions.filter((a) => a.outcome === 'failed').length,
+    },
+  };
+}
+
+/** PutEvents takes at most 10 entries per call. */
+const maxEntriesPerCall = 10;
+
+/**
+ * Sends one result event per detail to the bus (name or ARN). Resolves with the number of
+ * entries EventBridge did not accept.
+ */
+export async function publishResultEvents(
+  client: EventBridgeClient,
+  eventBusName: string,
+  details: readonly ResultEventDetail[],
+): Promise<number> {
+  let failed = 0;
+  for (let i = 0; i < details.length; i += maxEntriesPerCall) {
+    const batch = details.slice(i, i + maxEntriesPerCall);
+    const answer = await client.send(
+      new PutEventsCommand({
+        Entries: batch.map((detail) => ({
+          EventBusName: eventBusName,
+          Source: resultEventSource,
+          DetailType: resultDetailType,
+          Detail: JSON.stringify(detail),
+          Resources: [],
+        })),
+      }),
+    );
+    failed += answer.FailedEntryCount ?? 0;
+  }
+  return failed;
+}

@@ -1,0 +1,57 @@
+/**
+ * The clients and ports of one cold start, built once from the configuration and reused by
+ * every invocation of the container.
+ */
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { EKSClient } from '@aws-sdk/client-eks';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createEc2Port } from './aws/ec2-port.ts';
+import { publishResultEvents, type ResultEventDetail } from './aws/result-events.ts';
+import type { Config } from './config.ts';
+import { clusterConnection } from './kubernetes/cluster-connection.ts';
+import { createKubernetesPort } from './kubernetes/kubernetes-port.ts';
+import { tracer } from './observability.ts';
+import type { Ec2Port, KubernetesPort } from './remediation/ports.ts';
+
+export interface Runtime {
+  readonly ec2: Ec2Port;
+  readonly kubernetes: () => Promise<KubernetesPort>;
+  readonly publishResults?: (details: readonly ResultEventDetail[]) => Promise<number>;
+}
+
+function once<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => {
+    value ??= make();
+    return value;
+  };
+}
+
+/** Region, endpoint and credentials come from the SDK's standard environment variables. */
+export function createRuntime(config: Config): Runtime {
+  const ec2Client = tracer.captureAWSv3Client(new EC2Client({}));
+  const connection = clusterConnection(config.clusterAccess, {
+    eks: once(() => tracer.captureAWSv3Client(new EKSClient({}))),
+    secretsManager: once(() => tracer.captureAWSv3Client(new SecretsManagerClient({}))),
+    region: () => ec2Client.config.region(),
+    credentials: () => ec2Client.config.credentials(),
+  });
+  let current: { config: KubeConfig; port: KubernetesPort } | undefined;
+  const bus = config.resultEventBus;
+  const eventBridge = once(() => tracer.captureAWSv3Client(new EventBridgeClient({})));
+  return {
+    ec2: createEc2Port(ec2Client),
+    async kubernetes() {
+      const kubeConfig = await connection.kubeConfig();
+      if (current?.config !== kubeConfig) {
+        current = { config: kubeConfig, port: createKubernetesPort(kubeConfig) };
+      }
+      return current.port;
+    },
+    ...(bus
+      ? { publishResults: (details) => publishResultEvents(eventBridge(), bus, details) }
+      : {}),
+  };
+}

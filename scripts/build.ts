@@ -1,0 +1,40 @@
+// Bundles each Lambda function (functions/<name>/index.ts) into one self-contained, minified
+// ESM file, dist/<name>/index.mjs exporting `handler`: the exact file the CDK app deploys.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+
+const root = join(import.meta.dirname, '..');
+const functionsDir = join(root, 'functions');
+
+const names = readdirSync(functionsDir).filter((name) => {
+  const entry = join(functionsDir, name, 'index.ts');
+  try {
+    return statSync(entry).isFile();
+  } catch {
+    return false;
+  }
+});
+
+for (const name of names) {
+  const outfile = join(root, 'dist', name, 'index.mjs');
+  const result = await build({
+    entryPoints: [join(functionsDir, name, 'index.ts')],
+    outfile,
+    bundle: true,
+    minify: true,
+    sourcemap: 'linked',
+    platform: 'node',
+    target: 'node24',
+    format: 'esm',
+    mainFields: ['module', 'main'],
+    // Some dependencies still call require(); give the ESM bundle one.
+    banner: {
+      js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+    },
+    metafile: true,
+    logLevel: 'warning',
+  });
+  const bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
+  console.log(`built dist/${name}/index.mjs (${(bytes / 1024).toFixed(0)} KiB)`);
+}
