@@ -11,10 +11,16 @@ import {
   AttachVolumeCommand,
   CreateVolumeCommand,
   DescribeInstancesCommand,
+  DescribeVolumesCommand,
   type EC2Client,
   RunInstancesCommand,
+  StartInstancesCommand,
+  StopInstancesCommand,
   type Tag,
   TerminateInstancesCommand,
+  waitUntilInstanceRunning,
+  waitUntilInstanceStopped,
+  waitUntilInstanceTerminated,
   waitUntilVolumeInUse,
 } from '@aws-sdk/client-ec2';
 import {
@@ -189,6 +195,113 @@ export class TestCluster {
       device,
       provisioner,
     };
+  }
+
+  /** Terminates the instance and waits until EC2 reports it terminated. */
+  async terminateInstance(node: TestNode): Promise<void> {
+    await this.ec2.send(new TerminateInstancesCommand({ InstanceIds: [node.instanceId] }));
+    await waitUntilInstanceTerminated(
+      { client: this.ec2, maxWaitTime: 30, minDelay: 1 },
+      { InstanceIds: [node.instanceId] },
+    );
+  }
+
+  /** Stops the instance (its volumes stay attached) and waits until EC2 reports it stopped. */
+  async stopInstance(node: TestNode): Promise<void> {
+    await this.ec2.send(new StopInstancesCommand({ InstanceIds: [node.instanceId] }));
+    await waitUntilInstanceStopped(
+      { client: this.ec2, maxWaitTime: 30, minDelay: 1 },
+      { InstanceIds: [node.instanceId] },
+    );
+  }
+
+  async startInstance(node: TestNode): Promise<void> {
+    await this.ec2.send(new StartInstancesCommand({ InstanceIds: [node.instanceId] }));
+    await waitUntilInstanceRunning(
+      { client: this.ec2, maxWaitTime: 30, minDelay: 1 },
+      { InstanceIds: [node.instanceId] },
+    );
+  }
+
+  /**
+   * Attaches an existing volume to another node, as the attach/detach controller and the CSI
+   * driver would for a rescheduled pod: EC2 attachment plus that node's VolumeAttachment.
+   */
+  async reattachVolume(volume: TestVolume, to: TestNode): Promise<TestVolume> {
+    const device = this.nextDevice(to.instanceId);
+    await this.ec2.send(
+      new AttachVolumeCommand({
+        VolumeId: volume.volumeId,
+        InstanceId: to.instanceId,
+        Device: device,
+      }),
+    );
+    const name = volumeAttachmentName(volume.volumeId, ebsCsiAttacher, to.nodeName);
+    await this.createAttachedVolumeAttachment(name, volume.persistentVolumeName, to, device);
+    return { ...volume, volumeAttachmentName: name, device };
+  }
+
+  /**
+   * Attaches a volume that is not this cluster's (no PersistentVolume, another cluster's tag)
+   * to the node's instance, as another team's tooling might.
+   */
+  async attachForeignVolume(node: TestNode): Promise<string> {
+    const created = await this.ec2.send(
+      new CreateVolumeCommand({
+        AvailabilityZone: node.zone,
+        Size: 10,
+        TagSpecifications: [
+          {
+            ResourceType: 'volume',
+            Tags: [
+              { Key: 'kubernetes.io/cluster/some-other-cluster', Value: 'owned' },
+              { Key: 'ebs.csi.aws.com/cluster', Value: 'true' },
+            ],
+          },
+        ],
+      }),
+    );
+    const volumeId = created.VolumeId;
+    if (!volumeId) throw new Error('CreateVolume returned no volume id');
+    await this.ec2.send(
+      new AttachVolumeCommand({
+        VolumeId: volumeId,
+        InstanceId: node.instanceId,
+        Device: this.nextDevice(node.instanceId),
+      }),
+    );
+    return volumeId;
+  }
+
+  /** The volume's state and the instances EC2 says it is attached to. */
+  async volume(volumeId: string): Promise<{ state?: string; attachedTo: string[] }> {
+    const described = await this.ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
+    const volume = described.Volumes?.[0];
+    return {
+      ...(volume?.State ? { state: volume.State } : {}),
+      attachedTo: (volume?.Attachments ?? [])
+        .filter((a) => a.State !== 'detached')
+        .map((a) => a.InstanceId ?? ''),
+    };
+  }
+
+  /** The root volume EC2 created with the instance. */
+  async rootVolumeId(node: TestNode): Promise<string> {
+    const described = await this.ec2.send(
+      new DescribeInstancesCommand({ InstanceIds: [node.instanceId] }),
+    );
+    const instance = described.Reservations?.[0]?.Instances?.[0];
+    const root = instance?.BlockDeviceMappings?.find(
+      (m) => m.DeviceName === instance.RootDeviceName,
+    );
+    if (!root?.Ebs?.VolumeId) throw new Error(`no root volume for ${node.instanceId}`);
+    return root.Ebs.VolumeId;
+  }
+
+  /** The names of the VolumeAttachments of this cluster that exist now. */
+  async volumeAttachmentNames(): Promise<string[]> {
+    const list = await this.storage.listVolumeAttachment({ labelSelector: this.labelSelector });
+    return list.items.map((a) => a.metadata?.name ?? '');
   }
 
   /** The instance's current state as EC2 reports it. */

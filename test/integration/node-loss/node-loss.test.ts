@@ -1,0 +1,294 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { ebsCsiAttacherFinalizer } from '../../../functions/shared/volume-attachment-name.ts';
+import { ignoreNotFound, TestCluster } from '../../support/fixtures.ts';
+import {
+  autoScalingTerminateEvent,
+  ec2StateChangeEvent,
+  nodeLossFunction,
+} from '../../support/node-loss.ts';
+import { resultEventInbox } from '../../support/result-events.ts';
+
+const outOfService = 'node.kubernetes.io/out-of-service';
+
+describe('node-loss on the real kube-apiserver and moto', () => {
+  const cluster = TestCluster.create('node-loss');
+  afterAll(() => cluster.dispose());
+
+  it('frees every volume of a terminated instance and reports it on the result bus', async () => {
+    const inbox = await resultEventInbox();
+    const node = await cluster.addNode();
+    const volumes = [
+      await cluster.addVolume(node, { provisioner: 'csi' }),
+      await cluster.addVolume(node, { provisioner: 'csi' }),
+      await cluster.addVolume(node, { provisioner: 'csi' }),
+      await cluster.addVolume(node, { provisioner: 'in-tree' }),
+    ];
+    await cluster.terminateInstance(node);
+    const remediator = nodeLossFunction(cluster, { RESULT_EVENT_BUS: inbox.busName });
+
+    const result = await remediator.invoke(ec2StateChangeEvent(node.instanceId, 'terminated'));
+
+    expect(result).toMatchObject({ status: 'done', instances: [{ outcome: 'remediated' }] });
+    for (const volume of volumes) {
+      expect(
+        await ignoreNotFound(
+          cluster.storage.readVolumeAttachment({ name: volume.volumeAttachmentName }),
+        ),
+      ).toBeUndefined();
+      expect(await cluster.volume(volume.volumeId)).toEqual({ state: 'available', attachedTo: [] });
+    }
+    const delivered = await inbox.receive();
+    expect(delivered).toHaveLength(1);
+    expect(delivered[0]).toMatchObject({
+      source: 'ebs-volume-remediator',
+      'detail-type': 'EBS Volume Remediation Result',
+      detail: {
+        clusterName: cluster.name,
+        instanceId: node.instanceId,
+        outcome: 'remediated',
+        summary: { attachmentsDeleted: 4, failures: 0 },
+      },
+    });
+  });
+
+  it('remediates the instance of an Auto Scaling "Terminate Successful" event', async () => {
+    const node = await cluster.addNode();
+    const volume = await cluster.addVolume(node);
+    await cluster.terminateInstance(node);
+
+    const result = await nodeLossFunction(cluster).invoke(
+      autoScalingTerminateEvent(node.instanceId),
+    );
+
+    expect(result).toMatchObject({ status: 'done', instances: [{ outcome: 'remediated' }] });
+    expect(await cluster.volumeAttachmentNames()).not.toContain(volume.volumeAttachmentName);
+  });
+
+  it('detaches the volumes of a stopped instance, taints its Node, and lifts the taint when it runs again', async () => {
+    const node = await cluster.addNode();
+    const volume = await cluster.addVolume(node);
+    await cluster.stopInstance(node);
+    const remediator = nodeLossFunction(cluster);
+
+    await remediator.invoke(ec2StateChangeEvent(node.instanceId, 'stopped'));
+
+    expect(await cluster.volume(volume.volumeId)).toEqual({ state: 'available', attachedTo: [] });
+    expect(await cluster.volumeAttachmentNames()).not.toContain(volume.volumeAttachmentName);
+    const tainted = await cluster.core.readNode({ name: node.nodeName });
+    expect(tainted.spec?.taints).toContainEqual(
+      expect.objectContaining({ key: outOfService, effect: 'NoExecute' }),
+    );
+
+    await cluster.startInstance(node);
+    await remediator.invoke(ec2StateChangeEvent(node.instanceId, 'running'));
+
+    const lifted = await cluster.core.readNode({ name: node.nodeName });
+    expect(lifted.spec?.taints ?? []).not.toContainEqual(
+      expect.objectContaining({ key: outOfService }),
+    );
+  });
+
+  it('refuses a forged "terminated" event for a running instance and changes nothing', async () => {
+    const node = await cluster.addNode();
+    const volume = await cluster.addVolume(node);
+
+    const result = await nodeLossFunction(cluster).invoke(
+      ec2StateChangeEvent(node.instanceId, 'terminated'),
+    );
+
+    expect(result).toMatchObject({
+      status: 'done',
+      instances: [{ outcome: 'refused', state: 'running', actions: [] }],
+    });
+    expect(await cluster.volume(volume.volumeId)).toEqual({
+      state: 'in-use',
+      attachedTo: [node.instanceId],
+    });
+    expect(await cluster.volumeAttachmentNames()).toContain(volume.volumeAttachmentName);
+  });
+
+  it('removes the attacher finalizer of a VolumeAttachment that no attacher releases', async () => {
+    const node = await cluster.addNode();
+    const volume = await cluster.addVolume(node);
+    await cluster.storage.deleteVolumeAttachment({ name: volume.volumeAttachmentName });
+    await cluster.terminateInstance(node);
+
+    const result = await nodeLossFunction(cluster).invoke(
+      ec2StateChangeEvent(node.instanceId, 'terminated'),
+    );
+
+    expect(await cluster.volumeAttachmentNames()).not.toContain(volume.volumeAttachmentName);
+    expect(result).toMatchObject({
+      instances: [
+        {
+          actions: expect.arrayContaining([
+            expect.objectContaining({ action: 'remove-finalizer', outcome: 'done' }),
+          ]),
+        },
+      ],
+    });
+  });
+
+  it('finds nothing to do on a repeated event, and two deliveries at once both succeed', async () => {
+    const node = await cluster.addNode();
+    const volume = await cluster.addVolume(node);
+    await cluster.stopInstance(node);
+    const event = ec2StateChangeEvent(node.instanceId, 'stopped');
+    const remediator = nodeLossFunction(cluster);
+
+    const [first, second] = await Promise.all([remediator.invoke(event), remediator.invoke(event)]);
+    const replay = await remediator.invoke(event);
+
+    expect([first.status, second.status]).toEqual(['done', 'done']);
+    expect(replay).toMatchObject({ status: 'done', instances: [{ outcome: 'nothing-to-do' }] });
+    expect(await cluster.volume(volume.volumeId)).toEqual({ state: 'available', attachedTo: [] });
+    expect(await cluster.volumeAttachmentNames()).not.toContain(volume.volumeAttachmentName);
+  });
+
+  it("leaves the root volume and another cluster's volume attached", async () => {
+    const node = await cluster.addNode();
+    const ours = await cluster.addVolume(node);
+    const foreign = await cluster.attachForeignVolume(node);
+    const root = await cluster.rootVolumeId(node);
+    await cluster.stopInstance(node);
+
+    const result = await nodeLossFunction(cluster).invoke(
+      ec2StateChangeEvent(node.instanceId, 'stopped'),
+    );
+
+    expect(await cluster.volume(ours.volumeId)).toEqual({ state: 'available', attachedTo: [] });
+    expect((await cluster.volume(foreign)).attachedTo).toEqual([node.instanceId]);
+    expect((await cluster.volume(root)).attachedTo).toEqual([node.instanceId]);
+    expect(result).toMatchObject({
+      instances: [
+        {
+          skipped: expect.arrayContaining([
+            expect.objectContaining({ name: root, reason: 'the root volume' }),
+            expect.objectContaining({ name: foreign }),
+          ]),
+        },
+      ],
+    });
+  });
+
+  it("keeps a volume on the new node it moved to, deleting only the dead node's attachment", async () => {
+    const dead = await cluster.addNode();
+    const successor = await cluster.addNode();
+    const volume = await cluster.addVolume(dead);
+    await cluster.terminateInstance(dead);
+    const moved = await cluster.reattachVolume(volume, successor);
+
+    await nodeLossFunction(cluster).invoke(ec2StateChangeEvent(dead.instanceId, 'terminated'));
+
+    expect(await cluster.volume(volume.volumeId)).toEqual({
+      state: 'in-use',
+      attachedTo: [successor.instanceId],
+    });
+    const names = await cluster.volumeAttachmentNames();
+    expect(names).toContain(moved.volumeAttachmentName);
+    expect(names).not.toContain(volume.volumeAttachmentName);
+  });
+
+  it('in dry-run reports every action it would take and changes nothing', async () => {
+    const node = await cluster.addNode();
+    const volumes = [
+      await cluster.addVolume(node),
+      await cluster.addVolume(node, { provisioner: 'in-tree' }),
+    ];
+    await cluster.stopInstance(node);
+
+    const result = await nodeLossFunction(cluster, { DRY_RUN: 'true' }).invoke(
+      ec2StateChangeEvent(node.instanceId, 'stopped'),
+    );
+
+    expect(result).toMatchObject({
+      status: 'done',
+      dryRun: true,
+      instances: [{ outcome: 'dry-run' }],
+    });
+    const planned = result.status === 'done' ? (result.instances[0]?.actions ?? []) : [];
+    expect(planned.map((a) => `${a.action} ${a.volumeId ?? a.node}`).sort()).toEqual(
+      [
+        ...volumes.flatMap((v) => [
+          `detach-volume ${v.volumeId}`,
+          `delete-volumeattachment ${v.volumeId}`,
+        ]),
+        `taint-node ${node.nodeName}`,
+      ].sort(),
+    );
+    expect(planned.every((a) => a.outcome === 'planned')).toBe(true);
+    for (const volume of volumes) {
+      expect((await cluster.volume(volume.volumeId)).attachedTo).toEqual([node.instanceId]);
+      const attachment = await cluster.storage.readVolumeAttachment({
+        name: volume.volumeAttachmentName,
+      });
+      expect(attachment.metadata?.deletionTimestamp).toBeUndefined();
+      expect(attachment.metadata?.finalizers).toEqual([ebsCsiAttacherFinalizer]);
+    }
+    const untouched = await cluster.core.readNode({ name: node.nodeName });
+    expect(untouched.spec?.taints ?? []).not.toContainEqual(
+      expect.objectContaining({ key: outOfService }),
+    );
+  });
+});
+
+describe('node-loss with bad input or no cluster', () => {
+  const cluster = TestCluster.create('node-loss-input');
+
+  it('skips a malformed event with a reason that names the bad field, without throwing', async () => {
+    const event = ec2StateChangeEvent('i-0123456789abcdef0', 'terminated');
+
+    const result = await nodeLossFunction(cluster).invoke({
+      ...event,
+      detail: { state: 'terminated' },
+    });
+
+    expect(result).toMatchObject({ status: 'skipped', kind: 'ec2-instance-state-change' });
+    expect(result.status === 'skipped' && result.reason).toMatch(/instance-id/);
+  });
+
+  it('skips an unknown detail-type with a reason, without throwing', async () => {
+    const event = {
+      ...ec2StateChangeEvent('i-0123456789abcdef0', 'terminated'),
+      'detail-type': 'EC2 Spot Instance Interruption Warning',
+    };
+
+    const result = await nodeLossFunction(cluster).invoke(event);
+
+    expect(result).toEqual({
+      status: 'skipped',
+      kind: 'unknown',
+      reason:
+        'no parser for source aws.ec2 and detail-type "EC2 Spot Instance Interruption Warning"',
+    });
+  });
+
+  it('throws a message that names the unreachable cluster', async () => {
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const path = join(mkdtempSync(join(tmpdir(), 'kubeconfig-')), 'unreachable.kubeconfig');
+    writeFileSync(
+      path,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters: [{name: gone, cluster: {server: "https://127.0.0.1:9"}}]',
+        'users: [{name: u, user: {token: t}}]',
+        'contexts: [{name: c, context: {cluster: gone, user: u}}]',
+        'current-context: c',
+      ].join('\n'),
+    );
+    const node = await cluster.addNode();
+    await cluster.terminateInstance(node);
+
+    const invoke = nodeLossFunction(cluster, { KUBECONFIG: path }).invoke(
+      ec2StateChangeEvent(node.instanceId, 'terminated'),
+    );
+
+    await expect(invoke).rejects.toThrow(
+      /Kubernetes API at https:\/\/127\.0\.0\.1:9 did not answer/,
+    );
+    await expect(invoke).rejects.toMatchObject({ name: 'ClusterAccessError' });
+  });
+});

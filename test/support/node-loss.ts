@@ -1,0 +1,111 @@
+/**
+ * Runs the node-loss function in-process against the real parts, as the remediator's own RBAC
+ * identity, and builds the events that trigger it from the samples in events/.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { EKSClient } from '@aws-sdk/client-eks';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  handleNodeLoss,
+  type NodeLossDeps,
+  type NodeLossResult,
+} from '../../functions/node-loss/handle-node-loss.ts';
+import { createEc2Port } from '../../functions/shared/aws/ec2-port.ts';
+import { publishResultEvents } from '../../functions/shared/aws/result-events.ts';
+import { loadConfig } from '../../functions/shared/config.ts';
+import { clusterConnection } from '../../functions/shared/kubernetes/cluster-connection.ts';
+import { createKubernetesPort } from '../../functions/shared/kubernetes/kubernetes-port.ts';
+import { awsClientConfig, ec2Client, kubeconfigPath, testRegion } from './environment.ts';
+import type { TestCluster } from './fixtures.ts';
+import { repoRoot } from './paths.ts';
+
+export interface LogLine {
+  readonly level: 'info' | 'warn' | 'error';
+  readonly message: string;
+  readonly fields: Record<string, unknown>;
+}
+
+/** A node-loss function wired to the real parts, with its log lines kept for assertions. */
+export interface NodeLossUnderTest {
+  invoke(input: unknown): Promise<NodeLossResult>;
+  readonly logs: LogLine[];
+}
+
+/**
+ * Environment settings for the remediator in tests: short timeouts, because moto detaches at
+ * once and no external-attacher runs to remove finalizers.
+ */
+export function testSettings(cluster: TestCluster): Record<string, string> {
+  return {
+    CLUSTER_NAME: cluster.name,
+    KUBECONFIG: kubeconfigPath('remediator'),
+    DETACH_TIMEOUT_SECONDS: '5',
+    FORCE_DETACH_TIMEOUT_SECONDS: '5',
+    ATTACHER_GRACE_SECONDS: '0.5',
+  };
+}
+
+export function nodeLossFunction(
+  cluster: TestCluster,
+  settings: Record<string, string> = {},
+): NodeLossUnderTest {
+  const config = loadConfig({ ...testSettings(cluster), ...settings });
+  const logs: LogLine[] = [];
+  const log =
+    (level: LogLine['level']) =>
+    (message: string, ...extra: unknown[]) => {
+      logs.push({ level, message, fields: Object.assign({}, ...(extra as object[])) });
+    };
+  const bus = config.resultEventBus;
+  const connection = clusterConnection(config.clusterAccess, {
+    eks: () => new EKSClient(awsClientConfig()),
+    secretsManager: () => new SecretsManagerClient(awsClientConfig()),
+    region: async () => testRegion,
+    credentials: async () => awsClientConfig().credentials,
+  });
+  const deps: NodeLossDeps = {
+    config,
+    ec2: createEc2Port(ec2Client()),
+    // The same connection code the function uses, from the configured KUBECONFIG.
+    kubernetes: async () => createKubernetesPort(await connection.kubeConfig()),
+    ...(bus
+      ? {
+          publishResults: (details) =>
+            publishResultEvents(new EventBridgeClient(awsClientConfig()), bus, details),
+        }
+      : {}),
+    logger: { info: log('info'), warn: log('warn'), error: log('error') },
+    metrics: new Metrics({ namespace: 'EbsVolumeRemediatorTest', serviceName: 'test' }),
+  };
+  return { invoke: (input) => handleNodeLoss(input, deps), logs };
+}
+
+function sample(file: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(repoRoot, 'events', file), 'utf8'));
+}
+
+/** The real EC2 state-change sample, for this instance and state, timed now. */
+export function ec2StateChangeEvent(instanceId: string, state: string): Record<string, unknown> {
+  const event = sample('ec2-instance-state-change-terminated.json');
+  return {
+    ...event,
+    id: crypto.randomUUID(),
+    time: new Date().toISOString(),
+    resources: [`arn:aws:ec2:us-east-1:123456789012:instance/${instanceId}`],
+    detail: { 'instance-id': instanceId, state },
+  };
+}
+
+/** The real Auto Scaling "EC2 Instance Terminate Successful" sample, for this instance. */
+export function autoScalingTerminateEvent(instanceId: string): Record<string, unknown> {
+  const event = sample('autoscaling-instance-terminate-successful.json');
+  return {
+    ...event,
+    id: crypto.randomUUID(),
+    time: new Date().toISOString(),
+    detail: { ...(event.detail as object), EC2InstanceId: instanceId },
+  };
+}
