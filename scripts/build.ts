@@ -23,6 +23,8 @@ for (const name of names) {
     outfile,
     bundle: true,
     minify: true,
+    // Error class names (ConfigurationError, ...) stay readable in logs.
+    keepNames: true,
     sourcemap: 'linked',
     platform: 'node',
     target: 'node24',

@@ -1,0 +1,27 @@
+// Runs in a fresh Node.js process: imports a built function bundle, invokes its handler once
+// with the event read from stdin, and prints the result as the last line of stdout, the way
+// the Lambda runtime would call it (a minimal context, environment from the parent).
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+
+const bundle = process.argv[2];
+if (!bundle) throw new Error('usage: invoke-bundle.ts <dist/<function>/index.mjs>');
+const event = JSON.parse(readFileSync(0, 'utf8'));
+const { handler } = await import(pathToFileURL(bundle).href);
+const context = {
+  functionName: 'test-function',
+  functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:test-function',
+  memoryLimitInMB: '512',
+  awsRequestId: crypto.randomUUID(),
+  getRemainingTimeInMillis: () => 60_000,
+};
+try {
+  const result = await handler(event, context);
+  console.log(`RESULT ${JSON.stringify(result)}`);
+} catch (error) {
+  console.log(
+    `ERROR ${JSON.stringify({ name: (error as Error).name, message: (error as Error).message })}`,
+  );
+  process.exitCode = 1;
+}
