@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../functions/shared/config.ts';
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    expect(loadConfig({ CLUSTER_NAME: 'prod', EKS_CLUSTER_NAME: 'prod' })).toEqual({
+      clusterName: 'prod',
+      clusterAccess: { kind: 'eks', eksClusterName: 'prod' },
+      dryRun: false,
+      onStopped: 'remediate',
+      outOfServiceTaint: true,
+      resultEventBus: undefined,
+      detachTimeoutMs: 20_000,
+      forceDetachTimeoutMs: 30_000,
+      attacherGraceMs: 5_000,
+      maxVolumesPerInvocation: 50,
+    });
+  });
+
+  it('reads a kubeconfig secret by ARN', () => {
+    const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:kubeconfig-AbCdEf';
+
+    expect(loadConfig({ CLUSTER_NAME: 'prod', KUBECONFIG_SECRET_ARN: arn }).clusterAccess).toEqual({
+      kind: 'kubeconfig-secret',
+      secretArn: arn,
+    });
+  });
+
+  it('names every bad setting in one error', () => {
+    expect(() =>
+      loadConfig({
+        KUBECONFIG: '/k',
+        DRY_RUN: 'maybe',
+        ON_STOPPED: 'later',
+        DETACH_TIMEOUT_SECONDS: 'soon',
+      }),
+    ).toThrow(
+      /CLUSTER_NAME is required.*DRY_RUN must be true or false.*ON_STOPPED must be remediate or ignore.*DETACH_TIMEOUT_SECONDS must be a number of seconds/,
+    );
+  });
+
+  it('asks for exactly one way to reach the cluster', () => {
+    expect(() => loadConfig({ CLUSTER_NAME: 'prod' })).toThrow(
+      /set exactly one of EKS_CLUSTER_NAME.*none is set/,
+    );
+    expect(() =>
+      loadConfig({ CLUSTER_NAME: 'prod', EKS_CLUSTER_NAME: 'prod', KUBECONFIG: '/k' }),
+    ).toThrow(/EKS_CLUSTER_NAME and KUBECONFIG are set/);
+  });
+
+  it('refuses a secret that is not an ARN', () => {
+    expect(() =>
+      loadConfig({ CLUSTER_NAME: 'prod', KUBECONFIG_SECRET_ARN: 'my-kubeconfig' }),
+    ).toThrow(/KUBECONFIG_SECRET_ARN must be the ARN of a Secrets Manager secret/);
+  });
+
+  it('throws a ConfigurationError', () => {
+    expect(() => loadConfig({})).toThrow(expect.objectContaining({ name: 'ConfigurationError' }));
+  });
+});

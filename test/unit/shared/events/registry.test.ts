@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../../functions/shared/config.ts';
+import { parseNodeLossInput } from '../../../../functions/shared/events/registry.ts';
+import { eventSample } from '../../../support/samples.ts';
+
+const config = loadConfig({ CLUSTER_NAME: 'prod', KUBECONFIG: '/dev/null' });
+const ignoreStopped = loadConfig({
+  CLUSTER_NAME: 'prod',
+  KUBECONFIG: '/dev/null',
+  ON_STOPPED: 'ignore',
+});
+const instanceId = 'i-1234567890abcdef0';
+
+describe('parseNodeLossInput on the real samples in events/', () => {
+  it.each([
+    ['ec2-instance-state-change-terminated.json', 'instance terminated'],
+    ['ec2-instance-state-change-shutting-down.json', 'instance shutting-down'],
+    ['ec2-instance-state-change-stopped.json', 'instance stopped'],
+  ])('remediates on %s', (file, reason) => {
+    expect(parseNodeLossInput(eventSample(file), config)).toEqual({
+      type: 'remediate',
+      kind: 'ec2-instance-state-change',
+      instanceIds: [instanceId],
+      eventTime: new Date('2021-11-11T21:29:54Z'),
+      reason,
+    });
+  });
+
+  it('lifts the out-of-service taint when the instance runs again', () => {
+    expect(
+      parseNodeLossInput(eventSample('ec2-instance-state-change-running.json'), config),
+    ).toMatchObject({
+      type: 'lift-taint',
+      instanceIds: [instanceId],
+    });
+  });
+
+  it.each(['pending', 'stopping'])('does nothing yet for state %s', (state) => {
+    expect(
+      parseNodeLossInput(eventSample(`ec2-instance-state-change-${state}.json`), config),
+    ).toEqual({
+      type: 'skip',
+      kind: 'ec2-instance-state-change',
+      reason: `instance ${state}: nothing to do yet`,
+    });
+  });
+
+  it('ignores stopped instances when ON_STOPPED is ignore', () => {
+    expect(
+      parseNodeLossInput(eventSample('ec2-instance-state-change-stopped.json'), ignoreStopped),
+    ).toMatchObject({ type: 'skip', reason: 'instance stopped, and ON_STOPPED is ignore' });
+  });
+
+  it('remediates the instance an Auto Scaling group terminated', () => {
+    expect(
+      parseNodeLossInput(eventSample('autoscaling-instance-terminate-successful.json'), config),
+    ).toEqual({
+      type: 'remediate',
+      kind: 'autoscaling-instance-terminate-successful',
+      instanceIds: [instanceId],
+      eventTime: new Date('2021-11-11T21:31:02Z'),
+      reason: 'scaled in by Auto Scaling group eks-workers',
+    });
+  });
+
+  it('takes a manual remediate invoke with its dry-run flag', () => {
+    expect(parseNodeLossInput(eventSample('manual-remediate.json'), config)).toEqual({
+      type: 'remediate',
+      kind: 'manual-remediate',
+      instanceIds: [instanceId],
+      dryRun: true,
+      reason: 'manual remediate invoke',
+    });
+  });
+});
+
+describe('parseNodeLossInput on bad input', () => {
+  it('skips an EC2 event whose instance id is not one', () => {
+    const event = eventSample('ec2-instance-state-change-terminated.json');
+    const request = parseNodeLossInput(
+      { ...event, detail: { 'instance-id': 'vol-123', state: 'terminated' } },
+      config,
+    );
+
+    expect(request).toMatchObject({ type: 'skip', kind: 'ec2-instance-state-change' });
+    expect(request.type === 'skip' && request.reason).toContain(
+      'instance-id must be an EC2 instance id',
+    );
+  });
+
+  it('skips an unknown EC2 state', () => {
+    const event = eventSample('ec2-instance-state-change-terminated.json');
+
+    expect(
+      parseNodeLossInput(
+        { ...event, detail: { 'instance-id': instanceId, state: 'hibernating' } },
+        config,
+      ),
+    ).toMatchObject({ type: 'skip', kind: 'ec2-instance-state-change' });
+  });
+
+  it('skips an unknown action of a manual invoke', () => {
+    expect(parseNodeLossInput({ action: 'sweep' }, config)).toEqual({
+      type: 'skip',
+      kind: 'unknown',
+      reason: 'unknown action "sweep": node-loss accepts "remediate"',
+    });
+  });
+
+  it('skips a manual invoke without instance ids', () => {
+    expect(parseNodeLossInput({ action: 'remediate', instanceIds: [] }, config)).toMatchObject({
+      type: 'skip',
+      kind: 'manual-remediate',
+    });
+  });
+
+  it.each([
+    ['null', null],
+    ['a string', 'terminate i-1234567890abcdef0'],
+    ['an array', [1, 2]],
+    ['an object of no known shape', { hello: 'world' }],
+  ])('skips %s as neither event nor invoke', (_, input) => {
+    expect(parseNodeLossInput(input, config)).toMatchObject({ type: 'skip', kind: 'malformed' });
+  });
+});
