@@ -91,6 +91,25 @@ export function createKubernetesPort(config: KubeConfig): KubernetesPort {
     }
   }
 
+  /** Every item of a list, page by page (`limit` and `continue`), so large clusters stay cheap. */
+  async function listAll<T, R>(
+    what: string,
+    fetchPage: (page: {
+      limit: number;
+      _continue: string | undefined;
+    }) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
+    toFacts: (item: T) => R,
+  ): Promise<R[]> {
+    const all: R[] = [];
+    let next: string | undefined;
+    do {
+      const page = await call(what, () => fetchPage({ limit: pageSize, _continue: next }));
+      all.push(...page.items.map(toFacts));
+      next = page.metadata?._continue || undefined;
+    } while (next);
+    return all;
+  }
+
   /** Reads, changes and writes back with a resourceVersion test, retrying on a conflict. */
   async function patchWithTest<T extends { metadata?: { resourceVersion?: string } }>(
     what: string,
@@ -126,31 +145,14 @@ export function createKubernetesPort(config: KubeConfig): KubernetesPort {
   }
 
   return {
-    async listNodes() {
-      const nodes: NodeFacts[] = [];
-      let next: string | undefined;
-      do {
-        const page = await call('listing nodes', () =>
-          core.listNode({ limit: pageSize, _continue: next }),
-        );
-        nodes.push(...page.items.map(nodeFacts));
-        next = page.metadata?._continue || undefined;
-      } while (next);
-      return nodes;
-    },
+    listNodes: () => listAll('listing nodes', (page) => core.listNode(page), nodeFacts),
 
-    async listVolumeAttachments() {
-      const attachments: AttachmentFacts[] = [];
-      let next: string | undefined;
-      do {
-        const page = await call('listing volumeattachments', () =>
-          storage.listVolumeAttachment({ limit: pageSize, _continue: next }),
-        );
-        attachments.push(...page.items.map(attachmentFacts));
-        next = page.metadata?._continue || undefined;
-      } while (next);
-      return attachments;
-    },
+    listVolumeAttachments: () =>
+      listAll(
+        'listing volumeattachments',
+        (page) => storage.listVolumeAttachment(page),
+        attachmentFacts,
+      ),
 
     async readPersistentVolume(name) {
       try {
