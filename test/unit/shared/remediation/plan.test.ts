@@ -12,6 +12,7 @@ import {
   outOfServiceTaint,
   planRemediation,
   planTaintLift,
+  volumeIdOf,
 } from '../../../../functions/shared/remediation/plan.ts';
 
 const settings = { clusterName: 'prod', onStopped: 'remediate', outOfServiceTaint: true } as const;
@@ -256,5 +257,23 @@ describe('applyCircuitBreaker', () => {
     expect(guarded[0]).toMatchObject({
       reason: expect.stringContaining('MAX_VOLUMES_PER_INVOCATION=5'),
     });
+  });
+});
+
+describe('volumeIdOf', () => {
+  it('reads the volume of a migrated inline volume from its inline spec', () => {
+    const { persistentVolumeName: _, ...inline } = attachment('va-inline');
+
+    expect(
+      volumeIdOf({ ...inline, inlineVolumeReference: `aws://us-east-1a/${volA}` }, undefined),
+    ).toBe(volA);
+  });
+
+  it('prefers the PersistentVolume reference', () => {
+    expect(volumeIdOf(attachment('va-a'), volB)).toBe(volB);
+  });
+
+  it('gives nothing when neither names an EBS volume', () => {
+    expect(volumeIdOf(attachment('va-a'), undefined)).toBeUndefined();
   });
 });
