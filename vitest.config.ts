@@ -14,6 +14,15 @@ export default defineConfig({
       },
       {
         test: {
+          // The CDK app: template assertions, cdk-nag and cfn-lint on the synthesized template.
+          name: 'infra',
+          include: ['test/infra/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+        test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           // Builds (first run only) and starts kube-apiserver and moto; has no timeout of its own.

@@ -7,6 +7,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import { loadConfig } from '../shared/config.ts';
+import { clusterDimension } from '../shared/metric-names.ts';
 import { logger, metrics, tracer } from '../shared/observability.ts';
 import { createRuntime } from '../shared/runtime.ts';
 import { handleNodeLoss } from './handle-node-loss.ts';
@@ -14,6 +15,7 @@ import { handleNodeLoss } from './handle-node-loss.ts';
 // Configuration errors surface at cold start, before any event is taken.
 const config = loadConfig();
 const runtime = createRuntime(config);
+metrics.setDefaultDimensions({ [clusterDimension]: config.clusterName });
 
 export const handler = middy(async (event: unknown) =>
   handleNodeLoss(event, { config, ...runtime, logger, metrics }),

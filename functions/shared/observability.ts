@@ -5,29 +5,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-
-export const serviceName = 'ebs-volume-remediator';
-
-/** The CloudWatch namespace of every metric; the CDK alarms and dashboard use it too. */
-export const metricsNamespace = 'EbsVolumeRemediator';
+import { metricsNamespace, serviceName } from './metric-names.ts';
 
 export const logger = new Logger({ serviceName });
 export const metrics = new Metrics({ namespace: metricsNamespace, serviceName });
 export const tracer = new Tracer({ serviceName });
 
-/** Metric names, shared with the alarms and the dashboard. */
-export const metricNames = {
-  eventsReceived: 'EventsReceived',
-  eventsSkipped: 'EventsSkipped',
-  volumesDetached: 'VolumesDetached',
-  volumesForceDetached: 'VolumesForceDetached',
-  attachmentsDeleted: 'AttachmentsDeleted',
-  finalizersRemoved: 'FinalizersRemoved',
-  taintsChanged: 'TaintsChanged',
-  refusals: 'Refusals',
-  failures: 'Failures',
-  resultEventFailures: 'ResultEventFailures',
-  remediationLatency: 'RemediationLatency',
-} as const;
-
+export { metricNames } from './metric-names.ts';
 export { MetricUnit };

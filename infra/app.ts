@@ -1,0 +1,90 @@
+/**
+ * The ready CDK app: `npx cdk deploy -c clusterName=<cluster>` (see the README for every
+ * setting). It synthesizes offline: no lookups, no account needed until deploy.
+ */
+import {
+  App,
+  aws_events as events,
+  Stack,
+  aws_secretsmanager as secretsmanager,
+  Validations,
+} from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { EbsVolumeRemediator, type EbsVolumeRemediatorProps } from './ebs-volume-remediator.ts';
+
+/** Reads the construct's settings from CDK context (`-c name=value` or cdk.json). */
+export function propsFromContext(app: App): EbsVolumeRemediatorProps {
+  const text = (name: string): string | undefined => {
+    const value = app.node.tryGetContext(name);
+    return value === undefined || value === '' ? undefined : String(value);
+  };
+  const flag = (name: string): boolean | undefined => {
+    const value = text(name);
+    if (value === undefined) return undefined;
+    if (value !== 'true' && value !== 'false')
+      throw new Error(`-c ${name} must be true or false, not "${value}"`);
+    return value === 'true';
+  };
+  const clusterName = text('clusterName');
+  if (!clusterName) {
+    throw new Error(
+      'tell the app which cluster to look after: npx cdk deploy -c clusterName=<cluster> ' +
+        '(EKS; add -c kubeconfigSecretArn=<arn> for other clusters). See README, "Deploy".',
+    );
+  }
+  const onStopped = text('onStopped');
+  if (onStopped !== undefined && onStopped !== 'remediate' && onStopped !== 'ignore') {
+    throw new Error(`-c onStopped must be remediate or ignore, not "${onStopped}"`);
+  }
+  return {
+    clusterName,
+    ...optional({
+      eksClusterName: text('eksClusterName'),
+      dryRun: flag('dryRun'),
+      onStopped,
+      outOfServiceTaint: flag('outOfServiceTaint'),
+      createAccessEntry: flag('createAccessEntry'),
+      alarmEmail: text('alarmEmail'),
+      maxVolumesPerInvocation:
+        text('maxVolumesPerInvocation') === undefined
+          ? undefined
+          : Number(text('maxVolumesPerInvocation')),
+    }),
+  };
+}
+
+function optional<T extends object>(values: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as never;
+}
+
+export function buildApp(app: App): Stack {
+  const props = propsFromContext(app);
+  const stack = new Stack(app, app.node.tryGetContext('stackName') ?? 'EbsVolumeRemediator', {
+    description: `ebs-volume-remediator for cluster ${props.clusterName}`,
+  });
+  const secretArn = app.node.tryGetContext('kubeconfigSecretArn');
+  const busArn = app.node.tryGetContext('resultEventBusArn');
+  new EbsVolumeRemediator(stack, 'Remediator', {
+    ...props,
+    ...(secretArn
+      ? {
+          kubeconfigSecret: secretsmanager.Secret.fromSecretCompleteArn(
+            stack,
+            'Kubeconfig',
+            String(secretArn),
+          ),
+        }
+      : {}),
+    ...(busArn
+      ? { resultEventBus: events.EventBus.fromEventBusArn(stack, 'ResultBus', String(busArn)) }
+      : {}),
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+  return stack;
+}
+
+if (import.meta.main) {
+  const app = new App();
+  buildApp(app);
+  app.synth();
+}

@@ -1,0 +1,457 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  aws_cloudwatch as cloudwatch,
+  aws_cloudwatch_actions as cloudwatchActions,
+  Duration,
+  aws_lambda_destinations as destinations,
+  aws_ec2 as ec2,
+  aws_eks as eks,
+  aws_events as events,
+  aws_iam as iam,
+  aws_kms as kms,
+  aws_lambda as lambda,
+  aws_logs as logs,
+  Stack,
+  type aws_secretsmanager as secretsmanager,
+  aws_sns as sns,
+  aws_sqs as sqs,
+  aws_sns_subscriptions as subscriptions,
+  aws_events_targets as targets,
+} from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import {
+  clusterDimension,
+  metricNames,
+  metricsNamespace,
+  serviceName,
+} from '../functions/shared/metric-names.ts';
+import { acknowledgeAcceptedFindings } from './nag-suppressions.ts';
+
+/** The Kubernetes group infra/kubernetes/rbac.yaml binds; the access entry maps the role to it. */
+export const kubernetesGroup = 'ebs-volume-remediator';
+
+/** Where `npm run build` writes the function bundles the construct deploys. */
+export const defaultBundleDir = join(import.meta.dirname, '..', 'dist');
+
+export interface EbsVolumeRemediatorProps {
+  /**
+   * The Kubernetes cluster whose dead nodes' volumes are freed. Only instances and volumes
+   * tagged for it (`kubernetes.io/cluster/<name>`, `eks:cluster-name`, `KubernetesCluster`), or
+   * CSI volumes (`ebs.csi.aws.com/cluster=true`) on such instances, can be detached.
+   */
+  readonly clusterName: string;
+
+  /**
+   * The EKS cluster to reach through DescribeCluster and an IAM token.
+   * @default clusterName, unless `kubeconfigSecret` is given
+   */
+  readonly eksClusterName?: string;
+
+  /**
+   * For clusters that are not EKS: a Secrets Manager secret holding a kubeconfig (as text)
+   * whose user is in the Kubernetes group `ebs-volume-remediator`.
+   * @default none: the cluster is reached as an EKS cluster
+   */
+  readonly kubeconfigSecret?: secretsmanager.ISecret;
+
+  /**
+   * Create an EKS access entry that maps the function's role to the Kubernetes group
+   * `ebs-volume-remediator` (the cluster's authentication mode must include API).
+   * @default true for EKS clusters
+   */
+  readonly createAccessEntry?: boolean;
+
+  /**
+   * The VPC to run the functions in, for a cluster whose API endpoint is private.
+   * @default none: the functions run outside any VPC
+   */
+  readonly vpc?: ec2.IVpc;
+
+  /**
+   * The subnets in `vpc` (they need a route to the EC2, EventBridge and STS endpoints).
+   * @default the VPC's private subnets with egress
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+
+  /**
+   * Security groups for the functions in `vpc`; the cluster's API must accept HTTPS from them.
+   * @default one new security group with all outbound traffic allowed
+   */
+  readonly securityGroups?: ec2.ISecurityGroup[];
+
+  /**
+   * Report what would be done and do nothing.
+   * @default false
+   */
+  readonly dryRun?: boolean;
+
+  /**
+   * What to do for a stopped instance: free its volumes, or leave it alone.
+   * @default 'remediate'
+   */
+  readonly onStopped?: 'remediate' | 'ignore';
+
+  /**
+   * Taint the Node of a stopped instance `node.kubernetes.io/out-of-service:NoExecute`
+   * (Kubernetes 1.28+), and lift the taint when the instance runs again.
+   * @default true
+   */
+  readonly outOfServiceTaint?: boolean;
+
+  /**
+   * The bus that receives one result event per instance acted on.
+   * @default none: no result events
+   */
+  readonly resultEventBus?: events.IEventBus;
+
+  /**
+   * The circuit breaker: more volumes than this to detach in one invocation, and it refuses.
+   * @default 50
+   */
+  readonly maxVolumesPerInvocation?: number;
+
+  /**
+   * The topic the alarms notify.
+   * @default a new KMS-encrypted topic
+   */
+  readonly alarmTopic?: sns.ITopic;
+
+  /**
+   * An e-mail address subscribed to the alarm topic.
+   * @default no subscription
+   */
+  readonly alarmEmail?: string;
+
+  /**
+   * How long the functions' logs are kept.
+   * @default one month
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * The folder holding the built bundles (`<folder>/node-loss/index.mjs`), as `npm run build`
+   * writes them.
+   * @default the repository's dist/
+   */
+  readonly bundleDir?: string;
+}
+
+/**
+ * Deploys ebs-volume-remediator for one cluster: the node-loss function, its EventBridge rules,
+ * least-privilege IAM, a dead-letter queue, alarms and a dashboard.
+ */
+export class EbsVolumeRemediator extends Construct {
+  /** The function that frees the volumes of dead nodes. */
+  readonly nodeLossFunction: lambda.Function;
+  /** Events that failed every retry, kept for 14 days. */
+  readonly deadLetterQueue: sqs.Queue;
+  /** The topic every alarm notifies. */
+  readonly alarmTopic: sns.ITopic;
+  readonly alarms: cloudwatch.Alarm[] = [];
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: EbsVolumeRemediatorProps) {
+    super(scope, id);
+    const clusterName = props.clusterName;
+    if (!/^[0-9A-Za-z][A-Za-z0-9\-_]*$/.test(clusterName)) {
+      throw new Error(`clusterName "${clusterName}" is not a valid cluster name`);
+    }
+    if (props.kubeconfigSecret && props.eksClusterName) {
+      throw new Error('give either eksClusterName or kubeconfigSecret, not both');
+    }
+    const eksClusterName = props.kubeconfigSecret
+      ? undefined
+      : (props.eksClusterName ?? clusterName);
+    const bundleDir = props.bundleDir ?? defaultBundleDir;
+    const nodeLossBundle = join(bundleDir, 'node-loss');
+    if (!existsSync(join(nodeLossBundle, 'index.mjs'))) {
+      throw new Error(`no bundle at ${nodeLossBundle}/index.mjs: run \`npm run build\` first`);
+    }
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+
+    const logGroup = new logs.LogGroup(this, 'NodeLossLogs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+    });
+
+    const environment: Record<string, string> = {
+      CLUSTER_NAME: clusterName,
+      ...(eksClusterName ? { EKS_CLUSTER_NAME: eksClusterName } : {}),
+      ...(props.kubeconfigSecret
+        ? { KUBECONFIG_SECRET_ARN: props.kubeconfigSecret.secretArn }
+        : {}),
+      DRY_RUN: String(props.dryRun ?? false),
+      ON_STOPPED: props.onStopped ?? 'remediate',
+      OUT_OF_SERVICE_TAINT: String(props.outOfServiceTaint ?? true),
+      MAX_VOLUMES_PER_INVOCATION: String(props.maxVolumesPerInvocation ?? 50),
+      ...(props.resultEventBus ? { RESULT_EVENT_BUS: props.resultEventBus.eventBusArn } : {}),
+      POWERTOOLS_SERVICE_NAME: serviceName,
+      POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
+    };
+
+    this.nodeLossFunction = new lambda.Function(this, 'NodeLossFunction', {
+      description: `Frees the EBS volumes of dead nodes of cluster ${clusterName}`,
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      handler: 'index.handler',
+      code: lambda.Code.fromAsset(nodeLossBundle),
+      memorySize: 512,
+      // A plain detach (20 s), a forced one (30 s) and the attacher's grace (5 s), with room.
+      timeout: Duration.minutes(2),
+      environment,
+      logGroup,
+      tracing: lambda.Tracing.ACTIVE,
+      ...(props.vpc
+        ? {
+            vpc: props.vpc,
+            vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+            ...(props.securityGroups ? { securityGroups: props.securityGroups } : {}),
+          }
+        : {}),
+      retryAttempts: 2,
+      // An event older than this is left to the sweep; by then the cluster has moved on.
+      maxEventAge: Duration.hours(1),
+      onFailure: new destinations.SqsDestination(this.deadLetterQueue),
+    });
+
+    this.grantPermissions(this.nodeLossFunction, clusterName, eksClusterName, props);
+    if (eksClusterName && (props.createAccessEntry ?? true)) {
+      const role = this.nodeLossFunction.role;
+      if (!role) throw new Error('the node-loss function has no role');
+      new eks.CfnAccessEntry(this, 'AccessEntry', {
+        clusterName: eksClusterName,
+        principalArn: role.roleArn,
+        kubernetesGroups: [kubernetesGroup],
+        type: 'STANDARD',
+      });
+    }
+
+    this.addRules();
+    this.alarmTopic = props.alarmTopic ?? this.createAlarmTopic();
+    if (props.alarmEmail) {
+      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    }
+    this.addAlarms(clusterName);
+    this.dashboard = this.addDashboard(clusterName);
+    acknowledgeAcceptedFindings(this, this.deadLetterQueue);
+  }
+
+  private addRules(): void {
+    const target = new targets.LambdaFunction(this.nodeLossFunction, {
+      deadLetterQueue: this.deadLetterQueue,
+      retryAttempts: 8,
+      maxEventAge: Duration.hours(1),
+    });
+    new events.Rule(this, 'Ec2StateChangeRule', {
+      description: 'EC2 instances going, gone, stopped or running again: ebs-volume-remediator',
+      eventPattern: {
+        source: ['aws.ec2'],
+        detailType: ['EC2 Instance State-change Notification'],
+        detail: { state: ['shutting-down', 'terminated', 'stopped', 'running'] },
+      },
+      targets: [target],
+    });
+    new events.Rule(this, 'AutoScalingTerminateRule', {
+      description: 'Instances an Auto Scaling group terminated: ebs-volume-remediator',
+      eventPattern: {
+        source: ['aws.autoscaling'],
+        detailType: ['EC2 Instance Terminate Successful'],
+      },
+      targets: [target],
+    });
+  }
+
+  /**
+   * Least privilege. DetachVolume is authorized against both the volume and the instance, and a
+   * statement's tag condition must hold for every resource it names, so each resource type
+   * gets its own statements, one per tag that may tie it to the cluster (statements are ORed).
+   */
+  private grantPermissions(
+    fn: lambda.Function,
+    clusterName: string,
+    eksClusterName: string | undefined,
+    props: EbsVolumeRemediatorProps,
+  ): void {
+    const stack = Stack.of(this);
+    const arn = (resource: string) =>
+      stack.formatArn({ service: 'ec2', resource, resourceName: '*' });
+    const detach = (sid: string, resource: string, tagKey: string, values: string[]) =>
+      new iam.PolicyStatement({
+        sid,
+        actions: ['ec2:DetachVolume'],
+        resources: [arn(resource)],
+        conditions: { StringEquals: { [`aws:ResourceTag/${tagKey}`]: values } },
+      });
+    const clusterTag = `kubernetes.io/cluster/${clusterName}`;
+    const statements = [
+      new iam.PolicyStatement({
+        sid: 'DescribeInstancesAndVolumes',
+        // These two actions support no resource-level scoping: IAM requires "*" here.
+        actions: ['ec2:DescribeInstances', 'ec2:DescribeVolumes'],
+        resources: ['*'],
+      }),
+      detach('DetachFromClusterInstances', 'instance', clusterTag, ['owned', 'shared']),
+      detach('DetachFromEksManagedInstances', 'instance', 'eks:cluster-name', [clusterName]),
+      detach('DetachFromLegacyTaggedInstances', 'instance', 'KubernetesCluster', [clusterName]),
+      detach('DetachClusterVolumes', 'volume', clusterTag, ['owned', 'shared']),
+      detach('DetachLegacyTaggedVolumes', 'volume', 'KubernetesCluster', [clusterName]),
+      // Without --k8s-tag-cluster-id the EBS CSI driver tags its volumes with this alone. The
+      // instance statements above still confine the detach to this cluster's instances, and
+      // the function itself detaches only volumes a PersistentVolume of the cluster names.
+      detach('DetachEbsCsiVolumes', 'volume', 'ebs.csi.aws.com/cluster', ['true']),
+    ];
+    if (eksClusterName) {
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'DescribeEksCluster',
+          actions: ['eks:DescribeCluster'],
+          resources: [
+            stack.formatArn({ service: 'eks', resource: 'cluster', resourceName: eksClusterName }),
+          ],
+        }),
+      );
+    }
+    if (props.kubeconfigSecret) {
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'ReadKubeconfig',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [props.kubeconfigSecret.secretArn],
+        }),
+      );
+      props.kubeconfigSecret.encryptionKey?.grantDecrypt(fn);
+    }
+    if (props.resultEventBus) {
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'PutResultEvents',
+          actions: ['events:PutEvents'],
+          resources: [props.resultEventBus.eventBusArn],
+        }),
+      );
+    }
+    for (const statement of statements) fn.addToRolePolicy(statement);
+  }
+
+  private createAlarmTopic(): sns.Topic {
+    // CloudWatch can publish to an encrypted topic only with a customer managed key it may use.
+    const key = new kms.Key(this, 'AlarmTopicKey', {
+      description: 'Encrypts the ebs-volume-remediator alarm topic',
+      enableKeyRotation: true,
+    });
+    key.grant(
+      new iam.ServicePrincipal('cloudwatch.amazonaws.com'),
+      'kms:Decrypt',
+      'kms:GenerateDataKey*',
+    );
+    return new sns.Topic(this, 'AlarmTopic', {
+      displayName: 'ebs-volume-remediator alarms',
+      masterKey: key,
+      enforceSSL: true,
+    });
+  }
+
+  private remediatorMetric(metricName: string, clusterName: string, statistic = 'Sum') {
+    return new cloudwatch.Metric({
+      namespace: metricsNamespace,
+      metricName,
+      dimensionsMap: { service: serviceName, [clusterDimension]: clusterName },
+      statistic,
+      period: Duration.minutes(5),
+    });
+  }
+
+  private addAlarms(clusterName: string): void {
+    const action = new cloudwatchActions.SnsAction(this.alarmTopic);
+    const alarm = (id: string, description: string, metric: cloudwatch.IMetric) => {
+      const created = new cloudwatch.Alarm(this, id, {
+        alarmDescription: description,
+        metric,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      created.addAlarmAction(action);
+      this.alarms.push(created);
+    };
+    const fn = this.nodeLossFunction;
+    alarm(
+      'FunctionErrorsAlarm',
+      'node-loss failed an invocation: volumes of a dead node may still be held. Check its logs; Lambda retries, then the dead-letter queue keeps the event.',
+      fn.metricErrors({ period: Duration.minutes(5) }),
+    );
+    alarm(
+      'FunctionThrottlesAlarm',
+      'node-loss was throttled: remediation is delayed. Check the account concurrency.',
+      fn.metricThrottles({ period: Duration.minutes(5) }),
+    );
+    alarm(
+      'DeadLetterQueueAlarm',
+      'Events failed every retry and wait in the dead-letter queue: remediate those instances by hand or run a sweep.',
+      this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+    );
+    alarm(
+      'RemediationFailuresAlarm',
+      'An action of a remediation failed (detach, VolumeAttachment delete, taint): see the function logs for what was being done.',
+      this.remediatorMetric(metricNames.failures, clusterName),
+    );
+    alarm(
+      'SafetyRefusalsAlarm',
+      'The remediator refused to act (a running instance named by an event, or the circuit breaker): check the instance, then remediate by hand if it is really gone.',
+      this.remediatorMetric(metricNames.refusals, clusterName),
+    );
+  }
+
+  private addDashboard(clusterName: string): cloudwatch.Dashboard {
+    const metric = (name: string, statistic = 'Sum') =>
+      this.remediatorMetric(name, clusterName, statistic);
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard');
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Events received, by kind',
+        left: [
+          new cloudwatch.MathExpression({
+            expression: `SEARCH('{${metricsNamespace},${clusterDimension},EventKind,service} MetricName="${metricNames.eventsReceived}" ${clusterDimension}="${clusterName}"', 'Sum', 300)`,
+            label: 'events',
+            period: Duration.minutes(5),
+          }),
+        ],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Remediations',
+        left: [
+          metric(metricNames.volumesDetached),
+          metric(metricNames.volumesForceDetached),
+          metric(metricNames.attachmentsDeleted),
+          metric(metricNames.finalizersRemoved),
+          metric(metricNames.taintsChanged),
+        ],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Latency from the event to volumes free (ms)',
+        left: [
+          metric(metricNames.remediationLatency, 'p50'),
+          metric(metricNames.remediationLatency, 'p99'),
+        ],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Failures and refusals',
+        left: [
+          metric(metricNames.failures),
+          metric(metricNames.refusals),
+          this.nodeLossFunction.metricErrors(),
+        ],
+      }),
+    );
+    return dashboard;
+  }
+}

@@ -1,0 +1,299 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, type Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../infra/app.ts';
+import { EbsVolumeRemediator } from '../../infra/ebs-volume-remediator.ts';
+import { repoRoot } from '../support/paths.ts';
+import { run } from '../support/processes.ts';
+import { ensurePythonTool } from '../support/python-tools.ts';
+
+beforeAll(async () => {
+  // The construct deploys the bundles `npm run build` writes; build them as CI would.
+  await run(process.execPath, [join(repoRoot, 'scripts/build.ts')], { cwd: repoRoot });
+});
+
+function synth(context: Record<string, string>): { app: App; stack: Stack; template: Template } {
+  const app = new App({ context: { clusterName: 'prod', ...context } });
+  const stack = buildApp(app);
+  return { app, stack, template: Template.fromStack(stack) };
+}
+
+type Statement = {
+  Sid?: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: unknown;
+};
+
+function statements(template: Template): Statement[] {
+  const policies = template.findResources('AWS::IAM::Policy');
+  return Object.values(policies).flatMap(
+    (policy) =>
+      (policy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties
+        .PolicyDocument.Statement,
+  );
+}
+
+function statement(template: Template, sid: string): Statement {
+  const found = statements(template).find((s) => s.Sid === sid);
+  if (!found) throw new Error(`no statement ${sid}`);
+  return found;
+}
+
+const partitionArn = (resource: string) => ({
+  'Fn::Join': [
+    '',
+    [
+      'arn:',
+      { Ref: 'AWS::Partition' },
+      ':ec2:',
+      { Ref: 'AWS::Region' },
+      ':',
+      { Ref: 'AWS::AccountId' },
+      `:${resource}`,
+    ],
+  ],
+});
+
+describe('the EbsVolumeRemediator stack', () => {
+  it('runs node-loss on nodejs24.x, arm64, from the built bundle', () => {
+    const { template } = synth({});
+
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      TracingConfig: { Mode: 'Active' },
+      Environment: {
+        Variables: Match.objectLike({
+          CLUSTER_NAME: 'prod',
+          EKS_CLUSTER_NAME: 'prod',
+          DRY_RUN: 'false',
+          ON_STOPPED: 'remediate',
+          OUT_OF_SERVICE_TAINT: 'true',
+        }),
+      },
+    });
+  });
+
+  it('triggers on exactly the EC2 states node-loss acts on', () => {
+    const { template } = synth({});
+
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.ec2'],
+        'detail-type': ['EC2 Instance State-change Notification'],
+        detail: { state: ['shutting-down', 'terminated', 'stopped', 'running'] },
+      },
+      State: 'ENABLED',
+    });
+  });
+
+  it('triggers on Auto Scaling "EC2 Instance Terminate Successful"', () => {
+    const { template } = synth({});
+
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.autoscaling'],
+        'detail-type': ['EC2 Instance Terminate Successful'],
+      },
+    });
+  });
+
+  it('sends events that fail every retry to an encrypted dead-letter queue', () => {
+    const { template } = synth({});
+    const queues = template.findResources('AWS::SQS::Queue');
+    const [queueId] = Object.keys(queues);
+
+    expect(Object.keys(queues)).toHaveLength(1);
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 1209600,
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 3600,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      Targets: [
+        Match.objectLike({ DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } } }),
+      ],
+    });
+  });
+
+  it('keeps the function logs for a month', () => {
+    const { template } = synth({});
+
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  });
+
+  it('allows DetachVolume only on instances and volumes tagged for the cluster, or CSI volumes', () => {
+    const { template } = synth({});
+    const tagCondition = (key: string, values: string[]) => ({
+      StringEquals: { [`aws:ResourceTag/${key}`]: values },
+    });
+
+    expect(statement(template, 'DetachFromClusterInstances')).toMatchObject({
+      Action: 'ec2:DetachVolume',
+      Resource: partitionArn('instance/*'),
+      Condition: tagCondition('kubernetes.io/cluster/prod', ['owned', 'shared']),
+    });
+    expect(statement(template, 'DetachFromEksManagedInstances').Condition).toEqual(
+      tagCondition('eks:cluster-name', ['prod']),
+    );
+    expect(statement(template, 'DetachClusterVolumes')).toMatchObject({
+      Resource: partitionArn('volume/*'),
+      Condition: tagCondition('kubernetes.io/cluster/prod', ['owned', 'shared']),
+    });
+    expect(statement(template, 'DetachEbsCsiVolumes')).toMatchObject({
+      Resource: partitionArn('volume/*'),
+      Condition: tagCondition('ebs.csi.aws.com/cluster', ['true']),
+    });
+    const detachStatements = statements(template).filter((s) => s.Action === 'ec2:DetachVolume');
+    expect(detachStatements.every((s) => s.Condition !== undefined)).toBe(true);
+  });
+
+  it('grants only the actions the remediator calls, never a wildcard action', () => {
+    const { template } = synth({});
+
+    const actions = statements(template).flatMap((s) => [s.Action].flat());
+    expect(actions.some((a) => a.includes('*'))).toBe(false);
+    expect(new Set(actions)).toEqual(
+      new Set([
+        'ec2:DescribeInstances',
+        'ec2:DescribeVolumes',
+        'ec2:DetachVolume',
+        'eks:DescribeCluster',
+        'xray:PutTraceSegments',
+        'xray:PutTelemetryRecords',
+        // The on-failure destination: sending to the dead-letter queue, and only to it.
+        'sqs:SendMessage',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+      ]),
+    );
+    const [queueId] = Object.keys(template.findResources('AWS::SQS::Queue'));
+    const sqsStatements = statements(template).filter((s) =>
+      [s.Action].flat().some((a) => a.startsWith('sqs:')),
+    );
+    for (const s of sqsStatements) expect(s.Resource).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+    expect(statement(template, 'DescribeEksCluster').Resource).toMatchObject({
+      'Fn::Join': ['', expect.arrayContaining([':cluster/prod'])],
+    });
+  });
+
+  it('maps the function role to the Kubernetes group of the RBAC manifest with an EKS access entry', () => {
+    const { template } = synth({});
+
+    template.hasResourceProperties('AWS::EKS::AccessEntry', {
+      ClusterName: 'prod',
+      KubernetesGroups: ['ebs-volume-remediator'],
+      Type: 'STANDARD',
+    });
+  });
+
+  it('reads a kubeconfig secret instead, for clusters that are not EKS', () => {
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kubeconfig-AbCdEf';
+    const { template } = synth({ kubeconfigSecretArn: arn });
+
+    expect(statement(template, 'ReadKubeconfig')).toMatchObject({
+      Action: 'secretsmanager:GetSecretValue',
+      Resource: arn,
+    });
+    expect(statements(template).some((s) => s.Sid === 'DescribeEksCluster')).toBe(false);
+    template.resourceCountIs('AWS::EKS::AccessEntry', 0);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ KUBECONFIG_SECRET_ARN: arn }) },
+    });
+  });
+
+  it('may put result events only on the configured bus', () => {
+    const bus = 'arn:aws:events:eu-west-1:123456789012:event-bus/remediation';
+    const { template } = synth({ resultEventBusArn: bus });
+
+    expect(statement(template, 'PutResultEvents')).toMatchObject({
+      Action: 'events:PutEvents',
+      Resource: bus,
+    });
+  });
+
+  it('alarms on errors, throttles, dead letters, failures and refusals, to one topic', () => {
+    const { template } = synth({ alarmEmail: 'oncall@example.com' });
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Array<{
+      Properties: { MetricName: string; Namespace: string; AlarmActions: unknown[] };
+    }>;
+    const [topicId] = Object.keys(template.findResources('AWS::SNS::Topic'));
+
+    expect(
+      alarms.map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`).sort(),
+    ).toEqual([
+      'AWS/Lambda/Errors',
+      'AWS/Lambda/Throttles',
+      'AWS/SQS/ApproximateNumberOfMessagesVisible',
+      'EbsVolumeRemediator/Failures',
+      'EbsVolumeRemediator/Refusals',
+    ]);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@example.com',
+    });
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+  });
+
+  it('runs the function in the given VPC, for a cluster with a private API endpoint', () => {
+    const stack = new Stack(new App(), 'WithVpc');
+    const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
+
+    new EbsVolumeRemediator(stack, 'Remediator', { clusterName: 'prod', vpc });
+
+    Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', {
+      VpcConfig: { SubnetIds: Match.anyValue(), SecurityGroupIds: Match.anyValue() },
+    });
+  });
+
+  it('builds a dashboard', () => {
+    const { template } = synth({});
+
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('passes cdk-nag AwsSolutions, with a reason for every accepted finding', () => {
+    const { app, stack } = synth({
+      kubeconfigSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf',
+    });
+
+    const report = new AwsSolutionsChecks(app).validateScope(stack);
+
+    expect(report.violations.map((v) => v.ruleName)).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  it('refuses to synthesize without a cluster name, and says how to give one', () => {
+    expect(() => buildApp(new App())).toThrow(/npx cdk deploy -c clusterName=<cluster>/);
+  });
+
+  it('passes cfn-lint', async () => {
+    const { app } = synth({ alarmEmail: 'oncall@example.com' });
+    const assembly = app.synth();
+    const template = assembly.getStackByName('EbsVolumeRemediator').template;
+    const file = join(mkdtempSync(join(tmpdir(), 'cfn-lint-')), 'template.json');
+    writeFileSync(file, JSON.stringify(template));
+    const cfnLint = await ensurePythonTool({
+      command: 'cfn-lint',
+      requirement: 'cfn-lint==1.58.0',
+      overrideVariable: 'CFN_LINT',
+      probeArgs: ['--version'],
+    });
+
+    // Exits non-zero on any error or warning, with the findings in the message. W3005 is left
+    // out: CDK writes a DependsOn on the function's role next to the GetAtt that implies it,
+    // which is redundant and harmless.
+    await run(cfnLint, ['--regions', 'us-east-1', '--ignore-checks', 'W3005', '--', file]);
+  });
+});
