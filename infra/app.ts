@@ -4,6 +4,7 @@
  */
 import {
   App,
+  CfnOutput,
   aws_events as events,
   Stack,
   aws_secretsmanager as secretsmanager,
@@ -64,7 +65,7 @@ export function buildApp(app: App): Stack {
   });
   const secretArn = app.node.tryGetContext('kubeconfigSecretArn');
   const busArn = app.node.tryGetContext('resultEventBusArn');
-  new EbsVolumeRemediator(stack, 'Remediator', {
+  const remediator = new EbsVolumeRemediator(stack, 'Remediator', {
     ...props,
     ...(secretArn
       ? {
@@ -79,6 +80,13 @@ export function buildApp(app: App): Stack {
       ? { resultEventBus: events.EventBus.fromEventBusArn(stack, 'ResultBus', String(busArn)) }
       : {}),
   });
+  new CfnOutput(stack, 'NodeLossFunctionName', {
+    description:
+      'Invoke with {"action":"remediate","instanceIds":[...],"dryRun":true} to check the deployment',
+    value: remediator.nodeLossFunction.functionName,
+  });
+  new CfnOutput(stack, 'DeadLetterQueueUrl', { value: remediator.deadLetterQueue.queueUrl });
+  new CfnOutput(stack, 'AlarmTopicArn', { value: remediator.alarmTopic.topicArn });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
   return stack;
 }

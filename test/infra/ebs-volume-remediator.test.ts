@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, type Stack } from 'aws-cdk-lib';
+import { App, aws_ec2 as ec2, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -255,6 +255,13 @@ describe('the EbsVolumeRemediator stack', () => {
     Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', {
       VpcConfig: { SubnetIds: Match.anyValue(), SecurityGroupIds: Match.anyValue() },
     });
+  });
+
+  it('names the function to invoke for a dry-run check in the stack outputs', () => {
+    const { template } = synth({});
+    const [functionId] = Object.keys(template.findResources('AWS::Lambda::Function'));
+
+    template.hasOutput('NodeLossFunctionName', { Value: { Ref: functionId } });
   });
 
   it('builds a dashboard', () => {
