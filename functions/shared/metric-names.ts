@@ -24,4 +24,6 @@ export const metricNames = {
   failures: 'Failures',
   resultEventFailures: 'ResultEventFailures',
   remediationLatency: 'RemediationLatency',
+  staleAttachmentsFound: 'StaleAttachmentsFound',
+  sweepsIncomplete: 'SweepsIncomplete',
 } as const;

@@ -8,7 +8,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createEc2Port } from './aws/ec2-port.ts';
-import { publishResultEvents, type ResultEventDetail } from './aws/result-events.ts';
+import { publishResultEvents, type ResultEvent } from './aws/result-events.ts';
 import type { Config } from './config.ts';
 import { clusterConnection } from './kubernetes/cluster-connection.ts';
 import { createKubernetesPort } from './kubernetes/kubernetes-port.ts';
@@ -18,7 +18,7 @@ import type { Ec2Port, KubernetesPort } from './remediation/ports.ts';
 export interface Runtime {
   readonly ec2: Ec2Port;
   readonly kubernetes: () => Promise<KubernetesPort>;
-  readonly publishResults?: (details: readonly ResultEventDetail[]) => Promise<number>;
+  readonly publishResults?: (events: readonly ResultEvent[]) => Promise<number>;
 }
 
 function once<T>(make: () => T): () => T {
@@ -50,8 +50,6 @@ export function createRuntime(config: Config): Runtime {
       }
       return current.port;
     },
-    ...(bus
-      ? { publishResults: (details) => publishResultEvents(eventBridge(), bus, details) }
-      : {}),
+    ...(bus ? { publishResults: (events) => publishResultEvents(eventBridge(), bus, events) } : {}),
   };
 }

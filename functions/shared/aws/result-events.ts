@@ -7,6 +7,15 @@ export const resultEventSource = 'ebs-volume-remediator';
 /** The `detail-type` of the result event sent for each instance acted on. */
 export const resultDetailType = 'EBS Volume Remediation Result';
 
+/** The `detail-type` of the one result event a sweep sends. */
+export const sweepResultDetailType = 'EBS Volume Sweep Result';
+
+/** One event to send: its detail-type and detail. */
+export interface ResultEvent {
+  readonly detailType: string;
+  readonly detail: object;
+}
+
 /** What started the run, as it appears in each result event. */
 export interface Trigger {
   readonly kind: string;
@@ -52,24 +61,24 @@ export function resultEventDetail(
 const maxEntriesPerCall = 10;
 
 /**
- * Sends one result event per detail to the bus (name or ARN). Resolves with the number of
- * entries EventBridge did not accept.
+ * Sends the result events to the bus (name or ARN). Resolves with the number of entries
+ * EventBridge did not accept.
  */
 export async function publishResultEvents(
   client: EventBridgeClient,
   eventBusName: string,
-  details: readonly ResultEventDetail[],
+  events: readonly ResultEvent[],
 ): Promise<number> {
   let failed = 0;
-  for (let i = 0; i < details.length; i += maxEntriesPerCall) {
-    const batch = details.slice(i, i + maxEntriesPerCall);
+  for (let i = 0; i < events.length; i += maxEntriesPerCall) {
+    const batch = events.slice(i, i + maxEntriesPerCall);
     const answer = await client.send(
       new PutEventsCommand({
-        Entries: batch.map((detail) => ({
+        Entries: batch.map((event) => ({
           EventBusName: eventBusName,
           Source: resultEventSource,
-          DetailType: resultDetailType,
-          Detail: JSON.stringify(detail),
+          DetailType: event.detailType,
+          Detail: JSON.stringify(event.detail),
           Resources: [],
         })),
       }),

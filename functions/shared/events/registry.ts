@@ -1,15 +1,19 @@
 import type { Config } from '../config.ts';
 import { autoScalingInstanceTerminateSuccessful } from './autoscaling-instance-terminate-successful.ts';
+import { cloudWatchAlarmActionPayload, cloudWatchAlarmStateChange } from './cloudwatch-alarm.ts';
 import { ec2InstanceStateChange } from './ec2-instance-state-change.ts';
 import { parseManualRemediate } from './manual-remediate.ts';
+import { parseManualSweep } from './manual-sweep.ts';
+import { scheduledEvent } from './scheduled-event.ts';
 import { type EventParser, envelopeSchema, malformed, type Request } from './types.ts';
 
-const parsers: readonly EventParser[] = [
-  ec2InstanceStateChange,
-  autoScalingInstanceTerminateSuccessful,
-];
-
-const registry = new Map(parsers.map((parser) => [key(parser.source, parser.detailType), parser]));
+/** What one function accepts: EventBridge events by kind, manual invokes by action. */
+export interface InputRegistry {
+  readonly parsers: readonly EventParser[];
+  readonly actions: Readonly<Record<string, (input: unknown) => Request>>;
+  /** Payloads that are neither an EventBridge event nor a manual invoke, tried first. */
+  readonly otherShapes?: ReadonlyArray<(input: Record<string, unknown>) => Request | undefined>;
+}
 
 function key(source: string, detailType: string): string {
   return `${source}\u0000${detailType}`;
@@ -20,42 +24,68 @@ function isObject(input: unknown): input is Record<string, unknown> {
 }
 
 /**
- * Turns whatever the node-loss function was invoked with into a request. Never throws: bad or
- * unknown input becomes a skip with a reason, because retrying it could never help.
+ * A parser for whatever a function is invoked with. It never throws: bad or unknown input
+ * becomes a skip with a reason, because retrying it could never help.
  */
-export function parseNodeLossInput(input: unknown, config: Config): Request {
-  if (isObject(input) && 'action' in input && !('source' in input)) {
-    if (input.action === 'remediate') return parseManualRemediate(input);
-    return {
-      type: 'skip',
-      kind: 'unknown',
-      reason: `unknown action ${JSON.stringify(input.action)}: node-loss accepts "remediate"`,
-    };
-  }
-  if (
-    !isObject(input) ||
-    typeof input.source !== 'string' ||
-    typeof input['detail-type'] !== 'string'
-  ) {
-    return {
-      type: 'skip',
-      kind: 'malformed',
-      reason:
-        'neither an EventBridge event (with source and detail-type) nor a manual invoke ' +
-        '({"action":"remediate","instanceIds":["i-..."]})',
-    };
-  }
-  const envelope = envelopeSchema.safeParse(input);
-  if (!envelope.success) return malformed('malformed', envelope.error);
-  const { source } = envelope.data;
-  const detailType = envelope.data['detail-type'];
-  const parser = registry.get(key(source, detailType));
-  if (!parser) {
-    return {
-      type: 'skip',
-      kind: 'unknown',
-      reason: `no parser for source ${source} and detail-type "${detailType}"`,
-    };
-  }
-  return parser.parse(envelope.data, config);
+export function createInputParser(
+  registry: InputRegistry,
+): (input: unknown, config: Config) => Request {
+  const byKind = new Map(registry.parsers.map((p) => [key(p.source, p.detailType), p]));
+  const actionNames = Object.keys(registry.actions)
+    .map((a) => `"${a}"`)
+    .join(' or ');
+  return (input, config) => {
+    if (isObject(input)) {
+      for (const shape of registry.otherShapes ?? []) {
+        const request = shape(input);
+        if (request) return request;
+      }
+    }
+    if (isObject(input) && 'action' in input && !('source' in input)) {
+      const parse = typeof input.action === 'string' ? registry.actions[input.action] : undefined;
+      if (parse) return parse(input);
+      return {
+        type: 'skip',
+        kind: 'unknown',
+        reason: `unknown action ${JSON.stringify(input.action)}: this function accepts ${actionNames}`,
+      };
+    }
+    if (
+      !isObject(input) ||
+      typeof input.source !== 'string' ||
+      typeof input['detail-type'] !== 'string'
+    ) {
+      return {
+        type: 'skip',
+        kind: 'malformed',
+        reason: `neither an EventBridge event (with source and detail-type) nor a manual invoke (action ${actionNames})`,
+      };
+    }
+    const envelope = envelopeSchema.safeParse(input);
+    if (!envelope.success) return malformed('malformed', envelope.error);
+    const { source } = envelope.data;
+    const detailType = envelope.data['detail-type'];
+    const parser = byKind.get(key(source, detailType));
+    if (!parser) {
+      return {
+        type: 'skip',
+        kind: 'unknown',
+        reason: `no parser for source ${source} and detail-type "${detailType}"`,
+      };
+    }
+    return parser.parse(envelope.data, config);
+  };
 }
+
+/** node-loss: EC2 state changes, Auto Scaling terminations, `{"action":"remediate"}`. */
+export const parseNodeLossInput = createInputParser({
+  parsers: [ec2InstanceStateChange, autoScalingInstanceTerminateSuccessful],
+  actions: { remediate: parseManualRemediate },
+});
+
+/** sweep: the schedule, CloudWatch alarms (both shapes), `{"action":"sweep"}` and `{"action":"remediate"}`. */
+export const parseSweepInput = createInputParser({
+  parsers: [scheduledEvent, cloudWatchAlarmStateChange],
+  actions: { sweep: parseManualSweep, remediate: parseManualRemediate },
+  otherShapes: [cloudWatchAlarmActionPayload],
+});

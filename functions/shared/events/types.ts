@@ -7,6 +7,9 @@ export type EventKind =
   | 'ec2-instance-state-change'
   | 'autoscaling-instance-terminate-successful'
   | 'manual-remediate'
+  | 'manual-sweep'
+  | 'schedule'
+  | 'cloudwatch-alarm'
   | 'unknown'
   | 'malformed';
 
@@ -27,6 +30,13 @@ export type Request =
       readonly kind: EventKind;
       readonly instanceIds: readonly string[];
       readonly eventTime?: Date;
+      readonly reason: string;
+    }
+  | {
+      readonly type: 'sweep';
+      readonly kind: EventKind;
+      readonly eventTime?: Date;
+      readonly dryRun?: boolean;
       readonly reason: string;
     }
   | { readonly type: 'skip'; readonly kind: EventKind; readonly reason: string };

@@ -1,4 +1,4 @@
-import type { InstanceFacts } from './facts.ts';
+import type { AttachmentFacts, InstanceFacts, NodeFacts } from './facts.ts';
 import {
   attachmentsOfInstance,
   type MappedAttachment,
@@ -7,6 +7,16 @@ import {
   volumeIdOf,
 } from './plan.ts';
 import type { Ec2Port, KubernetesPort } from './ports.ts';
+
+/**
+ * Nodes and VolumeAttachments listed a moment ago, which a sweep reuses for each batch of
+ * instances instead of listing the whole cluster again. EC2 is always asked afresh: the
+ * instance state must be current at action time.
+ */
+export interface KubernetesSnapshot {
+  readonly nodes: readonly NodeFacts[];
+  readonly attachments: readonly AttachmentFacts[];
+}
 
 /** How many PersistentVolumes are read at once. */
 const persistentVolumeReadConcurrency = 10;
@@ -37,11 +47,12 @@ export async function observeInstances(
   instanceIds: readonly string[],
   ec2: Ec2Port,
   kube: KubernetesPort,
+  kubernetesSnapshot?: KubernetesSnapshot,
 ): Promise<Observation[]> {
   const [instances, nodes, attachments, volumesInEc2] = await Promise.all([
     ec2.describeInstances(instanceIds),
-    kube.listNodes(),
-    kube.listVolumeAttachments(),
+    kubernetesSnapshot?.nodes ?? kube.listNodes(),
+    kubernetesSnapshot?.attachments ?? kube.listVolumeAttachments(),
     ec2.describeVolumesAttachedTo(instanceIds),
   ]);
 

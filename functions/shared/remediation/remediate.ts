@@ -6,7 +6,7 @@ import {
   executeTaintLift,
 } from './execute.ts';
 import type { InstanceState } from './facts.ts';
-import { observeInstances } from './observe.ts';
+import { type KubernetesSnapshot, observeInstances } from './observe.ts';
 import {
   applyCircuitBreaker,
   type InstancePlan,
@@ -77,8 +77,9 @@ export async function remediateInstances(
   instanceIds: readonly string[],
   deps: ExecutionDeps,
   settings: RemediationSettings,
+  kubernetesSnapshot?: KubernetesSnapshot,
 ): Promise<InstanceReport[]> {
-  const observations = await observeInstances(instanceIds, deps.ec2, deps.kube);
+  const observations = await observeInstances(instanceIds, deps.ec2, deps.kube, kubernetesSnapshot);
   const plans = applyCircuitBreaker(
     observations.map((observation) => planRemediation(observation, settings)),
     settings.maxVolumesPerInvocation,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awsEnvironment } from '../../support/environment.ts';
 import { TestCluster } from '../../support/fixtures.ts';
-import { ec2StateChangeEvent, testSettings } from '../../support/node-loss.ts';
+import { ec2StateChangeEvent, testSettings } from '../../support/functions-under-test.ts';
 import { repoRoot } from '../../support/paths.ts';
 import { run } from '../../support/processes.ts';
 

@@ -3,7 +3,7 @@ import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { afterAll, describe, expect, it } from 'vitest';
 import { awsClientConfig, kubeconfigPath } from '../../support/environment.ts';
 import { TestCluster } from '../../support/fixtures.ts';
-import { ec2StateChangeEvent, nodeLossFunction } from '../../support/node-loss.ts';
+import { ec2StateChangeEvent, nodeLossFunction } from '../../support/functions-under-test.ts';
 
 describe('cluster access through a kubeconfig in Secrets Manager', () => {
   const cluster = TestCluster.create('secret-access');

@@ -5,7 +5,7 @@ import {
   autoScalingTerminateEvent,
   ec2StateChangeEvent,
   nodeLossFunction,
-} from '../../support/node-loss.ts';
+} from '../../support/functions-under-test.ts';
 import { resultEventInbox } from '../../support/result-events.ts';
 
 const outOfService = 'node.kubernetes.io/out-of-service';

@@ -103,7 +103,7 @@ describe('parseNodeLossInput on bad input', () => {
     expect(parseNodeLossInput({ action: 'sweep' }, config)).toEqual({
       type: 'skip',
       kind: 'unknown',
-      reason: 'unknown action "sweep": node-loss accepts "remediate"',
+      reason: 'unknown action "sweep": this function accepts "remediate"',
     });
   });
 

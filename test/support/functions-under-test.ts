@@ -1,6 +1,7 @@
 /**
- * Runs the node-loss function in-process against the real parts, as the remediator's own RBAC
- * identity, and builds the events that trigger it from the samples in events/.
+ * Runs the node-loss and sweep functions in-process against the real parts, as the
+ * remediator's own RBAC identity, and builds the events that trigger them from the samples in
+ * events/.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,14 +9,17 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import {
-  handleNodeLoss,
-  type NodeLossDeps,
-  type NodeLossResult,
-} from '../../functions/node-loss/handle-node-loss.ts';
 import { createEc2Port } from '../../functions/shared/aws/ec2-port.ts';
 import { publishResultEvents } from '../../functions/shared/aws/result-events.ts';
+import type { Config } from '../../functions/shared/config.ts';
 import { loadConfig } from '../../functions/shared/config.ts';
+import { parseNodeLossInput, parseSweepInput } from '../../functions/shared/events/registry.ts';
+import {
+  type HandleOptions,
+  type HandlerDeps,
+  handleInput,
+  type InvocationResult,
+} from '../../functions/shared/handle-input.ts';
 import { clusterConnection } from '../../functions/shared/kubernetes/cluster-connection.ts';
 import { createKubernetesPort } from '../../functions/shared/kubernetes/kubernetes-port.ts';
 import { awsClientConfig, ec2Client, kubeconfigPath, testRegion } from './environment.ts';
@@ -28,9 +32,9 @@ export interface LogLine {
   readonly fields: Record<string, unknown>;
 }
 
-/** A node-loss function wired to the real parts, with its log lines kept for assertions. */
-export interface NodeLossUnderTest {
-  invoke(input: unknown): Promise<NodeLossResult>;
+/** A function wired to the real parts, with its log lines kept for assertions. */
+export interface FunctionUnderTest {
+  invoke(input: unknown, options?: HandleOptions): Promise<InvocationResult>;
   readonly logs: LogLine[];
 }
 
@@ -48,11 +52,28 @@ export function testSettings(cluster: TestCluster): Record<string, string> {
   };
 }
 
+/** The node-loss function, configured as in tests plus `settings` (environment variables). */
 export function nodeLossFunction(
   cluster: TestCluster,
   settings: Record<string, string> = {},
-): NodeLossUnderTest {
-  const config = loadConfig({ ...testSettings(cluster), ...settings });
+): FunctionUnderTest {
+  const { deps, logs } = wire(loadConfig({ ...testSettings(cluster), ...settings }));
+  return {
+    invoke: (input, options) => handleInput(input, parseNodeLossInput, deps, options),
+    logs,
+  };
+}
+
+/** The sweep function, configured as in tests plus `settings` (environment variables). */
+export function sweepFunction(
+  cluster: TestCluster,
+  settings: Record<string, string> = {},
+): FunctionUnderTest {
+  const { deps, logs } = wire(loadConfig({ ...testSettings(cluster), ...settings }));
+  return { invoke: (input, options) => handleInput(input, parseSweepInput, deps, options), logs };
+}
+
+function wire(config: Config): { deps: HandlerDeps; logs: LogLine[] } {
   const logs: LogLine[] = [];
   const log =
     (level: LogLine['level']) =>
@@ -66,21 +87,21 @@ export function nodeLossFunction(
     region: async () => testRegion,
     credentials: async () => awsClientConfig().credentials,
   });
-  const deps: NodeLossDeps = {
+  const deps: HandlerDeps = {
     config,
     ec2: createEc2Port(ec2Client()),
-    // The same connection code the function uses, from the configured KUBECONFIG.
+    // The same connection code the functions use, from the configured KUBECONFIG.
     kubernetes: async () => createKubernetesPort(await connection.kubeConfig()),
     ...(bus
       ? {
-          publishResults: (details) =>
-            publishResultEvents(new EventBridgeClient(awsClientConfig()), bus, details),
+          publishResults: (events) =>
+            publishResultEvents(new EventBridgeClient(awsClientConfig()), bus, events),
         }
       : {}),
     logger: { info: log('info'), warn: log('warn'), error: log('error') },
     metrics: new Metrics({ namespace: 'EbsVolumeRemediatorTest', serviceName: 'test' }),
   };
-  return { invoke: (input) => handleNodeLoss(input, deps), logs };
+  return { deps, logs };
 }
 
 function sample(file: string): Record<string, unknown> {

@@ -1,0 +1,207 @@
+/**
+ * What every function does with its input: parse it into a request, carry the request out
+ * with the shared planner and executor, then report (return value, logs, metrics, result
+ * events). Bad input is skipped (returned, never thrown, so it is not retried); a failed
+ * action throws after everything is reported, so Lambda retries and the dead-letter queue
+ * keeps the event.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import {
+  type ResultEvent,
+  resultDetailType,
+  resultEventDetail,
+  sweepResultDetailType,
+  type Trigger,
+} from './aws/result-events.ts';
+import type { Config } from './config.ts';
+import { RemediationError } from './errors.ts';
+import type { EventKind, Request } from './events/types.ts';
+import { MetricUnit, metricNames } from './observability.ts';
+import type { ActionRecord } from './remediation/execute.ts';
+import type { Ec2Port, KubernetesPort } from './remediation/ports.ts';
+import {
+  type InstanceReport,
+  liftOutOfServiceTaints,
+  remediateInstances,
+} from './remediation/remediate.ts';
+import { type SweepReport, sweepCluster } from './remediation/sweep.ts';
+
+export interface HandlerDeps {
+  readonly config: Config;
+  readonly ec2: Ec2Port;
+  /** The cluster's API, connected on first use (a skipped event never needs it). */
+  readonly kubernetes: () => Promise<KubernetesPort>;
+  /** Sends result events; absent when no RESULT_EVENT_BUS is configured. Resolves with failures. */
+  readonly publishResults?: (events: readonly ResultEvent[]) => Promise<number>;
+  readonly logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  readonly metrics: Pick<Metrics, 'addMetric' | 'singleMetric'>;
+  readonly now?: () => Date;
+}
+
+export interface HandleOptions {
+  /** A sweep starts no new batch after this (epoch ms), so it ends inside the Lambda timeout. */
+  readonly sweepDeadline?: number;
+  /** Called once per action as it finishes, after it is logged (the CLI shows progress). */
+  readonly onAction?: (record: ActionRecord) => void;
+}
+
+/** What a function returns: the same facts it logs and sends as result events. */
+export type InvocationResult =
+  | { readonly status: 'skipped'; readonly kind: EventKind; readonly reason: string }
+  | {
+      readonly status: 'done';
+      readonly kind: EventKind;
+      readonly reason: string;
+      readonly dryRun: boolean;
+      readonly instances: readonly InstanceReport[];
+    }
+  | {
+      readonly status: 'swept';
+      readonly kind: EventKind;
+      readonly reason: string;
+      readonly dryRun: boolean;
+      readonly sweep: SweepReport;
+    };
+
+const metricOfAction: Partial<Record<ActionRecord['action'], string>> = {
+  'detach-volume': metricNames.volumesDetached,
+  'force-detach-volume': metricNames.volumesForceDetached,
+  'delete-volumeattachment': metricNames.attachmentsDeleted,
+  'remove-finalizer': metricNames.finalizersRemoved,
+  'taint-node': metricNames.taintsChanged,
+  'lift-taint': metricNames.taintsChanged,
+};
+
+function countByKind(deps: HandlerDeps, name: string, kind: EventKind): void {
+  deps.metrics.singleMetric().addDimension('EventKind', kind).addMetric(name, MetricUnit.Count, 1);
+}
+
+function recordMetrics(deps: HandlerDeps, reports: readonly InstanceReport[], eventTime?: Date) {
+  for (const report of reports) {
+    if (report.outcome === 'refused') {
+      deps.metrics.addMetric(metricNames.refusals, MetricUnit.Count, 1);
+    }
+    for (const action of report.actions) {
+      if (action.outcome === 'failed') {
+        deps.metrics.addMetric(metricNames.failures, MetricUnit.Count, 1);
+      }
+      const metric = metricOfAction[action.action];
+      if (metric && action.outcome === 'done') deps.metrics.addMetric(metric, MetricUnit.Count, 1);
+    }
+    if (eventTime && report.outcome === 'remediated') {
+      const now = deps.now?.() ?? new Date();
+      deps.metrics.addMetric(
+        metricNames.remediationLatency,
+        MetricUnit.Milliseconds,
+        now.getTime() - eventTime.getTime(),
+      );
+    }
+  }
+}
+
+async function publish(deps: HandlerDeps, events: readonly ResultEvent[]): Promise<void> {
+  if (!deps.publishResults || events.length === 0) return;
+  const failedEntries = await deps.publishResults(events);
+  if (failedEntries > 0) {
+    deps.metrics.addMetric(metricNames.resultEventFailures, MetricUnit.Count, failedEntries);
+    deps.logger.error('result events not accepted by EventBridge', { failedEntries });
+  }
+}
+
+function throwOnFailures(reports: readonly InstanceReport[]): void {
+  const failed = reports.filter((r) => r.outcome === 'failed');
+  if (failed.length === 0) return;
+  const messages = failed.flatMap((r) =>
+    r.actions.filter((a) => a.outcome === 'failed').map((a) => a.detail ?? a.action),
+  );
+  throw new RemediationError(
+    `remediating ${failed.map((r) => r.instanceId).join(', ')}: ${messages.length} action(s) failed: ${messages.join('; ')}`,
+  );
+}
+
+export async function handleInput(
+  input: unknown,
+  parse: (input: unknown, config: Config) => Request,
+  deps: HandlerDeps,
+  options: HandleOptions = {},
+): Promise<InvocationResult> {
+  const { config, logger } = deps;
+  const request = parse(input, config);
+  countByKind(deps, metricNames.eventsReceived, request.kind);
+  if (request.type === 'skip') {
+    countByKind(deps, metricNames.eventsSkipped, request.kind);
+    logger.warn('input skipped', { kind: request.kind, reason: request.reason });
+    return { status: 'skipped', kind: request.kind, reason: request.reason };
+  }
+
+  const dryRun = config.dryRun || (request.type !== 'lift-taint' && request.dryRun === true);
+  logger.info('request accepted', {
+    kind: request.kind,
+    type: request.type,
+    ...(request.type === 'sweep' ? {} : { instanceIds: request.instanceIds }),
+    reason: request.reason,
+    dryRun,
+  });
+  const kube = await deps.kubernetes();
+  const executionDeps = {
+    ec2: deps.ec2,
+    kube,
+    onAction: (record: ActionRecord) => {
+      logger[record.outcome === 'failed' ? 'error' : 'info']('action', { ...record, dryRun });
+      options.onAction?.(record);
+    },
+  };
+  const trigger: Trigger = {
+    kind: request.kind,
+    reason: request.reason,
+    ...(request.eventTime ? { eventTime: request.eventTime.toISOString() } : {}),
+  };
+  const settings = { ...config, dryRun };
+
+  if (request.type === 'sweep') {
+    const sweep = await sweepCluster(executionDeps, settings, {
+      ...(options.sweepDeadline === undefined ? {} : { deadline: options.sweepDeadline }),
+    });
+    const { instances: _instances, ...summary } = sweep;
+    logger.info('sweep result', { ...summary, trigger });
+    recordMetrics(deps, sweep.instances);
+    deps.metrics.addMetric(
+      metricNames.staleAttachmentsFound,
+      MetricUnit.Count,
+      sweep.staleAttachments,
+    );
+    if (!sweep.complete) deps.metrics.addMetric(metricNames.sweepsIncomplete, MetricUnit.Count, 1);
+    await publish(deps, [
+      {
+        detailType: sweepResultDetailType,
+        detail: { clusterName: config.clusterName, trigger, ...sweep },
+      },
+    ]);
+    throwOnFailures(sweep.instances);
+    return { status: 'swept', kind: request.kind, reason: request.reason, dryRun, sweep };
+  }
+
+  const reports =
+    request.type === 'remediate'
+      ? await remediateInstances(request.instanceIds, executionDeps, settings)
+      : await liftOutOfServiceTaints(request.instanceIds, executionDeps, { dryRun });
+  for (const report of reports) {
+    const { actions: _actions, ...summary } = report;
+    logger.info('instance result', { ...summary, actionCount: report.actions.length });
+  }
+  recordMetrics(deps, reports, request.eventTime);
+  // Instances that are none of this cluster's business make no result event: every instance
+  // in the account sends state changes.
+  await publish(
+    deps,
+    reports
+      .filter((r) => r.outcome !== 'skipped')
+      .map((r) => ({
+        detailType: resultDetailType,
+        detail: resultEventDetail(r, config.clusterName, trigger),
+      })),
+  );
+  throwOnFailures(reports);
+  return { status: 'done', kind: request.kind, reason: request.reason, dryRun, instances: reports };
+}

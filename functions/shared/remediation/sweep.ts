@@ -1,0 +1,168 @@
+/**
+ * The sweep: the backfill for events that never arrived. It finds every EBS CSI
+ * VolumeAttachment whose node's instance is stopped, terminated or gone, and remediates those
+ * instances with the same planner and executor as node-loss, batch by batch, stopping at a safe
+ * point when its time budget runs out.
+ */
+import { instanceIdFromProviderId, isInstanceId } from '../aws-ids.ts';
+import { ebsCsiAttacher } from '../volume-attachment-name.ts';
+import type { ExecutionDeps } from './execute.ts';
+import type { InstanceState } from './facts.ts';
+import { type InstanceReport, type RemediationSettings, remediateInstances } from './remediate.ts';
+
+/** One sweep's report: returned, logged, and sent as one result event. */
+export interface SweepReport {
+  /** False when the time budget ran out: `deferred` lists what the next run will pick up. */
+  readonly complete: boolean;
+  readonly dryRun: boolean;
+  readonly nodesExamined: number;
+  readonly attachmentsExamined: number;
+  readonly instancesExamined: number;
+  /** Instances stopped, terminated or gone that still have VolumeAttachments. */
+  readonly staleInstances: number;
+  readonly staleAttachments: number;
+  /** VolumeAttachments whose node names no instance: left alone, listed for a person to look at. */
+  readonly unresolvedAttachments: readonly string[];
+  readonly instances: readonly InstanceReport[];
+  readonly deferred: readonly string[];
+  readonly summary: {
+    readonly volumesDetached: number;
+    readonly attachmentsDeleted: number;
+    readonly refusals: number;
+    readonly failures: number;
+  };
+  readonly elapsedMs: number;
+}
+
+export interface SweepOptions {
+  /** When to stop starting new batches (epoch ms). A batch started before it always finishes. */
+  readonly deadline?: number;
+  /** Instances remediated together; each batch observes EC2 afresh. */
+  readonly batchSize?: number;
+  readonly now?: () => number;
+}
+
+/** States whose node will not come back on its own: its attachments are stale. */
+const staleStates = new Set<InstanceState>(['shutting-down', 'terminated', 'stopped', 'gone']);
+
+const circuitBreakerTripped =
+  'circuit breaker: an earlier batch of this sweep reached MAX_VOLUMES_PER_INVOCATION';
+
+function detachedCount(reports: readonly InstanceReport[]): number {
+  return reports
+    .flatMap((r) => r.actions)
+    .filter(
+      (a) =>
+        (a.action === 'detach-volume' || a.action === 'force-detach-volume') &&
+        (a.outcome === 'done' || a.outcome === 'planned'),
+    ).length;
+}
+
+export async function sweepCluster(
+  deps: ExecutionDeps,
+  settings: RemediationSettings,
+  options: SweepOptions = {},
+): Promise<SweepReport> {
+  const now = options.now ?? Date.now;
+  const started = now();
+  const batchSize = options.batchSize ?? 20;
+  const [nodes, allAttachments] = await Promise.all([
+    deps.kube.listNodes(),
+    deps.kube.listVolumeAttachments(),
+  ]);
+  const attachments = allAttachments.filter((a) => a.attacher === ebsCsiAttacher);
+  const instanceOfNode = new Map(
+    nodes.map((node) => [node.name, instanceIdFromProviderId(node.providerId)]),
+  );
+
+  const attachmentsByInstance = new Map<string, string[]>();
+  const unresolvedAttachments: string[] = [];
+  for (const attachment of attachments) {
+    const annotated = attachment.nodeIdAnnotation;
+    const instanceId =
+      instanceOfNode.get(attachment.nodeName) ??
+      (annotated && isInstanceId(annotated) ? annotated : undefined);
+    if (!instanceId) {
+      unresolvedAttachments.push(attachment.name);
+      continue;
+    }
+    attachmentsByInstance.set(instanceId, [
+      ...(attachmentsByInstance.get(instanceId) ?? []),
+      attachment.name,
+    ]);
+  }
+
+  const instanceIds = [...attachmentsByInstance.keys()];
+  const instances = await deps.ec2.describeInstances(instanceIds);
+  const stale = instanceIds.filter((id) => {
+    const state = instances.get(id)?.state ?? 'gone';
+    if (state === 'stopped' && settings.onStopped === 'ignore') return false;
+    return staleStates.has(state);
+  });
+
+  const snapshot = { nodes, attachments };
+  const reports: InstanceReport[] = [];
+  const deferred: string[] = [];
+  let allowance = settings.maxVolumesPerInvocation;
+  let tripped = false;
+  for (let i = 0; i < stale.length; i += batchSize) {
+    const batch = stale.slice(i, i + batchSize);
+    if (options.deadline !== undefined && now() >= options.deadline) {
+      deferred.push(...stale.slice(i));
+      break;
+    }
+    if (tripped) {
+      reports.push(
+        ...batch.map((instanceId) => ({
+          instanceId,
+          state: instances.get(instanceId)?.state ?? ('gone' as const),
+          outcome: 'refused' as const,
+          reason: circuitBreakerTripped,
+          dryRun: settings.dryRun,
+          actions: [],
+          skipped: [],
+        })),
+      );
+      continue;
+    }
+    const batchReports = await remediateInstances(
+      batch,
+      deps,
+      { ...settings, maxVolumesPerInvocation: Math.max(allowance, 0) },
+      snapshot,
+    );
+    reports.push(...batchReports);
+    allowance -= detachedCount(batchReports);
+    tripped = batchReports.some((r) => r.reason?.startsWith('circuit breaker'));
+  }
+
+  const actions = reports.flatMap((r) => r.actions);
+  const staleSet = new Set(stale);
+  return {
+    complete: deferred.length === 0,
+    dryRun: settings.dryRun,
+    nodesExamined: nodes.length,
+    attachmentsExamined: attachments.length,
+    instancesExamined: instanceIds.length,
+    staleInstances: stale.length,
+    staleAttachments: [...attachmentsByInstance]
+      .filter(([id]) => staleSet.has(id))
+      .reduce((sum, [, names]) => sum + names.length, 0),
+    unresolvedAttachments,
+    instances: reports,
+    deferred,
+    summary: {
+      volumesDetached: actions.filter(
+        (a) =>
+          (a.action === 'detach-volume' || a.action === 'force-detach-volume') &&
+          a.outcome === 'done',
+      ).length,
+      attachmentsDeleted: actions.filter(
+        (a) => a.action === 'delete-volumeattachment' && a.outcome === 'done',
+      ).length,
+      refusals: reports.filter((r) => r.outcome === 'refused').length,
+      failures: actions.filter((a) => a.outcome === 'failed').length,
+    },
+    elapsedMs: now() - started,
+  };
+}
