@@ -42,6 +42,10 @@ export interface HandlerDeps {
 export interface HandleOptions {
   /** A sweep starts no new batch after this (epoch ms), so it ends inside the Lambda timeout. */
   readonly sweepDeadline?: number;
+  /** How many instances a sweep remediates together. */
+  readonly sweepBatchSize?: number;
+  /** The clock the sweep reads its deadline against. */
+  readonly clock?: () => number;
   /** Called once per action as it finishes, after it is logged (the CLI shows progress). */
   readonly onAction?: (record: ActionRecord) => void;
 }
@@ -162,6 +166,8 @@ export async function handleInput(
   if (request.type === 'sweep') {
     const sweep = await sweepCluster(executionDeps, settings, {
       ...(options.sweepDeadline === undefined ? {} : { deadline: options.sweepDeadline }),
+      ...(options.sweepBatchSize === undefined ? {} : { batchSize: options.sweepBatchSize }),
+      ...(options.clock === undefined ? {} : { now: options.clock }),
     });
     const { instances: _instances, ...summary } = sweep;
     logger.info('sweep result', { ...summary, trigger });

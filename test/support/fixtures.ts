@@ -21,7 +21,6 @@ import {
   waitUntilInstanceRunning,
   waitUntilInstanceStopped,
   waitUntilInstanceTerminated,
-  waitUntilVolumeInUse,
 } from '@aws-sdk/client-ec2';
 import {
   ApiException,
@@ -47,6 +46,8 @@ const testImageId = 'ami-0123456789abcdef0';
 
 export interface TestNode {
   readonly instanceId: string;
+  /** A Node whose instance EC2 does not know (long terminated and forgotten). */
+  readonly phantom?: boolean;
   /** The Node's name: the instance's private DNS name, as on EKS. */
   readonly nodeName: string;
   readonly zone: string;
@@ -173,13 +174,17 @@ export class TestCluster {
     const volumeId = created.VolumeId;
     if (!volumeId) throw new Error('CreateVolume returned no volume id');
     const device = this.nextDevice(node.instanceId);
-    await this.ec2.send(
-      new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: node.instanceId, Device: device }),
-    );
-    await waitUntilVolumeInUse(
-      { client: this.ec2, maxWaitTime: 30, minDelay: 1 },
-      { VolumeIds: [volumeId] },
-    );
+    // A phantom node's instance is unknown to EC2: its volume is simply available.
+    if (!node.phantom) {
+      await this.ec2.send(
+        new AttachVolumeCommand({
+          VolumeId: volumeId,
+          InstanceId: node.instanceId,
+          Device: device,
+        }),
+      );
+      await this.waitForAttachment(volumeId, node.instanceId);
+    }
 
     await this.core.createPersistentVolume({
       body: this.persistentVolume(persistentVolumeName, volumeId, node.zone, provisioner),
@@ -195,6 +200,30 @@ export class TestCluster {
       device,
       provisioner,
     };
+  }
+
+  /**
+   * A Node whose instance EC2 no longer knows: terminated so long ago that DescribeInstances
+   * forgot it. Its providerID names an instance id that never existed in the emulator.
+   */
+  async addPhantomNode(zone = `${testRegion}a`): Promise<TestNode> {
+    const instanceId = `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
+    const [a, b, c] = randomBytes(3);
+    const nodeName = `ip-10-${a}-${b}-${c}.ec2.internal`;
+    const node: TestNode = {
+      instanceId,
+      nodeName,
+      zone,
+      providerID: providerIdFor(zone, instanceId),
+      phantom: true,
+    };
+    await this.core.createNode({
+      body: {
+        metadata: { name: nodeName, labels: { [testClusterLabel]: this.name } },
+        spec: { providerID: node.providerID },
+      },
+    });
+    return node;
   }
 
   /** Terminates the instance and waits until EC2 reports it terminated. */
@@ -424,6 +453,16 @@ export class TestCluster {
       name,
       body: { ...created, status: { attached: true, attachmentMetadata: { devicePath: device } } },
     });
+  }
+
+  /** Polls without the SDK waiter's fixed first delay: moto attaches at once. */
+  private async waitForAttachment(volumeId: string, instanceId: string): Promise<void> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const { attachedTo } = await this.volume(volumeId);
+      if (attachedTo.includes(instanceId)) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`${volumeId} did not attach to ${instanceId}`);
   }
 
   private nextDevice(instanceId: string): string {

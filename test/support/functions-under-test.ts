@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -68,12 +69,16 @@ export function nodeLossFunction(
 export function sweepFunction(
   cluster: TestCluster,
   settings: Record<string, string> = {},
+  ec2?: EC2Client,
 ): FunctionUnderTest {
-  const { deps, logs } = wire(loadConfig({ ...testSettings(cluster), ...settings }));
+  const { deps, logs } = wire(loadConfig({ ...testSettings(cluster), ...settings }), ec2);
   return { invoke: (input, options) => handleInput(input, parseSweepInput, deps, options), logs };
 }
 
-function wire(config: Config): { deps: HandlerDeps; logs: LogLine[] } {
+function wire(
+  config: Config,
+  ec2: EC2Client = ec2Client(),
+): { deps: HandlerDeps; logs: LogLine[] } {
   const logs: LogLine[] = [];
   const log =
     (level: LogLine['level']) =>
@@ -89,7 +94,7 @@ function wire(config: Config): { deps: HandlerDeps; logs: LogLine[] } {
   });
   const deps: HandlerDeps = {
     config,
-    ec2: createEc2Port(ec2Client()),
+    ec2: createEc2Port(ec2),
     // The same connection code the functions use, from the configured KUBECONFIG.
     kubernetes: async () => createKubernetesPort(await connection.kubeConfig()),
     ...(bus

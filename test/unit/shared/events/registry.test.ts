@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../../functions/shared/config.ts';
-import { parseNodeLossInput } from '../../../../functions/shared/events/registry.ts';
+import {
+  parseNodeLossInput,
+  parseSweepInput,
+} from '../../../../functions/shared/events/registry.ts';
 import { eventSample } from '../../../support/samples.ts';
 
 const config = loadConfig({ CLUSTER_NAME: 'prod', KUBECONFIG: '/dev/null' });
@@ -121,5 +124,62 @@ describe('parseNodeLossInput on bad input', () => {
     ['an object of no known shape', { hello: 'world' }],
   ])('skips %s as neither event nor invoke', (_, input) => {
     expect(parseNodeLossInput(input, config)).toMatchObject({ type: 'skip', kind: 'malformed' });
+  });
+});
+
+describe('parseSweepInput on the real samples in events/', () => {
+  it('sweeps on a manual invoke, with its dry-run flag', () => {
+    expect(parseSweepInput(eventSample('manual-sweep.json'), config)).toEqual({
+      type: 'sweep',
+      kind: 'manual-sweep',
+      dryRun: true,
+      reason: 'manual sweep invoke',
+    });
+  });
+
+  it('sweeps on the schedule', () => {
+    expect(parseSweepInput(eventSample('scheduled-event.json'), config)).toMatchObject({
+      type: 'sweep',
+      kind: 'schedule',
+    });
+  });
+
+  it('remediates the instance named by an alarm that entered ALARM (EventBridge)', () => {
+    expect(parseSweepInput(eventSample('cloudwatch-alarm-state-change.json'), config)).toEqual({
+      type: 'remediate',
+      kind: 'cloudwatch-alarm',
+      instanceIds: [instanceId],
+      eventTime: new Date('2021-11-11T21:32:10Z'),
+      reason: `alarm node-status-check-failed in ALARM for ${instanceId}`,
+    });
+  });
+
+  it('sweeps on an alarm without an InstanceId dimension (Lambda alarm action)', () => {
+    expect(
+      parseSweepInput(eventSample('cloudwatch-alarm-lambda-action.json'), config),
+    ).toMatchObject({
+      type: 'sweep',
+      kind: 'cloudwatch-alarm',
+      reason: 'alarm pods-stuck-multi-attach in ALARM',
+    });
+  });
+
+  it('does nothing when an alarm returns to OK', () => {
+    const event = eventSample('cloudwatch-alarm-state-change.json');
+    const detail = event.detail as Record<string, unknown>;
+
+    expect(
+      parseSweepInput({ ...event, detail: { ...detail, state: { value: 'OK' } } }, config),
+    ).toMatchObject({
+      type: 'skip',
+      kind: 'cloudwatch-alarm',
+      reason: expect.stringContaining('entered OK'),
+    });
+  });
+
+  it('still takes a manual remediate invoke', () => {
+    expect(parseSweepInput(eventSample('manual-remediate.json'), config)).toMatchObject({
+      type: 'remediate',
+    });
   });
 });

@@ -1,0 +1,255 @@
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InvocationResult } from '../../../functions/shared/handle-input.ts';
+import type { SweepReport } from '../../../functions/shared/remediation/sweep.ts';
+import { ec2Client } from '../../support/environment.ts';
+import { TestCluster, type TestNode, type TestVolume } from '../../support/fixtures.ts';
+import { sweepFunction } from '../../support/functions-under-test.ts';
+import { eventSample } from '../../support/samples.ts';
+
+interface BuiltNode {
+  readonly node: TestNode;
+  readonly volumes: readonly TestVolume[];
+}
+
+/** Runs `work` over `items`, at most `limit` at a time. */
+async function inParallel<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>) {
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += limit) {
+    results.push(...(await Promise.all(items.slice(i, i + limit).map(work))));
+  }
+  return results;
+}
+
+async function buildNodes(
+  cluster: TestCluster,
+  count: number,
+  volumesEach: number,
+  phantom = false,
+) {
+  return inParallel(Array.from({ length: count }), 6, async (): Promise<BuiltNode> => {
+    const node = phantom ? await cluster.addPhantomNode() : await cluster.addNode();
+    const volumes: TestVolume[] = [];
+    for (let v = 0; v < volumesEach; v++) {
+      volumes.push(await cluster.addVolume(node, { provisioner: v % 2 === 0 ? 'csi' : 'in-tree' }));
+    }
+    return { node, volumes };
+  });
+}
+
+function sweepOf(result: InvocationResult): SweepReport {
+  if (result.status !== 'swept') throw new Error(`expected a sweep, got ${JSON.stringify(result)}`);
+  return result.sweep;
+}
+
+/**
+ * "action target" for every action of a sweep, to compare a dry run with the real one. Removing
+ * a finalizer is left out: whether it is needed depends on whether an attacher answers after
+ * the delete, which a dry run cannot know.
+ */
+function actionsOf(report: SweepReport, outcome: 'planned' | 'done'): string[] {
+  return report.instances
+    .flatMap((i) => i.actions)
+    .filter((a) => a.outcome === outcome && a.action !== 'remove-finalizer')
+    .map((a) => `${a.action} ${a.volumeAttachment ?? a.volumeId ?? a.node}`)
+    .sort();
+}
+
+/** An EC2 client that counts the calls it sends, by operation. */
+function countingEc2Client(): { client: EC2Client; calls: Map<string, number> } {
+  const client = ec2Client();
+  const calls = new Map<string, number>();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const operation = String(context.commandName).replace(/Command$/, '');
+      calls.set(operation, (calls.get(operation) ?? 0) + 1);
+      return next(args);
+    },
+    { step: 'initialize', name: 'countCalls' },
+  );
+  return { client, calls };
+}
+
+describe('sweep of a 60-node cluster with 12 dead nodes', () => {
+  const cluster = TestCluster.create('sweep');
+  let healthy: BuiltNode[];
+  let terminated: BuiltNode[];
+  let stopped: BuiltNode[];
+  let forgotten: BuiltNode[];
+
+  beforeAll(async () => {
+    [healthy, terminated, stopped, forgotten] = await Promise.all([
+      buildNodes(cluster, 48, 2),
+      buildNodes(cluster, 4, 2),
+      buildNodes(cluster, 4, 2),
+      buildNodes(cluster, 4, 2, true),
+    ]);
+    await Promise.all([
+      ...terminated.map(({ node }) => cluster.terminateInstance(node)),
+      ...stopped.map(({ node }) => cluster.stopInstance(node)),
+    ]);
+  }, 300_000);
+  afterAll(() => cluster.dispose());
+
+  it('plans in dry-run exactly what the real run then does, and cleans every stale attachment only', async () => {
+    const before = new Set(await cluster.volumeAttachmentNames());
+    const dead = [...terminated, ...stopped, ...forgotten];
+    const counting = countingEc2Client();
+
+    const dryRun = sweepOf(
+      await sweepFunction(cluster, { DRY_RUN: 'true' }).invoke({ action: 'sweep' }),
+    );
+    expect(new Set(await cluster.volumeAttachmentNames())).toEqual(before);
+
+    const real = sweepOf(
+      await sweepFunction(cluster, {}, counting.client).invoke({ action: 'sweep' }),
+    );
+
+    expect(actionsOf(dryRun, 'planned')).toEqual(actionsOf(real, 'done'));
+    expect(real).toMatchObject({
+      complete: true,
+      staleInstances: 12,
+      staleAttachments: 24,
+      summary: { attachmentsDeleted: 24, volumesDetached: 8, failures: 0, refusals: 0 },
+    });
+    expect(real.nodesExamined).toBeGreaterThanOrEqual(60);
+    const after = new Set(await cluster.volumeAttachmentNames());
+    for (const { volumes } of dead) {
+      for (const volume of volumes) expect(after.has(volume.volumeAttachmentName)).toBe(false);
+    }
+    for (const { node, volumes } of healthy) {
+      for (const volume of volumes) {
+        expect(after.has(volume.volumeAttachmentName)).toBe(true);
+        expect((await cluster.volume(volume.volumeId)).attachedTo).toEqual([node.instanceId]);
+      }
+    }
+    for (const { volumes } of stopped) {
+      for (const volume of volumes)
+        expect((await cluster.volume(volume.volumeId)).state).toBe('available');
+    }
+
+    // EC2 is asked about instances in batches: one DescribeInstances for all 60 nodes, one more
+    // for the one batch of dead ones; never one per node.
+    expect(counting.calls.get('DescribeInstances')).toBe(2);
+    const total = [...counting.calls.values()].reduce((a, b) => a + b, 0);
+    expect(total).toBeLessThan(60);
+  });
+});
+
+describe('sweep under a time budget', () => {
+  const cluster = TestCluster.create('sweep-budget');
+  afterAll(() => cluster.dispose());
+
+  it('stops between batches, leaves nothing half done, and the next run finishes', async () => {
+    const dead = await buildNodes(cluster, 6, 2);
+    await Promise.all(dead.map(({ node }) => cluster.stopInstance(node)));
+    // A clock that moves one tick per reading: two batches fit before the deadline.
+    let tick = 0;
+    const clock = () => tick++;
+
+    const first = sweepOf(
+      await sweepFunction(cluster).invoke(
+        { action: 'sweep' },
+        { sweepBatchSize: 2, sweepDeadline: 3, clock },
+      ),
+    );
+
+    expect(first.complete).toBe(false);
+    expect(first.instances).toHaveLength(4);
+    expect(first.deferred).toHaveLength(2);
+    const names = new Set(await cluster.volumeAttachmentNames());
+    for (const { node, volumes } of dead) {
+      const states = await Promise.all(volumes.map((v) => cluster.volume(v.volumeId)));
+      const remediated = first.instances.some((i) => i.instanceId === node.instanceId);
+      for (const [index, volume] of volumes.entries()) {
+        // Either all of a node is done, or none of it.
+        expect(names.has(volume.volumeAttachmentName)).toBe(!remediated);
+        expect(states[index]?.attachedTo).toEqual(remediated ? [] : [node.instanceId]);
+      }
+    }
+    expect(new Set(first.deferred)).toEqual(
+      new Set(
+        dead
+          .map(({ node }) => node.instanceId)
+          .filter((id) => !first.instances.some((i) => i.instanceId === id)),
+      ),
+    );
+
+    const second = sweepOf(await sweepFunction(cluster).invoke({ action: 'sweep' }));
+
+    expect(second).toMatchObject({ complete: true, staleInstances: 2, deferred: [] });
+    const left = new Set(await cluster.volumeAttachmentNames());
+    for (const { volumes } of dead)
+      for (const v of volumes) expect(left.has(v.volumeAttachmentName)).toBe(false);
+  });
+});
+
+describe('CloudWatch alarms as a trigger of the sweep function', () => {
+  const cluster = TestCluster.create('alarms');
+  afterAll(() => cluster.dispose());
+
+  it('remediates the instance named by the InstanceId dimension of an alarm in ALARM', async () => {
+    const [target, other] = await buildNodes(cluster, 2, 1);
+    if (!target || !other) throw new Error('fixtures');
+    await cluster.stopInstance(target.node);
+    await cluster.stopInstance(other.node);
+    const event = eventSample('cloudwatch-alarm-state-change.json');
+    const detail = JSON.parse(
+      JSON.stringify(event.detail).replaceAll('i-1234567890abcdef0', target.node.instanceId),
+    );
+
+    const result = await sweepFunction(cluster).invoke({
+      ...event,
+      time: new Date().toISOString(),
+      detail,
+    });
+
+    expect(result).toMatchObject({
+      status: 'done',
+      kind: 'cloudwatch-alarm',
+      instances: [{ outcome: 'remediated' }],
+    });
+    const names = await cluster.volumeAttachmentNames();
+    expect(names).not.toContain(target.volumes[0]?.volumeAttachmentName);
+    // Only the named instance: the other dead node waits for a sweep.
+    expect(names).toContain(other.volumes[0]?.volumeAttachmentName);
+  });
+
+  it('sweeps on an alarm in ALARM that names no instance', async () => {
+    const [dead] = await buildNodes(cluster, 1, 1);
+    if (!dead) throw new Error('fixtures');
+    await cluster.terminateInstance(dead.node);
+
+    const result = await sweepFunction(cluster).invoke(
+      eventSample('cloudwatch-alarm-lambda-action.json'),
+    );
+
+    expect(result).toMatchObject({
+      status: 'swept',
+      kind: 'cloudwatch-alarm',
+      sweep: { complete: true },
+    });
+    expect(await cluster.volumeAttachmentNames()).not.toContain(
+      dead.volumes[0]?.volumeAttachmentName,
+    );
+  });
+
+  it('never touches a running instance an alarm names', async () => {
+    const [running] = await buildNodes(cluster, 1, 1);
+    if (!running) throw new Error('fixtures');
+    const event = eventSample('cloudwatch-alarm-state-change.json');
+    const detail = JSON.parse(
+      JSON.stringify(event.detail).replaceAll('i-1234567890abcdef0', running.node.instanceId),
+    );
+
+    const result = await sweepFunction(cluster).invoke({ ...event, detail });
+
+    expect(result).toMatchObject({
+      status: 'done',
+      instances: [{ outcome: 'refused', state: 'running' }],
+    });
+    expect((await cluster.volume(running.volumes[0]?.volumeId ?? '')).attachedTo).toEqual([
+      running.node.instanceId,
+    ]);
+  });
+});
