@@ -5,6 +5,7 @@
 import {
   App,
   CfnOutput,
+  aws_cloudwatch as cloudwatch,
   aws_events as events,
   Stack,
   aws_secretsmanager as secretsmanager,
@@ -58,6 +59,31 @@ function optional<T extends object>(values: T): { [K in keyof T]?: Exclude<T[K],
   return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as never;
 }
 
+/** The sweep's schedule (`-c sweepSchedule="rate(15 minutes)"`, or `none`) and alarms. */
+function sweepFromContext(app: App, stack: Stack): Partial<EbsVolumeRemediatorProps> {
+  const schedule = app.node.tryGetContext('sweepSchedule');
+  const alarmArns = String(app.node.tryGetContext('sweepAlarmArns') ?? '')
+    .split(',')
+    .map((arn) => arn.trim())
+    .filter(Boolean);
+  const sweepDryRun = app.node.tryGetContext('sweepDryRun');
+  return {
+    ...(schedule === undefined
+      ? {}
+      : {
+          sweepSchedule: schedule === 'none' ? null : events.Schedule.expression(String(schedule)),
+        }),
+    ...(alarmArns.length > 0
+      ? {
+          sweepAlarms: alarmArns.map((arn, i) =>
+            cloudwatch.Alarm.fromAlarmArn(stack, `SweepAlarm${i}`, arn),
+          ),
+        }
+      : {}),
+    ...(sweepDryRun === undefined ? {} : { sweepDryRun: String(sweepDryRun) === 'true' }),
+  };
+}
+
 export function buildApp(app: App): Stack {
   const props = propsFromContext(app);
   const stack = new Stack(app, app.node.tryGetContext('stackName') ?? 'EbsVolumeRemediator', {
@@ -79,11 +105,16 @@ export function buildApp(app: App): Stack {
     ...(busArn
       ? { resultEventBus: events.EventBus.fromEventBusArn(stack, 'ResultBus', String(busArn)) }
       : {}),
+    ...sweepFromContext(app, stack),
   });
   new CfnOutput(stack, 'NodeLossFunctionName', {
     description:
       'Invoke with {"action":"remediate","instanceIds":[...],"dryRun":true} to check the deployment',
     value: remediator.nodeLossFunction.functionName,
+  });
+  new CfnOutput(stack, 'SweepFunctionName', {
+    description: 'Invoke with {"action":"sweep","dryRun":true} for a backfill report',
+    value: remediator.sweepFunction.functionName,
   });
   new CfnOutput(stack, 'DeadLetterQueueUrl', { value: remediator.deadLetterQueue.queueUrl });
   new CfnOutput(stack, 'AlarmTopicArn', { value: remediator.alarmTopic.topicArn });

@@ -112,6 +112,27 @@ export interface EbsVolumeRemediatorProps {
   readonly maxVolumesPerInvocation?: number;
 
   /**
+   * When the sweep runs; `null` for no schedule (manual invokes and alarms only).
+   * @default every 15 minutes
+   */
+  readonly sweepSchedule?: events.Schedule | null;
+
+  /**
+   * Dry-run for the scheduled sweep only, for example to watch it before letting it act.
+   * @default the same as `dryRun`
+   */
+  readonly sweepDryRun?: boolean;
+
+  /**
+   * Alarms whose entering ALARM triggers the sweep function: an alarm on a metric with an
+   * `InstanceId` dimension (an EC2 status check) remediates that instance, any other alarm
+   * (pods stuck on Multi-Attach errors) sweeps the cluster. An alarm can also invoke the sweep
+   * function directly as its Lambda action.
+   * @default none
+   */
+  readonly sweepAlarms?: cloudwatch.IAlarm[];
+
+  /**
    * The topic the alarms notify.
    * @default a new KMS-encrypted topic
    */
@@ -138,12 +159,17 @@ export interface EbsVolumeRemediatorProps {
 }
 
 /**
- * Deploys ebs-volume-remediator for one cluster: the node-loss function, its EventBridge rules,
- * least-privilege IAM, a dead-letter queue, alarms and a dashboard.
+ * Deploys ebs-volume-remediator for one cluster: the node-loss and sweep functions, their
+ * EventBridge rules and schedule, least-privilege IAM, a dead-letter queue, alarms and a
+ * dashboard.
  */
 export class EbsVolumeRemediator extends Construct {
   /** The function that frees the volumes of dead nodes. */
   readonly nodeLossFunction: lambda.Function;
+  /** The function that sweeps the cluster for attachments of dead nodes (the backfill). */
+  readonly sweepFunction: lambda.Function;
+  /** The role of both functions, mapped to the Kubernetes group `ebs-volume-remediator`. */
+  readonly role: iam.Role;
   /** Events that failed every retry, kept for 14 days. */
   readonly deadLetterQueue: sqs.Queue;
   /** The topic every alarm notifies. */
@@ -164,9 +190,12 @@ export class EbsVolumeRemediator extends Construct {
       ? undefined
       : (props.eksClusterName ?? clusterName);
     const bundleDir = props.bundleDir ?? defaultBundleDir;
-    const nodeLossBundle = join(bundleDir, 'node-loss');
-    if (!existsSync(join(nodeLossBundle, 'index.mjs'))) {
-      throw new Error(`no bundle at ${nodeLossBundle}/index.mjs: run \`npm run build\` first`);
+    for (const name of ['node-loss', 'sweep']) {
+      if (!existsSync(join(bundleDir, name, 'index.mjs'))) {
+        throw new Error(
+          `no bundle at ${join(bundleDir, name)}/index.mjs: run \`npm run build\` first`,
+        );
+      }
     }
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
@@ -175,9 +204,19 @@ export class EbsVolumeRemediator extends Construct {
       retentionPeriod: Duration.days(14),
     });
 
-    const logGroup = new logs.LogGroup(this, 'NodeLossLogs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+    // One role for both functions: they make the same calls, and one access entry maps it.
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `ebs-volume-remediator for cluster ${clusterName}`,
+      managedPolicies: [
+        iam.ManagedPolicy.fromAwsManagedPolicyName(
+          props.vpc
+            ? 'service-role/AWSLambdaVPCAccessExecutionRole'
+            : 'service-role/AWSLambdaBasicExecutionRole',
+        ),
+      ],
     });
+    this.grantPermissions(this.role, clusterName, eksClusterName, props);
 
     const environment: Record<string, string> = {
       CLUSTER_NAME: clusterName,
@@ -193,45 +232,60 @@ export class EbsVolumeRemediator extends Construct {
       POWERTOOLS_SERVICE_NAME: serviceName,
       POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
     };
+    const makeFunction = (id: string, bundle: string, description: string, timeout: Duration) =>
+      new lambda.Function(this, id, {
+        description,
+        runtime: lambda.Runtime.NODEJS_24_X,
+        architecture: lambda.Architecture.ARM_64,
+        handler: 'index.handler',
+        code: lambda.Code.fromAsset(join(bundleDir, bundle)),
+        role: this.role,
+        memorySize: 512,
+        timeout,
+        environment,
+        logGroup: new logs.LogGroup(this, `${id}Logs`, {
+          retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+        }),
+        tracing: lambda.Tracing.ACTIVE,
+        ...(props.vpc
+          ? {
+              vpc: props.vpc,
+              vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+              ...(props.securityGroups ? { securityGroups: props.securityGroups } : {}),
+            }
+          : {}),
+        retryAttempts: 2,
+        // An event older than this is left to the next sweep; by then the cluster has moved on.
+        maxEventAge: Duration.hours(1),
+        onFailure: new destinations.SqsDestination(this.deadLetterQueue),
+      });
 
-    this.nodeLossFunction = new lambda.Function(this, 'NodeLossFunction', {
-      description: `Frees the EBS volumes of dead nodes of cluster ${clusterName}`,
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
-      handler: 'index.handler',
-      code: lambda.Code.fromAsset(nodeLossBundle),
-      memorySize: 512,
+    this.nodeLossFunction = makeFunction(
+      'NodeLossFunction',
+      'node-loss',
+      `Frees the EBS volumes of dead nodes of cluster ${clusterName}`,
       // A plain detach (20 s), a forced one (30 s) and the attacher's grace (5 s), with room.
-      timeout: Duration.minutes(2),
-      environment,
-      logGroup,
-      tracing: lambda.Tracing.ACTIVE,
-      ...(props.vpc
-        ? {
-            vpc: props.vpc,
-            vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
-            ...(props.securityGroups ? { securityGroups: props.securityGroups } : {}),
-          }
-        : {}),
-      retryAttempts: 2,
-      // An event older than this is left to the sweep; by then the cluster has moved on.
-      maxEventAge: Duration.hours(1),
-      onFailure: new destinations.SqsDestination(this.deadLetterQueue),
-    });
+      Duration.minutes(2),
+    );
+    this.sweepFunction = makeFunction(
+      'SweepFunction',
+      'sweep',
+      `Sweeps cluster ${clusterName} for VolumeAttachments of dead nodes`,
+      // The sweep stops starting batches about a minute before this.
+      Duration.minutes(10),
+    );
 
-    this.grantPermissions(this.nodeLossFunction, clusterName, eksClusterName, props);
     if (eksClusterName && (props.createAccessEntry ?? true)) {
-      const role = this.nodeLossFunction.role;
-      if (!role) throw new Error('the node-loss function has no role');
       new eks.CfnAccessEntry(this, 'AccessEntry', {
         clusterName: eksClusterName,
-        principalArn: role.roleArn,
+        principalArn: this.role.roleArn,
         kubernetesGroups: [kubernetesGroup],
         type: 'STANDARD',
       });
     }
 
     this.addRules();
+    this.addSweepTriggers(props);
     this.alarmTopic = props.alarmTopic ?? this.createAlarmTopic();
     if (props.alarmEmail) {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
@@ -266,13 +320,57 @@ export class EbsVolumeRemediator extends Construct {
     });
   }
 
+  private addSweepTriggers(props: EbsVolumeRemediatorProps): void {
+    const input =
+      props.sweepDryRun === undefined
+        ? undefined
+        : events.RuleTargetInput.fromObject({ action: 'sweep', dryRun: props.sweepDryRun });
+    const target = new targets.LambdaFunction(this.sweepFunction, {
+      deadLetterQueue: this.deadLetterQueue,
+      retryAttempts: 2,
+      ...(input ? { event: input } : {}),
+    });
+    if (props.sweepSchedule !== null) {
+      new events.Rule(this, 'SweepScheduleRule', {
+        description: 'Regular sweep for attachments of dead nodes: ebs-volume-remediator',
+        schedule: props.sweepSchedule ?? events.Schedule.rate(Duration.minutes(15)),
+        targets: [target],
+      });
+    }
+    // Any alarm of the account may name the sweep function as its Lambda action.
+    this.sweepFunction.addPermission('InvokeFromAlarmActions', {
+      principal: new iam.ServicePrincipal('lambda.alarms.cloudwatch.amazonaws.com'),
+      sourceAccount: Stack.of(this).account,
+    });
+    const alarms = props.sweepAlarms ?? [];
+    if (alarms.length > 0) {
+      // The function reads the alarm from the event: an InstanceId dimension remediates that
+      // instance, any other alarm sweeps. Only entering ALARM triggers it.
+      new events.Rule(this, 'SweepAlarmRule', {
+        description: 'Operator alarms that start a sweep: ebs-volume-remediator',
+        eventPattern: {
+          source: ['aws.cloudwatch'],
+          detailType: ['CloudWatch Alarm State Change'],
+          resources: alarms.map((alarm) => alarm.alarmArn),
+          detail: { state: { value: ['ALARM'] } },
+        },
+        targets: [
+          new targets.LambdaFunction(this.sweepFunction, {
+            deadLetterQueue: this.deadLetterQueue,
+            retryAttempts: 2,
+          }),
+        ],
+      });
+    }
+  }
+
   /**
    * Least privilege. DetachVolume is authorized against both the volume and the instance, and a
    * statement's tag condition must hold for every resource it names, so each resource type
    * gets its own statements, one per tag that may tie it to the cluster (statements are ORed).
    */
   private grantPermissions(
-    fn: lambda.Function,
+    role: iam.Role,
     clusterName: string,
     eksClusterName: string | undefined,
     props: EbsVolumeRemediatorProps,
@@ -324,7 +422,7 @@ export class EbsVolumeRemediator extends Construct {
           resources: [props.kubeconfigSecret.secretArn],
         }),
       );
-      props.kubeconfigSecret.encryptionKey?.grantDecrypt(fn);
+      props.kubeconfigSecret.encryptionKey?.grantDecrypt(role);
     }
     if (props.resultEventBus) {
       statements.push(
@@ -335,7 +433,7 @@ export class EbsVolumeRemediator extends Construct {
         }),
       );
     }
-    for (const statement of statements) fn.addToRolePolicy(statement);
+    for (const statement of statements) role.addToPolicy(statement);
   }
 
   private createAlarmTopic(): sns.Topic {
@@ -380,17 +478,22 @@ export class EbsVolumeRemediator extends Construct {
       created.addAlarmAction(action);
       this.alarms.push(created);
     };
-    const fn = this.nodeLossFunction;
-    alarm(
-      'FunctionErrorsAlarm',
-      'node-loss failed an invocation: volumes of a dead node may still be held. Check its logs; Lambda retries, then the dead-letter queue keeps the event.',
-      fn.metricErrors({ period: Duration.minutes(5) }),
-    );
-    alarm(
-      'FunctionThrottlesAlarm',
-      'node-loss was throttled: remediation is delayed. Check the account concurrency.',
-      fn.metricThrottles({ period: Duration.minutes(5) }),
-    );
+    const functions = [
+      { id: 'NodeLoss', name: 'node-loss', fn: this.nodeLossFunction },
+      { id: 'Sweep', name: 'sweep', fn: this.sweepFunction },
+    ];
+    for (const { id, name, fn } of functions) {
+      alarm(
+        `${id}ErrorsAlarm`,
+        `${name} failed an invocation: volumes of a dead node may still be held. Check its logs; Lambda retries, then the dead-letter queue keeps the event.`,
+        fn.metricErrors({ period: Duration.minutes(5) }),
+      );
+      alarm(
+        `${id}ThrottlesAlarm`,
+        `${name} was throttled: remediation is delayed. Check the account's Lambda concurrency.`,
+        fn.metricThrottles({ period: Duration.minutes(5) }),
+      );
+    }
     alarm(
       'DeadLetterQueueAlarm',
       'Events failed every retry and wait in the dead-letter queue: remediate those instances by hand or run a sweep.',
@@ -448,7 +551,8 @@ export class EbsVolumeRemediator extends Construct {
         left: [
           metric(metricNames.failures),
           metric(metricNames.refusals),
-          this.nodeLossFunction.metricErrors(),
+          this.nodeLossFunction.metricErrors({ label: 'node-loss errors' }),
+          this.sweepFunction.metricErrors({ label: 'sweep errors' }),
         ],
       }),
     );

@@ -60,9 +60,10 @@ const partitionArn = (resource: string) => ({
 });
 
 describe('the EbsVolumeRemediator stack', () => {
-  it('runs node-loss on nodejs24.x, arm64, from the built bundle', () => {
+  it('runs node-loss and sweep on nodejs24.x, arm64, from the built bundles', () => {
     const { template } = synth({});
 
+    template.resourceCountIs('AWS::Lambda::Function', 2);
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
@@ -232,7 +233,10 @@ describe('the EbsVolumeRemediator stack', () => {
     expect(
       alarms.map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`).sort(),
     ).toEqual([
+      // node-loss and sweep each
       'AWS/Lambda/Errors',
+      'AWS/Lambda/Errors',
+      'AWS/Lambda/Throttles',
       'AWS/Lambda/Throttles',
       'AWS/SQS/ApproximateNumberOfMessagesVisible',
       'EbsVolumeRemediator/Failures',
@@ -257,11 +261,58 @@ describe('the EbsVolumeRemediator stack', () => {
     });
   });
 
-  it('names the function to invoke for a dry-run check in the stack outputs', () => {
+  it('names the functions to invoke by hand in the stack outputs', () => {
     const { template } = synth({});
-    const [functionId] = Object.keys(template.findResources('AWS::Lambda::Function'));
 
-    template.hasOutput('NodeLossFunctionName', { Value: { Ref: functionId } });
+    template.hasOutput('NodeLossFunctionName', {
+      Value: { Ref: Match.stringLikeRegexp('NodeLossFunction') },
+    });
+    template.hasOutput('SweepFunctionName', {
+      Value: { Ref: Match.stringLikeRegexp('SweepFunction') },
+    });
+  });
+
+  it('sweeps every 15 minutes by default', () => {
+    const { template } = synth({});
+
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(15 minutes)' });
+  });
+
+  it('takes a schedule and a dry-run for the sweep, or no schedule at all', () => {
+    const { template } = synth({ sweepSchedule: 'cron(0 * * * ? *)', sweepDryRun: 'true' });
+
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'cron(0 * * * ? *)',
+      Targets: [Match.objectLike({ Input: '{"action":"sweep","dryRun":true}' })],
+    });
+    expect(
+      Object.values(
+        synth({ sweepSchedule: 'none' }).template.findResources('AWS::Events::Rule'),
+      ).some((rule) => 'ScheduleExpression' in (rule as { Properties: object }).Properties),
+    ).toBe(false);
+  });
+
+  it('starts the sweep function when a listed alarm enters ALARM', () => {
+    const alarm = 'arn:aws:cloudwatch:us-east-1:123456789012:alarm:pods-stuck-multi-attach';
+    const { template } = synth({ sweepAlarmArns: alarm });
+
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.cloudwatch'],
+        'detail-type': ['CloudWatch Alarm State Change'],
+        resources: [alarm],
+        detail: { state: { value: ['ALARM'] } },
+      },
+    });
+  });
+
+  it('lets alarms of the account invoke the sweep function as their Lambda action', () => {
+    const { template } = synth({});
+
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Principal: 'lambda.alarms.cloudwatch.amazonaws.com',
+      SourceAccount: { Ref: 'AWS::AccountId' },
+    });
   });
 
   it('builds a dashboard', () => {
