@@ -67,6 +67,7 @@ function sweepFromContext(app: App, stack: Stack): Partial<EbsVolumeRemediatorPr
     .map((arn) => arn.trim())
     .filter(Boolean);
   const sweepDryRun = app.node.tryGetContext('sweepDryRun');
+  const nodeSelector = app.node.tryGetContext('sweepNodeSelector');
   return {
     ...(schedule === undefined
       ? {}
@@ -81,6 +82,7 @@ function sweepFromContext(app: App, stack: Stack): Partial<EbsVolumeRemediatorPr
         }
       : {}),
     ...(sweepDryRun === undefined ? {} : { sweepDryRun: String(sweepDryRun) === 'true' }),
+    ...(nodeSelector ? { sweepNodeSelector: String(nodeSelector) } : {}),
   };
 }
 

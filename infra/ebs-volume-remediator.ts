@@ -112,6 +112,12 @@ export interface EbsVolumeRemediatorProps {
   readonly maxVolumesPerInvocation?: number;
 
   /**
+   * A label selector that limits the sweep to some Nodes, such as one node group.
+   * @default every Node
+   */
+  readonly sweepNodeSelector?: string;
+
+  /**
    * When the sweep runs; `null` for no schedule (manual invokes and alarms only).
    * @default every 15 minutes
    */
@@ -229,6 +235,7 @@ export class EbsVolumeRemediator extends Construct {
       OUT_OF_SERVICE_TAINT: String(props.outOfServiceTaint ?? true),
       MAX_VOLUMES_PER_INVOCATION: String(props.maxVolumesPerInvocation ?? 50),
       ...(props.resultEventBus ? { RESULT_EVENT_BUS: props.resultEventBus.eventBusArn } : {}),
+      ...(props.sweepNodeSelector ? { NODE_SELECTOR: props.sweepNodeSelector } : {}),
       POWERTOOLS_SERVICE_NAME: serviceName,
       POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
     };

@@ -26,6 +26,11 @@ export interface Config {
   readonly attacherGraceMs: number;
   /** The circuit breaker: more volumes than this to detach in one invocation, and it refuses. */
   readonly maxVolumesPerInvocation: number;
+  /**
+   * A label selector that limits the sweep to some Nodes (one node group, say); the
+   * attachments of Nodes that no longer exist are then left to node-loss.
+   */
+  readonly nodeSelector: string | undefined;
 }
 
 const booleanSetting = (fallback: boolean) =>
@@ -74,6 +79,7 @@ const environmentSchema = z.object({
     .int({ error: 'must be a whole number' })
     .positive({ error: 'must be at least 1' })
     .default(50),
+  NODE_SELECTOR: optionalText,
 });
 
 function clusterAccessFrom(env: z.infer<typeof environmentSchema>): ClusterAccess {
@@ -118,5 +124,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     forceDetachTimeoutMs: settings.FORCE_DETACH_TIMEOUT_SECONDS,
     attacherGraceMs: settings.ATTACHER_GRACE_SECONDS,
     maxVolumesPerInvocation: settings.MAX_VOLUMES_PER_INVOCATION,
+    nodeSelector: settings.NODE_SELECTOR,
   };
 }

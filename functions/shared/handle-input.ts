@@ -6,7 +6,7 @@
  * keeps the event.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   type ResultEvent,
   resultDetailType,
@@ -17,7 +17,7 @@ import {
 import type { Config } from './config.ts';
 import { RemediationError } from './errors.ts';
 import type { EventKind, Request } from './events/types.ts';
-import { MetricUnit, metricNames } from './observability.ts';
+import { metricNames } from './metric-names.ts';
 import type { ActionRecord } from './remediation/execute.ts';
 import type { Ec2Port, KubernetesPort } from './remediation/ports.ts';
 import {
@@ -46,6 +46,11 @@ export interface HandleOptions {
   readonly sweepBatchSize?: number;
   /** The clock the sweep reads its deadline against. */
   readonly clock?: () => number;
+  /**
+   * Throw when an action failed, after reporting (default true: Lambda then retries). The
+   * command line reports the failure itself instead.
+   */
+  readonly throwOnFailure?: boolean;
   /** Called once per action as it finishes, after it is logged (the CLI shows progress). */
   readonly onAction?: (record: ActionRecord) => void;
 }
@@ -184,7 +189,7 @@ export async function handleInput(
         detail: { clusterName: config.clusterName, trigger, ...sweep },
       },
     ]);
-    throwOnFailures(sweep.instances);
+    if (options.throwOnFailure ?? true) throwOnFailures(sweep.instances);
     return { status: 'swept', kind: request.kind, reason: request.reason, dryRun, sweep };
   }
 
@@ -208,6 +213,6 @@ export async function handleInput(
         detail: resultEventDetail(r, config.clusterName, trigger),
       })),
   );
-  throwOnFailures(reports);
+  if (options.throwOnFailure ?? true) throwOnFailures(reports);
   return { status: 'done', kind: request.kind, reason: request.reason, dryRun, instances: reports };
 }

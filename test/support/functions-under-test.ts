@@ -71,7 +71,13 @@ export function sweepFunction(
   settings: Record<string, string> = {},
   ec2?: EC2Client,
 ): FunctionUnderTest {
-  const { deps, logs } = wire(loadConfig({ ...testSettings(cluster), ...settings }), ec2);
+  // Every test cluster shares one kube-apiserver: a sweep keeps to its own cluster's Nodes.
+  const config = loadConfig({
+    ...testSettings(cluster),
+    NODE_SELECTOR: cluster.labelSelector,
+    ...settings,
+  });
+  const { deps, logs } = wire(config, ec2);
   return { invoke: (input, options) => handleInput(input, parseSweepInput, deps, options), logs };
 }
 

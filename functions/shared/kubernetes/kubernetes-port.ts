@@ -145,7 +145,12 @@ export function createKubernetesPort(config: KubeConfig): KubernetesPort {
   }
 
   return {
-    listNodes: () => listAll('listing nodes', (page) => core.listNode(page), nodeFacts),
+    listNodes: (labelSelector) =>
+      listAll(
+        'listing nodes',
+        (page) => core.listNode({ ...page, ...(labelSelector ? { labelSelector } : {}) }),
+        nodeFacts,
+      ),
 
     listVolumeAttachments: () =>
       listAll(

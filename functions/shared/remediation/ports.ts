@@ -29,7 +29,8 @@ export interface Ec2Port {
 
 /** The Kubernetes calls the remediator makes: exactly what infra/kubernetes/rbac.yaml grants. */
 export interface KubernetesPort {
-  listNodes(): Promise<NodeFacts[]>;
+  /** Every Node, or those matching a label selector. */
+  listNodes(labelSelector?: string): Promise<NodeFacts[]>;
   listVolumeAttachments(): Promise<AttachmentFacts[]>;
   readPersistentVolume(name: string): Promise<PersistentVolumeFacts | undefined>;
   readVolumeAttachment(name: string): Promise<AttachmentFacts | undefined>;

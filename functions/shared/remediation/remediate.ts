@@ -42,7 +42,7 @@ export type RemediationSettings = Pick<
   | 'forceDetachTimeoutMs'
   | 'attacherGraceMs'
   | 'maxVolumesPerInvocation'
-> & { readonly dryRun: boolean };
+> & { readonly dryRun: boolean; readonly nodeSelector?: string | undefined };
 
 function outcomeOf(actions: readonly ActionRecord[], dryRun: boolean): InstanceReport['outcome'] {
   if (actions.some((a) => a.outcome === 'failed')) return 'failed';

@@ -67,12 +67,16 @@ export async function sweepCluster(
   const started = now();
   const batchSize = options.batchSize ?? 20;
   const [nodes, allAttachments] = await Promise.all([
-    deps.kube.listNodes(),
+    deps.kube.listNodes(settings.nodeSelector),
     deps.kube.listVolumeAttachments(),
   ]);
-  const attachments = allAttachments.filter((a) => a.attacher === ebsCsiAttacher);
   const instanceOfNode = new Map(
     nodes.map((node) => [node.name, instanceIdFromProviderId(node.providerId)]),
+  );
+  // With a node selector, only the selected Nodes' attachments are this sweep's business.
+  const attachments = allAttachments.filter(
+    (a) =>
+      a.attacher === ebsCsiAttacher && (!settings.nodeSelector || instanceOfNode.has(a.nodeName)),
   );
 
   const attachmentsByInstance = new Map<string, string[]>();

@@ -1,0 +1,175 @@
+/**
+ * The command line: the same sweep and remediation the Lambda functions run, from an
+ * operator's machine, with the usual AWS credential chain.
+ *
+ *   npx ebs-volume-remediator sweep --cluster-name prod --eks-cluster prod --dry-run
+ *   npx ebs-volume-remediator remediate --cluster-name prod --kubeconfig ~/.kube/config --instance-id i-0123...
+ */
+import { parseArgs } from 'node:util';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { loadConfig } from '../functions/shared/config.ts';
+import { ConfigurationError, messageOf } from '../functions/shared/errors.ts';
+import { parseSweepInput } from '../functions/shared/events/registry.ts';
+import { handleInput, type InvocationResult } from '../functions/shared/handle-input.ts';
+import { metricsNamespace, serviceName } from '../functions/shared/metric-names.ts';
+import type { ActionRecord } from '../functions/shared/remediation/execute.ts';
+import { createRuntime } from '../functions/shared/runtime.ts';
+import { renderResult } from './render.ts';
+
+export const usage = `Usage: ebs-volume-remediator <command> [options]
+
+Frees EBS volumes still held by dead Kubernetes nodes: detaches them in EC2 and deletes the
+stale VolumeAttachments. Never touches a running instance or a volume it cannot tie to the
+cluster.
+
+Commands:
+  sweep                      find every VolumeAttachment of a dead node in the cluster and free it
+  remediate                  free the volumes of the instances given with --instance-id
+
+Options:
+  --cluster-name NAME        the cluster to look after (required)
+  --kubeconfig PATH          reach the cluster with this kubeconfig (default: $KUBECONFIG)
+  --eks-cluster NAME         reach an EKS cluster with your AWS credentials instead
+  --instance-id ID           an instance to remediate (repeat for more); remediate only
+  --region REGION            AWS Region (default: the SDK's, from AWS_REGION or your profile)
+  --dry-run                  report what would be done, do nothing
+  --on-stopped MODE          remediate (default) or ignore stopped instances
+  --no-taint                 do not taint the Nodes of stopped instances out-of-service
+  --max-volumes N            refuse to detach more than N volumes (default 50)
+  --node-selector SELECTOR   sweep only the Nodes matching this label selector
+  --output FORMAT            table (default) or json
+  -h, --help                 show this help
+
+Exit status: 0 done, 1 an action failed or the cluster could not be reached, 2 bad usage.
+`;
+
+/** A mistake in how the command was called: exit status 2, with a pointer to --help. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+interface Io {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly env: NodeJS.ProcessEnv;
+}
+
+function parse(argv: readonly string[]) {
+  try {
+    return parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'cluster-name': { type: 'string' },
+        kubeconfig: { type: 'string' },
+        'eks-cluster': { type: 'string' },
+        'instance-id': { type: 'string', multiple: true },
+        region: { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        'on-stopped': { type: 'string' },
+        'no-taint': { type: 'boolean' },
+        'max-volumes': { type: 'string' },
+        'node-selector': { type: 'string' },
+        output: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(messageOf(error));
+  }
+}
+
+/** Runs the command line; resolves with the exit status. */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse(argv);
+  } catch (error) {
+    io.stderr.write(`error: ${messageOf(error)}\nRun with --help for the options.\n`);
+    return 2;
+  }
+  const { values, positionals } = args;
+  if (values.help) {
+    io.stdout.write(usage);
+    return 0;
+  }
+  try {
+    const command = positionals[0];
+    if (positionals.length !== 1 || (command !== 'sweep' && command !== 'remediate')) {
+      throw new UsageError(
+        positionals.length === 0
+          ? 'give a command: sweep or remediate'
+          : `unknown command "${positionals.join(' ')}": use sweep or remediate`,
+      );
+    }
+    const output = values.output ?? 'table';
+    if (output !== 'table' && output !== 'json') {
+      throw new UsageError(`--output must be table or json, not "${output}"`);
+    }
+    const instanceIds = values['instance-id'] ?? [];
+    if (command === 'remediate' && instanceIds.length === 0) {
+      throw new UsageError('remediate needs at least one --instance-id');
+    }
+    if (command === 'sweep' && instanceIds.length > 0) {
+      throw new UsageError('--instance-id is for remediate; sweep looks at the whole cluster');
+    }
+    if (!values['cluster-name']) throw new UsageError('--cluster-name is required');
+
+    const kubeconfig = values['eks-cluster'] ? undefined : (values.kubeconfig ?? io.env.KUBECONFIG);
+    const config = loadConfig({
+      CLUSTER_NAME: values['cluster-name'],
+      ...(values['eks-cluster'] ? { EKS_CLUSTER_NAME: values['eks-cluster'] } : {}),
+      ...(kubeconfig ? { KUBECONFIG: kubeconfig } : {}),
+      DRY_RUN: String(values['dry-run'] ?? false),
+      ...(values['on-stopped'] ? { ON_STOPPED: values['on-stopped'] } : {}),
+      OUT_OF_SERVICE_TAINT: String(!values['no-taint']),
+      ...(values['max-volumes'] ? { MAX_VOLUMES_PER_INVOCATION: values['max-volumes'] } : {}),
+      ...(values['node-selector'] ? { NODE_SELECTOR: values['node-selector'] } : {}),
+    });
+    if (values.region) process.env.AWS_REGION = values.region;
+
+    const showProgress = output === 'table' && io.stderr.isTTY === true;
+    const progress = (record: ActionRecord) => {
+      if (!showProgress) return;
+      const target = record.volumeAttachment ?? record.volumeId ?? record.node ?? '';
+      const mark = record.outcome === 'failed' ? '✗' : record.outcome === 'planned' ? '·' : '✓';
+      io.stderr.write(
+        `  ${mark} ${record.action} ${target} ${record.outcome} (${record.durationMs} ms)\n`,
+      );
+    };
+    if (showProgress) io.stderr.write(`${command} of cluster ${config.clusterName}...\n`);
+
+    // The CLI prints its own report: no JSON log lines, no metrics.
+    process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+    const silent = () => undefined;
+    const result: InvocationResult = await handleInput(
+      command === 'sweep' ? { action: 'sweep' } : { action: 'remediate', instanceIds },
+      parseSweepInput,
+      {
+        config,
+        ...createRuntime(config),
+        logger: { info: silent, warn: silent, error: silent },
+        metrics: new Metrics({ namespace: metricsNamespace, serviceName }),
+      },
+      { onAction: progress, throwOnFailure: false },
+    );
+    if (result.status === 'skipped') throw new UsageError(result.reason);
+    io.stdout.write(
+      output === 'json'
+        ? `${JSON.stringify(result, null, 2)}\n`
+        : renderResult(result, config.clusterName),
+    );
+    const reports = result.status === 'swept' ? result.sweep.instances : result.instances;
+    return reports.some((r) => r.outcome === 'failed') ? 1 : 0;
+  } catch (error) {
+    const usageMistake = error instanceof UsageError || error instanceof ConfigurationError;
+    io.stderr.write(
+      `error: ${messageOf(error)}\n${usageMistake ? 'Run with --help for the options.\n' : ''}`,
+    );
+    return usageMistake ? 2 : 1;
+  }
+}

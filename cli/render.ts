@@ -1,0 +1,85 @@
+import type { InvocationResult } from '../functions/shared/handle-input.ts';
+import type { InstanceReport } from '../functions/shared/remediation/remediate.ts';
+
+/** Left-aligned columns, two spaces apart. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+function count(report: InstanceReport, actions: readonly string[]): number {
+  return report.actions.filter(
+    (a) => actions.includes(a.action) && (a.outcome === 'done' || a.outcome === 'planned'),
+  ).length;
+}
+
+function instanceRows(reports: readonly InstanceReport[]): string[][] {
+  return reports.map((r) => [
+    r.instanceId,
+    r.nodeName ?? '-',
+    r.state,
+    r.outcome,
+    String(count(r, ['detach-volume', 'force-detach-volume'])),
+    String(count(r, ['delete-volumeattachment'])),
+    r.reason ?? r.actions.find((a) => a.outcome === 'failed')?.detail ?? '',
+  ]);
+}
+
+/** The readable summary the command line prints at the end. */
+export function renderResult(result: InvocationResult, clusterName: string): string {
+  if (result.status === 'skipped') return `nothing done: ${result.reason}\n`;
+  const mode = result.dryRun ? ' (dry-run: nothing was changed)' : '';
+  const verb = result.dryRun ? 'planned' : 'done';
+  const header = ['INSTANCE', 'NODE', 'STATE', 'OUTCOME', 'DETACH', 'DELETE', 'NOTE'];
+  const parts: string[] = [];
+  if (result.status === 'swept') {
+    const s = result.sweep;
+    parts.push(
+      `Sweep of cluster ${clusterName}${mode}`,
+      '',
+      table(
+        ['', ''],
+        [
+          ['nodes examined', String(s.nodesExamined)],
+          ['attachments examined', String(s.attachmentsExamined)],
+          ['stale instances', String(s.staleInstances)],
+          ['stale attachments', String(s.staleAttachments)],
+          [
+            `volumes detached (${verb})`,
+            String(
+              s.instances.reduce(
+                (n, r) => n + count(r, ['detach-volume', 'force-detach-volume']),
+                0,
+              ),
+            ),
+          ],
+          [
+            `attachments deleted (${verb})`,
+            String(s.instances.reduce((n, r) => n + count(r, ['delete-volumeattachment']), 0)),
+          ],
+          ['refusals', String(s.summary.refusals)],
+          ['failures', String(s.summary.failures)],
+          ['unresolved attachments', String(s.unresolvedAttachments.length)],
+          [
+            'complete',
+            s.complete ? 'yes' : `no: ${s.deferred.length} instances left for the next run`,
+          ],
+          ['time', `${(s.elapsedMs / 1000).toFixed(1)} s`],
+        ],
+      ).replace(/^\s+\n/, ''),
+    );
+    if (s.instances.length > 0) parts.push('', table(header, instanceRows(s.instances)));
+  } else {
+    parts.push(
+      `Remediation in cluster ${clusterName}${mode}`,
+      '',
+      table(header, instanceRows(result.instances)),
+    );
+  }
+  return `${parts.join('\n')}\n`;
+}

@@ -1,0 +1,98 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { awsEnvironment, kubeconfigPath } from '../../support/environment.ts';
+import { TestCluster } from '../../support/fixtures.ts';
+import { repoRoot } from '../../support/paths.ts';
+
+/** Runs the command line as an operator would, with the AWS settings in the environment. */
+function cli(args: readonly string[]) {
+  const child = spawnSync(
+    process.execPath,
+    [join(repoRoot, 'bin/ebs-volume-remediator.mjs'), ...args],
+    {
+      env: { PATH: process.env.PATH, ...awsEnvironment() },
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
+  return { status: child.status, stdout: child.stdout, stderr: child.stderr };
+}
+
+describe('the ebs-volume-remediator command line', () => {
+  const cluster = TestCluster.create('cli');
+  afterAll(() => cluster.dispose());
+  const access = () => [
+    '--cluster-name',
+    cluster.name,
+    '--kubeconfig',
+    kubeconfigPath('remediator'),
+  ];
+
+  it('sweeps with --output json, and the JSON parses into the sweep report', async () => {
+    const node = await cluster.addNode();
+    const volume = await cluster.addVolume(node);
+    await cluster.terminateInstance(node);
+
+    const run = cli(['sweep', ...access(), '--output', 'json']);
+
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout);
+    expect(result).toMatchObject({
+      status: 'swept',
+      sweep: { complete: true, staleInstances: 1, summary: { attachmentsDeleted: 1 } },
+    });
+    expect(await cluster.volumeAttachmentNames()).not.toContain(volume.volumeAttachmentName);
+  });
+
+  it('prints a readable summary for a dry-run remediate, and changes nothing', async () => {
+    const node = await cluster.addNode();
+    const volume = await cluster.addVolume(node);
+    await cluster.stopInstance(node);
+
+    const run = cli(['remediate', ...access(), '--instance-id', node.instanceId, '--dry-run']);
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('(dry-run: nothing was changed)');
+    expect(run.stdout).toMatch(
+      new RegExp(`${node.instanceId}\\s+${node.nodeName}\\s+stopped\\s+dry-run\\s+1\\s+1`),
+    );
+    expect((await cluster.volume(volume.volumeId)).attachedTo).toEqual([node.instanceId]);
+  });
+
+  it('says what is wrong with a bad flag, and exits 2', () => {
+    const run = cli(['sweep', '--cluster', 'x']);
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain("Unknown option '--cluster'");
+    expect(run.stderr).toContain('Run with --help');
+  });
+
+  it('asks for an instance id when remediate has none', () => {
+    const run = cli(['remediate', ...access()]);
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('remediate needs at least one --instance-id');
+  });
+
+  it('names the unreachable cluster, and exits 1', () => {
+    const run = cli([
+      'sweep',
+      '--cluster-name',
+      'x',
+      '--kubeconfig',
+      join(repoRoot, 'test/support/unreachable.kubeconfig'),
+    ]);
+
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/the Kubernetes API at https:\/\/127\.0\.0\.1:9 did not answer/);
+  });
+
+  it('prints its usage with --help', () => {
+    const run = cli(['--help']);
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^Usage: ebs-volume-remediator <command> \[options\]/);
+  });
+});
