@@ -7,18 +7,19 @@ import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
+import { awsClientConfigFor, awsEnvironmentFor, type Endpoints } from './endpoints.ts';
 import { type RecordedLifecycleAction, recordingPath } from './lifecycle-stand-in.ts';
 
-/** The region every test uses; moto keeps each region's resources apart. */
-export const testRegion = 'us-east-1';
+export { testRegion } from './endpoints.ts';
+
+/** Where the real parts of this test run listen. */
+export function endpoints(): Endpoints {
+  return { awsEndpoint: inject('awsEndpoint'), kubeconfigs: inject('kube').kubeconfigs };
+}
 
 /** Client settings for any AWS SDK v3 client: the emulator's endpoint and fake credentials. */
 export function awsClientConfig() {
-  return {
-    endpoint: inject('awsEndpoint'),
-    region: testRegion,
-    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-  };
+  return awsClientConfigFor(inject('awsEndpoint'));
 }
 
 /**
@@ -26,12 +27,7 @@ export function awsClientConfig() {
  * way a user points it at AWS.
  */
 export function awsEnvironment(): Record<string, string> {
-  return {
-    AWS_ENDPOINT_URL: inject('awsEndpoint'),
-    AWS_REGION: testRegion,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-  };
+  return awsEnvironmentFor(inject('awsEndpoint'));
 }
 
 export function ec2Client(): EC2Client {

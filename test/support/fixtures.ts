@@ -12,7 +12,7 @@ import {
   CreateVolumeCommand,
   DescribeInstancesCommand,
   DescribeVolumesCommand,
-  type EC2Client,
+  EC2Client,
   RunInstancesCommand,
   StartInstancesCommand,
   StopInstancesCommand,
@@ -25,6 +25,7 @@ import {
 import {
   ApiException,
   CoreV1Api,
+  KubeConfig,
   StorageV1Api,
   type V1PersistentVolume,
   type V1VolumeAttachment,
@@ -36,7 +37,7 @@ import {
   ebsCsiAttacherFinalizer,
   volumeAttachmentName,
 } from '../../functions/shared/volume-attachment-name.ts';
-import { ec2Client, kubeConfig, testRegion } from './environment.ts';
+import { awsClientConfigFor, type Endpoints, testRegion } from './endpoints.ts';
 
 /** The label that ties every Kubernetes object of a test cluster to that cluster. */
 export const testClusterLabel = 'test.ebs-volume-remediator.io/cluster';
@@ -86,17 +87,22 @@ export class TestCluster {
   readonly storage: StorageV1Api;
   private readonly devicesUsed = new Map<string, number>();
 
-  private constructor(name: string, ec2: EC2Client) {
+  private constructor(name: string, ec2: EC2Client, kubeconfigs: Endpoints['kubeconfigs']) {
     this.name = name;
     this.ec2 = ec2;
-    const admin = kubeConfig('admin');
+    const admin = new KubeConfig();
+    admin.loadFromFile(kubeconfigs.admin);
     this.core = admin.makeApiClient(CoreV1Api);
     this.storage = admin.makeApiClient(StorageV1Api);
   }
 
-  /** A new, empty cluster with a unique name. */
-  static create(prefix = 'test'): TestCluster {
-    return new TestCluster(`${prefix}-${randomBytes(4).toString('hex')}`, ec2Client());
+  /** A new, empty cluster with a unique name, in the real parts at `endpoints`. */
+  static create(prefix: string, endpoints: Endpoints): TestCluster {
+    return new TestCluster(
+      `${prefix}-${randomBytes(4).toString('hex')}`,
+      new EC2Client(awsClientConfigFor(endpoints.awsEndpoint)),
+      endpoints.kubeconfigs,
+    );
   }
 
   /** The tag that marks instances and in-tree volumes as this cluster's. */

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { awsEnvironment, kubeconfigPath } from '../../support/environment.ts';
+import { awsEnvironment, endpoints, kubeconfigPath } from '../../support/environment.ts';
 import { TestCluster } from '../../support/fixtures.ts';
 import { repoRoot } from '../../support/paths.ts';
 
@@ -20,7 +20,7 @@ function cli(args: readonly string[]) {
 }
 
 describe('the ebs-volume-remediator command line', () => {
-  const cluster = TestCluster.create('cli');
+  const cluster = TestCluster.create('cli', endpoints());
   afterAll(() => cluster.dispose());
   const access = () => [
     '--cluster-name',

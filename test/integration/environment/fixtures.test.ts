@@ -6,10 +6,11 @@ import {
   ebsCsiAttacherFinalizer,
   volumeAttachmentName,
 } from '../../../functions/shared/volume-attachment-name.ts';
+import { endpoints } from '../../support/environment.ts';
 import { TestCluster } from '../../support/fixtures.ts';
 
 describe('the cluster fixtures', () => {
-  const cluster = TestCluster.create('fixtures');
+  const cluster = TestCluster.create('fixtures', endpoints());
   afterAll(() => cluster.dispose());
 
   it('registers a Node named after the instance private DNS name, with its providerID', async () => {

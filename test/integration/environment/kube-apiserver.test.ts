@@ -1,7 +1,7 @@
 import { ApiException, CoreV1Api, StorageV1Api } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ebsCsiAttacherFinalizer } from '../../../functions/shared/volume-attachment-name.ts';
-import { kubeConfig } from '../../support/environment.ts';
+import { endpoints, kubeConfig } from '../../support/environment.ts';
 import { ignoreNotFound, TestCluster } from '../../support/fixtures.ts';
 
 async function statusOf(request: Promise<unknown>): Promise<number> {
@@ -15,7 +15,7 @@ async function statusOf(request: Promise<unknown>): Promise<number> {
 }
 
 describe('the kube-apiserver the tests run against', () => {
-  const cluster = TestCluster.create('apiserver');
+  const cluster = TestCluster.create('apiserver', endpoints());
   afterAll(() => cluster.dispose());
 
   it('keeps a deleted VolumeAttachment with the external-attacher finalizer until that finalizer is removed', async () => {

@@ -6,11 +6,15 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import { afterAll, describe, expect, it } from 'vitest';
-import { autoScalingClient, recordedLifecycleActions } from '../../support/environment.ts';
+import {
+  autoScalingClient,
+  endpoints,
+  recordedLifecycleActions,
+} from '../../support/environment.ts';
 import { TestCluster } from '../../support/fixtures.ts';
 
 describe('the AWS emulator the tests run against', () => {
-  const cluster = TestCluster.create('moto');
+  const cluster = TestCluster.create('moto', endpoints());
   afterAll(() => cluster.dispose());
 
   it('shows a volume attached by the fixtures in DescribeVolumes filtered by attachment.instance-id', async () => {

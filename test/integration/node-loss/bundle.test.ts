@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { awsEnvironment } from '../../support/environment.ts';
+import { awsEnvironment, endpoints } from '../../support/environment.ts';
 import { TestCluster } from '../../support/fixtures.ts';
 import { ec2StateChangeEvent, testSettings } from '../../support/functions-under-test.ts';
 import { repoRoot } from '../../support/paths.ts';
@@ -39,7 +39,7 @@ function invokeBundle(event: unknown, env: Record<string, string>) {
 }
 
 describe('the built node-loss bundle (dist/node-loss/index.mjs)', () => {
-  const cluster = TestCluster.create('bundle');
+  const cluster = TestCluster.create('bundle', endpoints());
   beforeAll(async () => {
     await run(process.execPath, [join(repoRoot, 'scripts/build.ts')], { cwd: repoRoot });
   });

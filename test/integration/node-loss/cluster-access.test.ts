@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, describe, expect, it } from 'vitest';
-import { awsClientConfig, kubeconfigPath } from '../../support/environment.ts';
+import { awsClientConfig, endpoints, kubeconfigPath } from '../../support/environment.ts';
 import { TestCluster } from '../../support/fixtures.ts';
 import { ec2StateChangeEvent, nodeLossFunction } from '../../support/functions-under-test.ts';
 
 describe('cluster access through a kubeconfig in Secrets Manager', () => {
-  const cluster = TestCluster.create('secret-access');
+  const cluster = TestCluster.create('secret-access', endpoints());
   afterAll(() => cluster.dispose());
 
   it('remediates with the kubeconfig read from KUBECONFIG_SECRET_ARN', async () => {

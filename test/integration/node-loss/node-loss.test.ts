@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ebsCsiAttacherFinalizer } from '../../../functions/shared/volume-attachment-name.ts';
+import { endpoints } from '../../support/environment.ts';
 import { ignoreNotFound, TestCluster } from '../../support/fixtures.ts';
 import {
   autoScalingTerminateEvent,
@@ -11,7 +12,7 @@ import { resultEventInbox } from '../../support/result-events.ts';
 const outOfService = 'node.kubernetes.io/out-of-service';
 
 describe('node-loss on the real kube-apiserver and moto', () => {
-  const cluster = TestCluster.create('node-loss');
+  const cluster = TestCluster.create('node-loss', endpoints());
   afterAll(() => cluster.dispose());
 
   it('frees every volume of a terminated instance and reports it on the result bus', async () => {
@@ -233,7 +234,7 @@ describe('node-loss on the real kube-apiserver and moto', () => {
 });
 
 describe('node-loss with bad input or no cluster', () => {
-  const cluster = TestCluster.create('node-loss-input');
+  const cluster = TestCluster.create('node-loss-input', endpoints());
 
   it('skips a malformed event with a reason that names the bad field, without throwing', async () => {
     const event = ec2StateChangeEvent('i-0123456789abcdef0', 'terminated');

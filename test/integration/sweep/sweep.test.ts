@@ -2,7 +2,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InvocationResult } from '../../../functions/shared/handle-input.ts';
 import type { SweepReport } from '../../../functions/shared/remediation/sweep.ts';
-import { ec2Client } from '../../support/environment.ts';
+import { ec2Client, endpoints } from '../../support/environment.ts';
 import { TestCluster, type TestNode, type TestVolume } from '../../support/fixtures.ts';
 import { sweepFunction } from '../../support/functions-under-test.ts';
 import { eventSample } from '../../support/samples.ts';
@@ -71,7 +71,7 @@ function countingEc2Client(): { client: EC2Client; calls: Map<string, number> } 
 }
 
 describe('sweep of a 60-node cluster with 12 dead nodes', () => {
-  const cluster = TestCluster.create('sweep');
+  const cluster = TestCluster.create('sweep', endpoints());
   let healthy: BuiltNode[];
   let terminated: BuiltNode[];
   let stopped: BuiltNode[];
@@ -137,7 +137,7 @@ describe('sweep of a 60-node cluster with 12 dead nodes', () => {
 });
 
 describe('sweep under a time budget', () => {
-  const cluster = TestCluster.create('sweep-budget');
+  const cluster = TestCluster.create('sweep-budget', endpoints());
   afterAll(() => cluster.dispose());
 
   it('stops between batches, leaves nothing half done, and the next run finishes', async () => {
@@ -185,7 +185,7 @@ describe('sweep under a time budget', () => {
 });
 
 describe('CloudWatch alarms as a trigger of the sweep function', () => {
-  const cluster = TestCluster.create('alarms');
+  const cluster = TestCluster.create('alarms', endpoints());
   afterAll(() => cluster.dispose());
 
   it('remediates the instance named by the InstanceId dimension of an alarm in ALARM', async () => {
