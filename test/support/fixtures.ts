@@ -76,6 +76,8 @@ export interface AddNodeOptions {
 
 export interface AddVolumeOptions {
   readonly provisioner?: Provisioner;
+  /** The PersistentVolumeClaim (namespace default) the volume is bound to, as a StatefulSet's. */
+  readonly claimName?: string;
   /** Create the VolumeAttachment (default true). */
   readonly withVolumeAttachment?: boolean;
 }
@@ -192,9 +194,15 @@ export class TestCluster {
       await this.waitForAttachment(volumeId, node.instanceId);
     }
 
-    await this.core.createPersistentVolume({
-      body: this.persistentVolume(persistentVolumeName, volumeId, node.zone, provisioner),
-    });
+    const pv = this.persistentVolume(persistentVolumeName, volumeId, node.zone, provisioner);
+    if (options.claimName && pv.spec) {
+      pv.spec.claimRef = {
+        kind: 'PersistentVolumeClaim',
+        namespace: 'default',
+        name: options.claimName,
+      };
+    }
+    await this.core.createPersistentVolume({ body: pv });
     const attachmentName = volumeAttachmentName(volumeId, ebsCsiAttacher, node.nodeName);
     if (options.withVolumeAttachment ?? true) {
       await this.createAttachedVolumeAttachment(attachmentName, persistentVolumeName, node, device);
