@@ -157,7 +157,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       },
       { onAction: progress, throwOnFailure: false },
     );
-    if (result.status === 'skipped') throw new UsageError(result.reason);
+    // The command line sends only sweep and remediate requests; anything else is a bug.
+    if (result.status === 'skipped' || result.status === 'lifecycle') {
+      throw new UsageError(result.reason);
+    }
     io.stdout.write(
       output === 'json'
         ? `${JSON.stringify(result, null, 2)}\n`

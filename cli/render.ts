@@ -33,6 +33,9 @@ function instanceRows(reports: readonly InstanceReport[]): string[][] {
 /** The readable summary the command line prints at the end. */
 export function renderResult(result: InvocationResult, clusterName: string): string {
   if (result.status === 'skipped') return `nothing done: ${result.reason}\n`;
+  if (result.status === 'lifecycle') {
+    return `lifecycle action of ${result.lifecycle.instanceId}: ${result.lifecycle.outcome}\n`;
+  }
   const mode = result.dryRun ? ' (dry-run: nothing was changed)' : '';
   const verb = result.dryRun ? 'planned' : 'done';
   const header = ['INSTANCE', 'NODE', 'STATE', 'OUTCOME', 'DETACH', 'DELETE', 'NOTE'];

@@ -31,6 +31,12 @@ export interface Config {
    * attachments of Nodes that no longer exist are then left to node-loss.
    */
   readonly nodeSelector: string | undefined;
+  /** lifecycle only: the terminate lifecycle hooks it acts on; any other hook is left alone. */
+  readonly lifecycleHookNames: readonly string[];
+  /** lifecycle only: how long to wait for the node's VolumeAttachments before completing anyway. */
+  readonly lifecycleWaitMs: number;
+  /** lifecycle only: how often to send a heartbeat while waiting (below the hook's heartbeat timeout). */
+  readonly lifecycleHeartbeatMs: number;
 }
 
 const booleanSetting = (fallback: boolean) =>
@@ -80,6 +86,14 @@ const environmentSchema = z.object({
     .positive({ error: 'must be at least 1' })
     .default(50),
   NODE_SELECTOR: optionalText,
+  LIFECYCLE_HOOK_NAMES: optionalText.transform((value) =>
+    (value ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean),
+  ),
+  LIFECYCLE_WAIT_SECONDS: seconds(600),
+  LIFECYCLE_HEARTBEAT_SECONDS: seconds(60),
 });
 
 function clusterAccessFrom(env: z.infer<typeof environmentSchema>): ClusterAccess {
@@ -125,5 +139,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     attacherGraceMs: settings.ATTACHER_GRACE_SECONDS,
     maxVolumesPerInvocation: settings.MAX_VOLUMES_PER_INVOCATION,
     nodeSelector: settings.NODE_SELECTOR,
+    lifecycleHookNames: settings.LIFECYCLE_HOOK_NAMES,
+    lifecycleWaitMs: settings.LIFECYCLE_WAIT_SECONDS,
+    lifecycleHeartbeatMs: settings.LIFECYCLE_HEARTBEAT_SECONDS,
   };
 }

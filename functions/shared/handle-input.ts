@@ -8,6 +8,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
+  lifecycleResultDetailType,
   type ResultEvent,
   resultDetailType,
   resultEventDetail,
@@ -17,6 +18,11 @@ import {
 import type { Config } from './config.ts';
 import { RemediationError } from './errors.ts';
 import type { EventKind, Request } from './events/types.ts';
+import {
+  type AutoScalingPort,
+  awaitDrainAndComplete,
+  type LifecycleReport,
+} from './lifecycle/await-drain.ts';
 import { metricNames } from './metric-names.ts';
 import type { ActionRecord } from './remediation/execute.ts';
 import type { Ec2Port, KubernetesPort } from './remediation/ports.ts';
@@ -32,6 +38,8 @@ export interface HandlerDeps {
   readonly ec2: Ec2Port;
   /** The cluster's API, connected on first use (a skipped event never needs it). */
   readonly kubernetes: () => Promise<KubernetesPort>;
+  /** Auto Scaling lifecycle calls; the lifecycle function's only. */
+  readonly autoScaling?: AutoScalingPort;
   /** Sends result events; absent when no RESULT_EVENT_BUS is configured. Resolves with failures. */
   readonly publishResults?: (events: readonly ResultEvent[]) => Promise<number>;
   readonly logger: Pick<Logger, 'info' | 'warn' | 'error'>;
@@ -64,6 +72,12 @@ export type InvocationResult =
       readonly reason: string;
       readonly dryRun: boolean;
       readonly instances: readonly InstanceReport[];
+    }
+  | {
+      readonly status: 'lifecycle';
+      readonly kind: EventKind;
+      readonly reason: string;
+      readonly lifecycle: LifecycleReport;
     }
   | {
       readonly status: 'swept';
@@ -129,6 +143,43 @@ function throwOnFailures(reports: readonly InstanceReport[]): void {
   );
 }
 
+/** A terminate lifecycle hook: wait for the node to be drained of its volumes, then complete. */
+async function handleLifecycle(
+  request: Extract<Request, { type: 'lifecycle' }>,
+  deps: HandlerDeps,
+): Promise<InvocationResult> {
+  const { config, logger } = deps;
+  if (!deps.autoScaling) throw new Error('lifecycle requests need an Auto Scaling client');
+  logger.info('request accepted', {
+    kind: request.kind,
+    type: request.type,
+    ...request.lifecycleAction,
+    reason: request.reason,
+  });
+  const lifecycle = await awaitDrainAndComplete(
+    request.lifecycleAction,
+    { kube: await deps.kubernetes(), autoScaling: deps.autoScaling },
+    { waitBudgetMs: config.lifecycleWaitMs, heartbeatIntervalMs: config.lifecycleHeartbeatMs },
+  );
+  logger.info('lifecycle result', { ...lifecycle });
+  deps.metrics
+    .singleMetric()
+    .addDimension('Outcome', lifecycle.outcome)
+    .addMetric(metricNames.lifecycleActions, MetricUnit.Count, 1);
+  const trigger: Trigger = {
+    kind: request.kind,
+    reason: request.reason,
+    eventTime: request.eventTime.toISOString(),
+  };
+  await publish(deps, [
+    {
+      detailType: lifecycleResultDetailType,
+      detail: { clusterName: config.clusterName, trigger, ...lifecycle },
+    },
+  ]);
+  return { status: 'lifecycle', kind: request.kind, reason: request.reason, lifecycle };
+}
+
 export async function handleInput(
   input: unknown,
   parse: (input: unknown, config: Config) => Request,
@@ -144,7 +195,11 @@ export async function handleInput(
     return { status: 'skipped', kind: request.kind, reason: request.reason };
   }
 
-  const dryRun = config.dryRun || (request.type !== 'lift-taint' && request.dryRun === true);
+  if (request.type === 'lifecycle') return handleLifecycle(request, deps);
+
+  const dryRun =
+    config.dryRun ||
+    ((request.type === 'remediate' || request.type === 'sweep') && request.dryRun === true);
   logger.info('request accepted', {
     kind: request.kind,
     type: request.type,

@@ -26,4 +26,5 @@ export const metricNames = {
   remediationLatency: 'RemediationLatency',
   staleAttachmentsFound: 'StaleAttachmentsFound',
   sweepsIncomplete: 'SweepsIncomplete',
+  lifecycleActions: 'LifecycleActionsCompleted',
 } as const;

@@ -2,21 +2,25 @@
  * The clients and ports of one cold start, built once from the configuration and reused by
  * every invocation of the container.
  */
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { createAutoScalingPort } from './aws/autoscaling-port.ts';
 import { createEc2Port } from './aws/ec2-port.ts';
 import { publishResultEvents, type ResultEvent } from './aws/result-events.ts';
 import type { Config } from './config.ts';
 import { clusterConnection } from './kubernetes/cluster-connection.ts';
 import { createKubernetesPort } from './kubernetes/kubernetes-port.ts';
+import type { AutoScalingPort } from './lifecycle/await-drain.ts';
 import { tracer } from './observability.ts';
 import type { Ec2Port, KubernetesPort } from './remediation/ports.ts';
 
 export interface Runtime {
   readonly ec2: Ec2Port;
+  readonly autoScaling: AutoScalingPort;
   readonly kubernetes: () => Promise<KubernetesPort>;
   readonly publishResults?: (events: readonly ResultEvent[]) => Promise<number>;
 }
@@ -43,6 +47,7 @@ export function createRuntime(config: Config): Runtime {
   const eventBridge = once(() => tracer.captureAWSv3Client(new EventBridgeClient({})));
   return {
     ec2: createEc2Port(ec2Client),
+    autoScaling: createAutoScalingPort(tracer.captureAWSv3Client(new AutoScalingClient({}))),
     async kubernetes() {
       const kubeConfig = await connection.kubeConfig();
       if (current?.config !== kubeConfig) {

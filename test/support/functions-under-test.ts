@@ -6,15 +6,21 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createAutoScalingPort } from '../../functions/shared/aws/autoscaling-port.ts';
 import { createEc2Port } from '../../functions/shared/aws/ec2-port.ts';
 import { publishResultEvents } from '../../functions/shared/aws/result-events.ts';
 import type { Config } from '../../functions/shared/config.ts';
 import { loadConfig } from '../../functions/shared/config.ts';
-import { parseNodeLossInput, parseSweepInput } from '../../functions/shared/events/registry.ts';
+import {
+  parseLifecycleInput,
+  parseNodeLossInput,
+  parseSweepInput,
+} from '../../functions/shared/events/registry.ts';
 import {
   type HandleOptions,
   type HandlerDeps,
@@ -65,6 +71,18 @@ export function nodeLossFunction(
   };
 }
 
+/** The lifecycle function, configured as in tests plus `settings` (environment variables). */
+export function lifecycleFunction(
+  cluster: TestCluster,
+  settings: Record<string, string> = {},
+): FunctionUnderTest {
+  const { deps, logs } = wire(loadConfig({ ...testSettings(cluster), ...settings }));
+  return {
+    invoke: (input, options) => handleInput(input, parseLifecycleInput, deps, options),
+    logs,
+  };
+}
+
 /** The sweep function, configured as in tests plus `settings` (environment variables). */
 export function sweepFunction(
   cluster: TestCluster,
@@ -101,6 +119,8 @@ function wire(
   const deps: HandlerDeps = {
     config,
     ec2: createEc2Port(ec2),
+    // Through the stand-in, which answers the two lifecycle actions moto lacks.
+    autoScaling: createAutoScalingPort(new AutoScalingClient(awsClientConfig())),
     // The same connection code the functions use, from the configured KUBECONFIG.
     kubernetes: async () => createKubernetesPort(await connection.kubeConfig()),
     ...(bus
@@ -139,5 +159,27 @@ export function autoScalingTerminateEvent(instanceId: string): Record<string, un
     id: crypto.randomUUID(),
     time: new Date().toISOString(),
     detail: { ...(event.detail as object), EC2InstanceId: instanceId },
+  };
+}
+
+/** The real "EC2 Instance-terminate Lifecycle Action" sample, for this instance, group and hook. */
+export function lifecycleActionEvent(
+  instanceId: string,
+  autoScalingGroupName: string,
+  lifecycleHookName: string,
+  lifecycleActionToken: string,
+): Record<string, unknown> {
+  const event = sample('autoscaling-instance-terminate-lifecycle-action.json');
+  return {
+    ...event,
+    id: crypto.randomUUID(),
+    time: new Date().toISOString(),
+    detail: {
+      ...(event.detail as object),
+      EC2InstanceId: instanceId,
+      AutoScalingGroupName: autoScalingGroupName,
+      LifecycleHookName: lifecycleHookName,
+      LifecycleActionToken: lifecycleActionToken,
+    },
   };
 }

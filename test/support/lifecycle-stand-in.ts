@@ -23,6 +23,8 @@ export interface RecordedLifecycleAction {
   readonly instanceId?: string;
   /** CONTINUE or ABANDON; CompleteLifecycleAction only. */
   readonly lifecycleActionResult?: string;
+  /** rejected: the action was already completed, as Auto Scaling then answers ValidationError. */
+  readonly outcome: 'accepted' | 'rejected';
   readonly receivedAt: string;
 }
 
@@ -81,6 +83,7 @@ function answer(
   params: URLSearchParams,
   res: ServerResponse,
   recorded: RecordedLifecycleAction[],
+  completed: Set<string>,
 ): void {
   const action = params.get('Action') as RecordedLifecycleAction['action'];
   const group = params.get('AutoScalingGroupName');
@@ -93,6 +96,9 @@ function answer(
     validationError(res, problem ?? 'invalid request');
     return;
   }
+  // Once completed, a lifecycle action is no longer active: Auto Scaling rejects both calls.
+  const key = `${group}|${hook}|${token ?? instanceId}`;
+  const active = !completed.has(key);
   recorded.push({
     action,
     autoScalingGroupName: group,
@@ -100,8 +106,19 @@ function answer(
     ...(token ? { lifecycleActionToken: token } : {}),
     ...(instanceId ? { instanceId } : {}),
     ...(action === 'CompleteLifecycleAction' ? { lifecycleActionResult: result } : {}),
+    outcome: active ? 'accepted' : 'rejected',
     receivedAt: new Date().toISOString(),
   });
+  if (!active) {
+    validationError(
+      res,
+      token
+        ? `No active Lifecycle Action found with token ${token}`
+        : `No active Lifecycle Action found with instance ID ${instanceId}`,
+    );
+    return;
+  }
+  if (action === 'CompleteLifecycleAction') completed.add(key);
   sendXml(
     res,
     200,
@@ -135,6 +152,7 @@ function forward(req: IncomingMessage, body: Buffer, res: ServerResponse, moto: 
 export async function startLifecycleStandIn(motoEndpoint: string): Promise<RunningStandIn> {
   const moto = new URL(motoEndpoint);
   const recorded: RecordedLifecycleAction[] = [];
+  const completed = new Set<string>();
   const server = createServer(async (req, res) => {
     try {
       const body = await readBody(req);
@@ -146,7 +164,7 @@ export async function startLifecycleStandIn(motoEndpoint: string): Promise<Runni
       const isForm = (req.headers['content-type'] ?? '').includes('x-www-form-urlencoded');
       const params = isForm ? new URLSearchParams(body.toString('utf8')) : undefined;
       const action = params?.get('Action');
-      if (params && action && standInActions.has(action)) answer(params, res, recorded);
+      if (params && action && standInActions.has(action)) answer(params, res, recorded, completed);
       else forward(req, body, res, moto);
     } catch (error) {
       res.writeHead(500, { 'content-type': 'text/plain' });

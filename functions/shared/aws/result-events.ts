@@ -10,6 +10,9 @@ export const resultDetailType = 'EBS Volume Remediation Result';
 /** The `detail-type` of the one result event a sweep sends. */
 export const sweepResultDetailType = 'EBS Volume Sweep Result';
 
+/** The `detail-type` of the result event of a terminate lifecycle hook. */
+export const lifecycleResultDetailType = 'EBS Volume Lifecycle Result';
+
 /** One event to send: its detail-type and detail. */
 export interface ResultEvent {
   readonly detailType: string;

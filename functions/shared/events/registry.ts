@@ -1,5 +1,6 @@
 import type { Config } from '../config.ts';
 import { autoScalingInstanceTerminateSuccessful } from './autoscaling-instance-terminate-successful.ts';
+import { autoScalingLifecycleAction } from './autoscaling-lifecycle-action.ts';
 import { cloudWatchAlarmActionPayload, cloudWatchAlarmStateChange } from './cloudwatch-alarm.ts';
 import { ec2InstanceStateChange } from './ec2-instance-state-change.ts';
 import { parseManualRemediate } from './manual-remediate.ts';
@@ -88,4 +89,10 @@ export const parseSweepInput = createInputParser({
   parsers: [scheduledEvent, cloudWatchAlarmStateChange],
   actions: { sweep: parseManualSweep, remediate: parseManualRemediate },
   otherShapes: [cloudWatchAlarmActionPayload],
+});
+
+/** lifecycle: Auto Scaling "EC2 Instance-terminate Lifecycle Action" of the configured hooks. */
+export const parseLifecycleInput = createInputParser({
+  parsers: [autoScalingLifecycleAction],
+  actions: {},
 });

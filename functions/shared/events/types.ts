@@ -10,6 +10,7 @@ export type EventKind =
   | 'manual-sweep'
   | 'schedule'
   | 'cloudwatch-alarm'
+  | 'autoscaling-lifecycle-action'
   | 'unknown'
   | 'malformed';
 
@@ -39,7 +40,22 @@ export type Request =
       readonly dryRun?: boolean;
       readonly reason: string;
     }
+  | {
+      readonly type: 'lifecycle';
+      readonly kind: EventKind;
+      readonly lifecycleAction: LifecycleAction;
+      readonly eventTime: Date;
+      readonly reason: string;
+    }
   | { readonly type: 'skip'; readonly kind: EventKind; readonly reason: string };
+
+/** A terminate lifecycle action an Auto Scaling group holds its instance in. */
+export interface LifecycleAction {
+  readonly instanceId: string;
+  readonly autoScalingGroupName: string;
+  readonly lifecycleHookName: string;
+  readonly lifecycleActionToken: string;
+}
 
 /** One parser per event kind, keyed in the registry by source and detail-type. */
 export interface EventParser {

@@ -69,6 +69,24 @@ describe('the AWS emulator the tests run against', () => {
     ]);
   });
 
+  it('rejects a second completion of the same action, as Auto Scaling does', async () => {
+    const autoScaling = autoScalingClient();
+    const action = {
+      AutoScalingGroupName: `${cluster.name}-twice`,
+      LifecycleHookName: 'drain',
+      LifecycleActionToken: crypto.randomUUID(),
+      LifecycleActionResult: 'CONTINUE',
+    };
+    await autoScaling.send(new CompleteLifecycleActionCommand(action));
+
+    const again = autoScaling.send(new CompleteLifecycleActionCommand(action));
+
+    await expect(again).rejects.toMatchObject({
+      name: 'ValidationError',
+      message: `No active Lifecycle Action found with token ${action.LifecycleActionToken}`,
+    });
+  });
+
   it('rejects a CompleteLifecycleAction without a result, as Auto Scaling does', async () => {
     const call = autoScalingClient().send(
       new CompleteLifecycleActionCommand({

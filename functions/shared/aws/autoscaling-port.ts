@@ -1,0 +1,51 @@
+import {
+  type AutoScalingClient,
+  CompleteLifecycleActionCommand,
+  RecordLifecycleActionHeartbeatCommand,
+} from '@aws-sdk/client-auto-scaling';
+import { RemediationError } from '../errors.ts';
+import type { LifecycleAction } from '../events/types.ts';
+import type { AutoScalingPort } from '../lifecycle/await-drain.ts';
+
+/** Auto Scaling's answer for an action it no longer holds: completed, abandoned or timed out. */
+function notActive(error: unknown): boolean {
+  const { name, message } = error as { name?: string; message?: string };
+  return name === 'ValidationError' && /No active Lifecycle Action/i.test(message ?? '');
+}
+
+/** The AutoScalingPort over the AWS SDK. */
+export function createAutoScalingPort(client: AutoScalingClient): AutoScalingPort {
+  const target = (action: LifecycleAction) => ({
+    AutoScalingGroupName: action.autoScalingGroupName,
+    LifecycleHookName: action.lifecycleHookName,
+    LifecycleActionToken: action.lifecycleActionToken,
+  });
+  return {
+    async recordHeartbeat(action) {
+      try {
+        await client.send(new RecordLifecycleActionHeartbeatCommand(target(action)));
+        return 'recorded';
+      } catch (error) {
+        if (notActive(error)) return 'not-active';
+        throw new RemediationError(
+          `recording a heartbeat for hook ${action.lifecycleHookName} of ${action.instanceId}: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+    },
+    async complete(action, result) {
+      try {
+        await client.send(
+          new CompleteLifecycleActionCommand({ ...target(action), LifecycleActionResult: result }),
+        );
+        return 'completed';
+      } catch (error) {
+        if (notActive(error)) return 'not-active';
+        throw new RemediationError(
+          `completing hook ${action.lifecycleHookName} of ${action.instanceId}: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+    },
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * Scale-in with a terminate lifecycle hook: the group holds the instance (still running) until
+ * the hook is completed. The remediator uses that wait: it lets whatever drains the node finish
+ * detaching its volumes, keeps the hook alive with heartbeats, and completes it with CONTINUE as
+ * soon as the node's VolumeAttachments are gone, or when its wait budget is spent. It never
+ * detaches or deletes anything itself here: the instance is running.
+ */
+import type { LifecycleAction } from '../events/types.ts';
+import { attachmentsOfInstance, nodeOfInstance } from '../remediation/plan.ts';
+import type { KubernetesPort } from '../remediation/ports.ts';
+
+/** The Auto Scaling calls of a lifecycle action, and nothing more. */
+export interface AutoScalingPort {
+  /** `not-active` when Auto Scaling no longer holds that action (completed, or timed out). */
+  recordHeartbeat(action: LifecycleAction): Promise<'recorded' | 'not-active'>;
+  complete(
+    action: LifecycleAction,
+    result: 'CONTINUE' | 'ABANDON',
+  ): Promise<'completed' | 'not-active'>;
+}
+
+export interface LifecycleReport {
+  readonly instanceId: string;
+  readonly nodeName?: string;
+  readonly autoScalingGroupName: string;
+  readonly lifecycleHookName: string;
+  /**
+   * drained: the VolumeAttachments went away and the action was completed;
+   * budget-spent: they did not within the wait budget, and it was completed anyway (node-loss
+   * cleans up after termination); already-completed: Auto Scaling no longer held the action
+   * (a replayed event, or completed by someone else).
+   */
+  readonly outcome: 'drained' | 'budget-spent' | 'already-completed';
+  readonly attachmentsLeft: readonly string[];
+  readonly heartbeats: number;
+  readonly waitedMs: number;
+}
+
+export interface AwaitDrainSettings {
+  readonly waitBudgetMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly pollIntervalMs?: number;
+}
+
+export interface AwaitDrainDeps {
+  readonly kube: KubernetesPort;
+  readonly autoScaling: AutoScalingPort;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly now?: () => number;
+}
+
+export async function awaitDrainAndComplete(
+  action: LifecycleAction,
+  deps: AwaitDrainDeps,
+  settings: AwaitDrainSettings,
+): Promise<LifecycleReport> {
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const pollIntervalMs = settings.pollIntervalMs ?? 1000;
+  const started = now();
+  const node = nodeOfInstance(await deps.kube.listNodes(), action.instanceId);
+  const about = {
+    instanceId: action.instanceId,
+    ...(node ? { nodeName: node.name } : {}),
+    autoScalingGroupName: action.autoScalingGroupName,
+    lifecycleHookName: action.lifecycleHookName,
+  };
+  const report = (
+    outcome: LifecycleReport['outcome'],
+    attachmentsLeft: readonly string[],
+    heartbeats: number,
+  ): LifecycleReport => ({
+    ...about,
+    outcome,
+    attachmentsLeft,
+    heartbeats,
+    waitedMs: now() - started,
+  });
+
+  // The first heartbeat also tells a replayed event from a live one, before any waiting.
+  if ((await deps.autoScaling.recordHeartbeat(action)) === 'not-active') {
+    return report('already-completed', [], 0);
+  }
+  let heartbeats = 1;
+  let lastHeartbeat = now();
+  let left: string[];
+  for (;;) {
+    left = attachmentsOfInstance(
+      await deps.kube.listVolumeAttachments(),
+      action.instanceId,
+      node?.name,
+    ).map((a) => a.name);
+    if (left.length === 0) break;
+    const elapsed = now() - started;
+    if (elapsed >= settings.waitBudgetMs) break;
+    if (now() - lastHeartbeat >= settings.heartbeatIntervalMs) {
+      if ((await deps.autoScaling.recordHeartbeat(action)) === 'not-active') {
+        return report('already-completed', left, heartbeats);
+      }
+      heartbeats++;
+      lastHeartbeat = now();
+    }
+    await sleep(Math.min(pollIntervalMs, settings.waitBudgetMs - elapsed));
+  }
+  const outcome = left.length === 0 ? 'drained' : 'budget-spent';
+  if ((await deps.autoScaling.complete(action, 'CONTINUE')) === 'not-active') {
+    return report('already-completed', left, heartbeats);
+  }
+  return report(outcome, left, heartbeats);
+}
