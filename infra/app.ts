@@ -59,7 +59,10 @@ function optional<T extends object>(values: T): { [K in keyof T]?: Exclude<T[K],
   return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as never;
 }
 
-/** The sweep's schedule (`-c sweepSchedule="rate(15 minutes)"`, or `none`) and alarms. */
+/**
+ * The sweep's schedule (`-c sweepSchedule="rate(15 minutes)"`, or `none`) and alarms, and the
+ * lifecycle hook (`-c lifecycleHookName=... -c lifecycleGroupNames=a,b`).
+ */
 function sweepFromContext(app: App, stack: Stack): Partial<EbsVolumeRemediatorProps> {
   const schedule = app.node.tryGetContext('sweepSchedule');
   const alarmArns = String(app.node.tryGetContext('sweepAlarmArns') ?? '')
@@ -68,6 +71,11 @@ function sweepFromContext(app: App, stack: Stack): Partial<EbsVolumeRemediatorPr
     .filter(Boolean);
   const sweepDryRun = app.node.tryGetContext('sweepDryRun');
   const nodeSelector = app.node.tryGetContext('sweepNodeSelector');
+  const hookName = app.node.tryGetContext('lifecycleHookName');
+  const hookGroups = String(app.node.tryGetContext('lifecycleGroupNames') ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
   return {
     ...(schedule === undefined
       ? {}
@@ -83,6 +91,15 @@ function sweepFromContext(app: App, stack: Stack): Partial<EbsVolumeRemediatorPr
       : {}),
     ...(sweepDryRun === undefined ? {} : { sweepDryRun: String(sweepDryRun) === 'true' }),
     ...(nodeSelector ? { sweepNodeSelector: String(nodeSelector) } : {}),
+    ...(hookName
+      ? {
+          lifecycleHook: {
+            hookName: String(hookName),
+            autoScalingGroupNames: hookGroups,
+            createHooks: String(app.node.tryGetContext('createLifecycleHooks')) === 'true',
+          },
+        }
+      : {}),
   };
 }
 

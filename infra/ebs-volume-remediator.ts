@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  ArnFormat,
+  aws_autoscaling as autoscaling,
   aws_cloudwatch as cloudwatch,
   aws_cloudwatch_actions as cloudwatchActions,
   Duration,
@@ -26,13 +28,39 @@ import {
   metricsNamespace,
   serviceName,
 } from '../functions/shared/metric-names.ts';
-import { acknowledgeAcceptedFindings } from './nag-suppressions.ts';
+import {
+  acknowledgeAcceptedFindings,
+  acknowledgeAutoScalingGroupArns,
+} from './nag-suppressions.ts';
 
 /** The Kubernetes group infra/kubernetes/rbac.yaml binds; the access entry maps the role to it. */
 export const kubernetesGroup = 'ebs-volume-remediator';
 
 /** Where `npm run build` writes the function bundles the construct deploys. */
 export const defaultBundleDir = join(import.meta.dirname, '..', 'dist');
+
+/** A terminate lifecycle hook the remediator uses to detach volumes before scale-in ends. */
+export interface LifecycleHookProps {
+  /** The hook's name; events of any other hook are left alone. */
+  readonly hookName: string;
+  /** The Auto Scaling groups whose hook of that name the remediator may complete. */
+  readonly autoScalingGroupNames: string[];
+  /**
+   * Create the hook on those groups (otherwise they must have it already).
+   * @default false
+   */
+  readonly createHooks?: boolean;
+  /**
+   * The hook's heartbeat timeout (when created); heartbeats go out three times as often.
+   * @default 5 minutes
+   */
+  readonly heartbeatTimeout?: Duration;
+  /**
+   * How long to wait for the node's VolumeAttachments before completing anyway.
+   * @default 10 minutes
+   */
+  readonly waitBudget?: Duration;
+}
 
 export interface EbsVolumeRemediatorProps {
   /**
@@ -139,6 +167,13 @@ export interface EbsVolumeRemediatorProps {
   readonly sweepAlarms?: cloudwatch.IAlarm[];
 
   /**
+   * Use a terminate lifecycle hook of Auto Scaling groups: hold scale-in until the node's
+   * VolumeAttachments are gone (drained by whatever drains it), then complete with CONTINUE.
+   * @default none: scale-in is cleaned up after termination by node-loss
+   */
+  readonly lifecycleHook?: LifecycleHookProps;
+
+  /**
    * The topic the alarms notify.
    * @default a new KMS-encrypted topic
    */
@@ -174,7 +209,9 @@ export class EbsVolumeRemediator extends Construct {
   readonly nodeLossFunction: lambda.Function;
   /** The function that sweeps the cluster for attachments of dead nodes (the backfill). */
   readonly sweepFunction: lambda.Function;
-  /** The role of both functions, mapped to the Kubernetes group `ebs-volume-remediator`. */
+  /** The function that holds scale-in until a node's volumes are detached; with `lifecycleHook` only. */
+  readonly lifecycleFunction?: lambda.Function;
+  /** The role of the functions, mapped to the Kubernetes group `ebs-volume-remediator`. */
   readonly role: iam.Role;
   /** Events that failed every retry, kept for 14 days. */
   readonly deadLetterQueue: sqs.Queue;
@@ -196,7 +233,7 @@ export class EbsVolumeRemediator extends Construct {
       ? undefined
       : (props.eksClusterName ?? clusterName);
     const bundleDir = props.bundleDir ?? defaultBundleDir;
-    for (const name of ['node-loss', 'sweep']) {
+    for (const name of ['node-loss', 'sweep', ...(props.lifecycleHook ? ['lifecycle'] : [])]) {
       if (!existsSync(join(bundleDir, name, 'index.mjs'))) {
         throw new Error(
           `no bundle at ${join(bundleDir, name)}/index.mjs: run \`npm run build\` first`,
@@ -239,7 +276,13 @@ export class EbsVolumeRemediator extends Construct {
       POWERTOOLS_SERVICE_NAME: serviceName,
       POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
     };
-    const makeFunction = (id: string, bundle: string, description: string, timeout: Duration) =>
+    const makeFunction = (
+      id: string,
+      bundle: string,
+      description: string,
+      timeout: Duration,
+      extraEnvironment: Record<string, string> = {},
+    ) =>
       new lambda.Function(this, id, {
         description,
         runtime: lambda.Runtime.NODEJS_24_X,
@@ -249,7 +292,7 @@ export class EbsVolumeRemediator extends Construct {
         role: this.role,
         memorySize: 512,
         timeout,
-        environment,
+        environment: { ...environment, ...extraEnvironment },
         logGroup: new logs.LogGroup(this, `${id}Logs`, {
           retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
         }),
@@ -281,6 +324,35 @@ export class EbsVolumeRemediator extends Construct {
       // The sweep stops starting batches about a minute before this.
       Duration.minutes(10),
     );
+
+    const hook = props.lifecycleHook;
+    if (hook) {
+      if (hook.autoScalingGroupNames.length === 0) {
+        throw new Error('lifecycleHook.autoScalingGroupNames must name at least one group');
+      }
+      const waitBudget = hook.waitBudget ?? Duration.minutes(10);
+      const heartbeatTimeout = hook.heartbeatTimeout ?? Duration.minutes(5);
+      if (waitBudget.toSeconds() > 13 * 60) {
+        throw new Error(
+          'lifecycleHook.waitBudget must leave room inside the 15-minute Lambda limit: 13 minutes at most',
+        );
+      }
+      this.lifecycleFunction = makeFunction(
+        'LifecycleFunction',
+        'lifecycle',
+        `Holds scale-in of cluster ${clusterName} until its nodes' volumes are detached`,
+        Duration.seconds(waitBudget.toSeconds() + 120),
+        {
+          LIFECYCLE_HOOK_NAMES: hook.hookName,
+          LIFECYCLE_WAIT_SECONDS: String(waitBudget.toSeconds()),
+          // Three heartbeats per heartbeat timeout: one late call never lets the hook expire.
+          LIFECYCLE_HEARTBEAT_SECONDS: String(
+            Math.max(10, Math.floor(heartbeatTimeout.toSeconds() / 3)),
+          ),
+        },
+      );
+      this.addLifecycleHook(hook, heartbeatTimeout);
+    }
 
     if (eksClusterName && (props.createAccessEntry ?? true)) {
       new eks.CfnAccessEntry(this, 'AccessEntry', {
@@ -325,6 +397,57 @@ export class EbsVolumeRemediator extends Construct {
       },
       targets: [target],
     });
+  }
+
+  private addLifecycleHook(hook: LifecycleHookProps, heartbeatTimeout: Duration): void {
+    const fn = this.lifecycleFunction;
+    if (!fn) return;
+    const stack = Stack.of(this);
+    new events.Rule(this, 'LifecycleActionRule', {
+      description: 'Scale-in held by the ebs-volume-remediator lifecycle hook',
+      eventPattern: {
+        source: ['aws.autoscaling'],
+        detailType: ['EC2 Instance-terminate Lifecycle Action'],
+        detail: {
+          LifecycleHookName: [hook.hookName],
+          AutoScalingGroupName: hook.autoScalingGroupNames,
+        },
+      },
+      targets: [
+        new targets.LambdaFunction(fn, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 2 }),
+      ],
+    });
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'CompleteLifecycleActionsOfNamedGroups',
+        actions: [
+          'autoscaling:CompleteLifecycleAction',
+          'autoscaling:RecordLifecycleActionHeartbeat',
+        ],
+        resources: hook.autoScalingGroupNames.map((group) =>
+          stack.formatArn({
+            service: 'autoscaling',
+            resource: 'autoScalingGroup',
+            // The group's id is not known before it exists; its name is.
+            resourceName: `*:autoScalingGroupName/${group}`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ),
+      }),
+    );
+    acknowledgeAutoScalingGroupArns(this, hook.autoScalingGroupNames);
+    if (hook.createHooks ?? false) {
+      hook.autoScalingGroupNames.forEach((group, index) => {
+        new autoscaling.CfnLifecycleHook(this, `LifecycleHook${index}`, {
+          autoScalingGroupName: group,
+          lifecycleHookName: hook.hookName,
+          lifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+          heartbeatTimeout: heartbeatTimeout.toSeconds(),
+          // If the remediator is gone, scale-in goes on; node-loss cleans up after.
+          defaultResult: 'CONTINUE',
+        });
+      });
+    }
   }
 
   private addSweepTriggers(props: EbsVolumeRemediatorProps): void {
@@ -488,6 +611,9 @@ export class EbsVolumeRemediator extends Construct {
     const functions = [
       { id: 'NodeLoss', name: 'node-loss', fn: this.nodeLossFunction },
       { id: 'Sweep', name: 'sweep', fn: this.sweepFunction },
+      ...(this.lifecycleFunction
+        ? [{ id: 'Lifecycle', name: 'lifecycle', fn: this.lifecycleFunction }]
+        : []),
     ];
     for (const { id, name, fn } of functions) {
       alarm(

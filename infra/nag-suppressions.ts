@@ -37,3 +37,17 @@ export function acknowledgeAcceptedFindings(scope: IConstruct, deadLetterQueue: 
     reason: 'This queue is itself the dead-letter queue of the function and its rules.',
   });
 }
+
+/** The lifecycle actions of named Auto Scaling groups: their ARNs hold an id unknown beforehand. */
+export function acknowledgeAutoScalingGroupArns(
+  scope: IConstruct,
+  groupNames: readonly string[],
+): void {
+  for (const group of groupNames) {
+    Validations.of(scope).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${group}]`,
+      reason:
+        'Lifecycle actions of this named group only; a group ARN also holds an id that is unknown before the group exists.',
+    });
+  }
+}

@@ -315,6 +315,78 @@ describe('the EbsVolumeRemediator stack', () => {
     });
   });
 
+  describe('with a terminate lifecycle hook', () => {
+    const hookContext = {
+      lifecycleHookName: 'ebs-volume-remediator',
+      lifecycleGroupNames: 'workers-a,workers-b',
+      createLifecycleHooks: 'true',
+    };
+
+    it('runs the lifecycle function for that hook of those groups only', () => {
+      const { template } = synth(hookContext);
+
+      template.resourceCountIs('AWS::Lambda::Function', 3);
+      template.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: {
+          source: ['aws.autoscaling'],
+          'detail-type': ['EC2 Instance-terminate Lifecycle Action'],
+          detail: {
+            LifecycleHookName: ['ebs-volume-remediator'],
+            AutoScalingGroupName: ['workers-a', 'workers-b'],
+          },
+        },
+      });
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: {
+          Variables: Match.objectLike({
+            LIFECYCLE_HOOK_NAMES: 'ebs-volume-remediator',
+            LIFECYCLE_WAIT_SECONDS: '600',
+            LIFECYCLE_HEARTBEAT_SECONDS: '100',
+          }),
+        },
+        Timeout: 720,
+      });
+    });
+
+    it('may complete lifecycle actions of the named groups only', () => {
+      const { template } = synth(hookContext);
+
+      const granted = statement(template, 'CompleteLifecycleActionsOfNamedGroups');
+      expect(granted.Action).toEqual([
+        'autoscaling:CompleteLifecycleAction',
+        'autoscaling:RecordLifecycleActionHeartbeat',
+      ]);
+      expect(JSON.stringify(granted.Resource)).toContain(
+        ':autoScalingGroup:*:autoScalingGroupName/workers-a',
+      );
+      expect(JSON.stringify(granted.Resource)).toContain(
+        ':autoScalingGroup:*:autoScalingGroupName/workers-b',
+      );
+    });
+
+    it('creates the hook on each group when asked, continuing by default', () => {
+      const { template } = synth(hookContext);
+
+      for (const group of ['workers-a', 'workers-b']) {
+        template.hasResourceProperties('AWS::AutoScaling::LifecycleHook', {
+          AutoScalingGroupName: group,
+          LifecycleHookName: 'ebs-volume-remediator',
+          LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+          HeartbeatTimeout: 300,
+          DefaultResult: 'CONTINUE',
+        });
+      }
+    });
+
+    it('still passes cdk-nag', () => {
+      const { app, stack } = synth(hookContext);
+
+      expect(
+        new AwsSolutionsChecks(app).validateScope(stack).violations.map((v) => v.ruleName),
+      ).toEqual([]);
+    });
+  });
+
   it('builds a dashboard', () => {
     const { template } = synth({});
 
@@ -336,8 +408,15 @@ describe('the EbsVolumeRemediator stack', () => {
     expect(() => buildApp(new App())).toThrow(/npx cdk deploy -c clusterName=<cluster>/);
   });
 
-  it('passes cfn-lint', async () => {
-    const { app } = synth({ alarmEmail: 'oncall@example.com' });
+  it('passes cfn-lint, with every option on', async () => {
+    const { app } = synth({
+      alarmEmail: 'oncall@example.com',
+      resultEventBusArn: 'arn:aws:events:us-east-1:123456789012:event-bus/remediation',
+      sweepAlarmArns: 'arn:aws:cloudwatch:us-east-1:123456789012:alarm:pods-stuck-multi-attach',
+      lifecycleHookName: 'ebs-volume-remediator',
+      lifecycleGroupNames: 'workers-a',
+      createLifecycleHooks: 'true',
+    });
     const assembly = app.synth();
     const template = assembly.getStackByName('EbsVolumeRemediator').template;
     const file = join(mkdtempSync(join(tmpdir(), 'cfn-lint-')), 'template.json');

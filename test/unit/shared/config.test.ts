@@ -14,6 +14,10 @@ describe('loadConfig', () => {
       forceDetachTimeoutMs: 30_000,
       attacherGraceMs: 5_000,
       maxVolumesPerInvocation: 50,
+      nodeSelector: undefined,
+      lifecycleHookNames: [],
+      lifecycleWaitMs: 600_000,
+      lifecycleHeartbeatMs: 60_000,
     });
   });
 
@@ -52,6 +56,16 @@ describe('loadConfig', () => {
     expect(() =>
       loadConfig({ CLUSTER_NAME: 'prod', KUBECONFIG_SECRET_ARN: 'my-kubeconfig' }),
     ).toThrow(/KUBECONFIG_SECRET_ARN must be the ARN of a Secrets Manager secret/);
+  });
+
+  it('reads the lifecycle hook names as a list', () => {
+    const config = loadConfig({
+      CLUSTER_NAME: 'prod',
+      KUBECONFIG: '/k',
+      LIFECYCLE_HOOK_NAMES: ' drain , ebs-volume-remediator ',
+    });
+
+    expect(config.lifecycleHookNames).toEqual(['drain', 'ebs-volume-remediator']);
   });
 
   it('throws a ConfigurationError', () => {
