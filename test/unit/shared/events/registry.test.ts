@@ -183,3 +183,37 @@ describe('parseSweepInput on the real samples in events/', () => {
     });
   });
 });
+
+describe('parseLifecycleInput on the real sample in events/', () => {
+  const withHook = loadConfig({
+    CLUSTER_NAME: 'prod',
+    KUBECONFIG: '/dev/null',
+    LIFECYCLE_HOOK_NAMES: 'ebs-volume-remediator',
+  });
+
+  it('waits on the configured hook', () => {
+    expect(
+      parseLifecycleInput(
+        eventSample('autoscaling-instance-terminate-lifecycle-action.json'),
+        withHook,
+      ),
+    ).toMatchObject({
+      type: 'lifecycle',
+      lifecycleAction: {
+        instanceId,
+        autoScalingGroupName: 'eks-workers',
+        lifecycleHookName: 'ebs-volume-remediator',
+        lifecycleActionToken: '87654321-4321-4321-4321-210987654321',
+      },
+    });
+  });
+
+  it('leaves a hook it is not configured for alone', () => {
+    expect(
+      parseLifecycleInput(
+        eventSample('autoscaling-instance-terminate-lifecycle-action.json'),
+        config,
+      ),
+    ).toMatchObject({ type: 'skip', reason: expect.stringContaining('left to its owner') });
+  });
+});
