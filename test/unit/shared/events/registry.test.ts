@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../../functions/shared/config.ts';
 import {
+  parseLifecycleInput,
   parseNodeLossInput,
   parseSweepInput,
 } from '../../../../functions/shared/events/registry.ts';
