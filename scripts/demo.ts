@@ -9,9 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { awsEnvironmentFor, type Endpoints, testRegion } from '../test/support/endpoints.ts';
 import { TestCluster, type TestNode, type TestVolume } from '../test/support/fixtures.ts';
-import { ensureKubeApiServerBuilt, startKubeApiServer } from '../test/support/kube-apiserver.ts';
-import { applyManifestFile } from '../test/support/kube-manifests.ts';
-import { ensureMotoServer, startMoto } from '../test/support/moto.ts';
+import { startLocalEnvironment } from '../test/support/local-environment.ts';
 import { repoRoot } from '../test/support/paths.ts';
 import { run } from '../test/support/processes.ts';
 
@@ -98,16 +96,11 @@ async function demo(): Promise<boolean> {
 
   const stops: Array<() => Promise<void>> = [];
   try {
-    const endpoints = await step('starting kube-apiserver and moto', async () => {
-      const [binary, motoCommand] = await Promise.all([
-        ensureKubeApiServerBuilt(),
-        ensureMotoServer(),
-      ]);
-      const [kube, moto] = await Promise.all([startKubeApiServer(binary), startMoto(motoCommand)]);
-      stops.push(kube.stop, moto.stop);
-      await applyManifestFile(kube.kubeconfigs.admin, join(repoRoot, 'infra/kubernetes/rbac.yaml'));
-      say(`  kube-apiserver ${kube.server}, moto ${moto.endpoint}`);
-      return { awsEndpoint: moto.endpoint, kubeconfigs: kube.kubeconfigs } satisfies Endpoints;
+    const endpoints: Endpoints = await step('starting kube-apiserver and moto', async () => {
+      const local = await startLocalEnvironment();
+      stops.push(local.stop);
+      say(`  kube-apiserver ${local.kubeServer}, moto ${local.awsEndpoint}`);
+      return local;
     });
 
     await step('building the functions (npm run build)', () =>
