@@ -5,15 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Metrics } from '@aws-lambda-powertools/metrics';
-import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { EKSClient } from '@aws-sdk/client-eks';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createAutoScalingPort } from '../../functions/shared/aws/autoscaling-port.ts';
-import { createEc2Port } from '../../functions/shared/aws/ec2-port.ts';
-import { publishResultEvents } from '../../functions/shared/aws/result-events.ts';
 import type { Config } from '../../functions/shared/config.ts';
 import { loadConfig } from '../../functions/shared/config.ts';
 import {
@@ -27,17 +19,12 @@ import {
   handleInput,
   type InvocationResult,
 } from '../../functions/shared/handle-input.ts';
-import { clusterConnection } from '../../functions/shared/kubernetes/cluster-connection.ts';
-import { createKubernetesPort } from '../../functions/shared/kubernetes/kubernetes-port.ts';
-import { awsClientConfig, ec2Client, kubeconfigPath, testRegion } from './environment.ts';
+import { endpoints, kubeconfigPath } from './environment.ts';
 import type { TestCluster } from './fixtures.ts';
 import { repoRoot } from './paths.ts';
+import { type LogLine, wireHandler } from './wire.ts';
 
-export interface LogLine {
-  readonly level: 'info' | 'warn' | 'error';
-  readonly message: string;
-  readonly fields: Record<string, unknown>;
-}
+export type { LogLine } from './wire.ts';
 
 /** A function wired to the real parts, with its log lines kept for assertions. */
 export interface FunctionUnderTest {
@@ -99,40 +86,8 @@ export function sweepFunction(
   return { invoke: (input, options) => handleInput(input, parseSweepInput, deps, options), logs };
 }
 
-function wire(
-  config: Config,
-  ec2: EC2Client = ec2Client(),
-): { deps: HandlerDeps; logs: LogLine[] } {
-  const logs: LogLine[] = [];
-  const log =
-    (level: LogLine['level']) =>
-    (message: string, ...extra: unknown[]) => {
-      logs.push({ level, message, fields: Object.assign({}, ...(extra as object[])) });
-    };
-  const bus = config.resultEventBus;
-  const connection = clusterConnection(config.clusterAccess, {
-    eks: () => new EKSClient(awsClientConfig()),
-    secretsManager: () => new SecretsManagerClient(awsClientConfig()),
-    region: async () => testRegion,
-    credentials: async () => awsClientConfig().credentials,
-  });
-  const deps: HandlerDeps = {
-    config,
-    ec2: createEc2Port(ec2),
-    // Through the stand-in, which answers the two lifecycle actions moto lacks.
-    autoScaling: createAutoScalingPort(new AutoScalingClient(awsClientConfig())),
-    // The same connection code the functions use, from the configured KUBECONFIG.
-    kubernetes: async () => createKubernetesPort(await connection.kubeConfig()),
-    ...(bus
-      ? {
-          publishResults: (events) =>
-            publishResultEvents(new EventBridgeClient(awsClientConfig()), bus, events),
-        }
-      : {}),
-    logger: { info: log('info'), warn: log('warn'), error: log('error') },
-    metrics: new Metrics({ namespace: 'EbsVolumeRemediatorTest', serviceName: 'test' }),
-  };
-  return { deps, logs };
+function wire(config: Config, ec2?: EC2Client): { deps: HandlerDeps; logs: LogLine[] } {
+  return wireHandler(config, endpoints().awsEndpoint, ec2);
 }
 
 function sample(file: string): Record<string, unknown> {
