@@ -18,6 +18,8 @@ const context = {
 };
 try {
   const result = await handler(event, context);
+  // For the benchmarks: the most memory this process held, in KiB.
+  console.log(`USAGE ${JSON.stringify({ maxRssKiB: process.resourceUsage().maxRSS })}`);
   console.log(`RESULT ${JSON.stringify(result)}`);
 } catch (error) {
   console.log(

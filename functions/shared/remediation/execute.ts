@@ -4,6 +4,7 @@
  */
 import { messageOf } from '../errors.ts';
 import { ebsCsiAttacherFinalizer } from '../volume-attachment-name.ts';
+import type { AttachmentFacts } from './facts.ts';
 import { type InstancePlan, outOfServiceTaint, type VolumeTask } from './plan.ts';
 import type { Ec2Port, KubernetesPort } from './ports.ts';
 
@@ -179,14 +180,16 @@ async function deleteAttachment(
   if (deleted.outcome !== 'done') return;
 
   // A running external-attacher removes its finalizer within moments; give it that chance.
+  let last: AttachmentFacts | undefined;
   const gone = await pollUntil(
-    async () => (await kube.readVolumeAttachment(name)) === undefined,
+    async () => {
+      last = await kube.readVolumeAttachment(name);
+      return last === undefined;
+    },
     options.attacherGraceMs,
     sleep,
   );
-  if (gone) return;
-  const stuck = await kube.readVolumeAttachment(name);
-  if (!stuck?.finalizers.includes(ebsCsiAttacherFinalizer)) return;
+  if (gone || !last?.finalizers.includes(ebsCsiAttacherFinalizer)) return;
   await recorder.run('remove-finalizer', target, async () => {
     await kube.removeVolumeAttachmentFinalizer(name, ebsCsiAttacherFinalizer);
     const left = await kube.readVolumeAttachment(name);
