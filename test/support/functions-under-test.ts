@@ -13,6 +13,7 @@ import {
   parseNodeLossInput,
   parseSweepInput,
 } from '../../functions/shared/events/registry.ts';
+import type { Request } from '../../functions/shared/events/types.ts';
 import {
   type HandleOptions,
   type HandlerDeps,
@@ -46,28 +47,29 @@ export function testSettings(cluster: TestCluster): Record<string, string> {
   };
 }
 
-/** The node-loss function, configured as in tests plus `settings` (environment variables). */
-export function nodeLossFunction(
-  cluster: TestCluster,
-  settings: Record<string, string> = {},
+function functionUnderTest(
+  parse: (input: unknown, config: Config) => Request,
+  config: Config,
+  ec2?: EC2Client,
 ): FunctionUnderTest {
-  const { deps, logs } = wire(loadConfig({ ...testSettings(cluster), ...settings }));
-  return {
-    invoke: (input, options) => handleInput(input, parseNodeLossInput, deps, options),
-    logs,
-  };
+  const { deps, logs } = wire(config, ec2);
+  return { invoke: (input, options) => handleInput(input, parse, deps, options), logs };
+}
+
+/** The node-loss function, configured as in tests plus `settings` (environment variables). */
+export function nodeLossFunction(cluster: TestCluster, settings: Record<string, string> = {}) {
+  return functionUnderTest(
+    parseNodeLossInput,
+    loadConfig({ ...testSettings(cluster), ...settings }),
+  );
 }
 
 /** The lifecycle function, configured as in tests plus `settings` (environment variables). */
-export function lifecycleFunction(
-  cluster: TestCluster,
-  settings: Record<string, string> = {},
-): FunctionUnderTest {
-  const { deps, logs } = wire(loadConfig({ ...testSettings(cluster), ...settings }));
-  return {
-    invoke: (input, options) => handleInput(input, parseLifecycleInput, deps, options),
-    logs,
-  };
+export function lifecycleFunction(cluster: TestCluster, settings: Record<string, string> = {}) {
+  return functionUnderTest(
+    parseLifecycleInput,
+    loadConfig({ ...testSettings(cluster), ...settings }),
+  );
 }
 
 /** The sweep function, configured as in tests plus `settings` (environment variables). */
@@ -82,8 +84,7 @@ export function sweepFunction(
     NODE_SELECTOR: cluster.labelSelector,
     ...settings,
   });
-  const { deps, logs } = wire(config, ec2);
-  return { invoke: (input, options) => handleInput(input, parseSweepInput, deps, options), logs };
+  return functionUnderTest(parseSweepInput, config, ec2);
 }
 
 function wire(config: Config, ec2?: EC2Client): { deps: HandlerDeps; logs: LogLine[] } {

@@ -1,0 +1,44 @@
+/**
+ * What every Lambda entry shares: configuration and clients read once per cold start (a bad
+ * setting fails the cold start with a message that names it), and middy with Powertools'
+ * tracer, logger context and metrics around the shared input handling.
+ */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { type Config, loadConfig } from './config.ts';
+import type { Request } from './events/types.ts';
+import { type HandleOptions, handleInput } from './handle-input.ts';
+import { clusterDimension } from './metric-names.ts';
+import { logger, metrics, tracer } from './observability.ts';
+import { createRuntime } from './runtime.ts';
+
+export interface LambdaHandlerOptions {
+  /** Checks that only this function needs, at cold start. */
+  readonly validate?: (config: Config) => void;
+  /** Per-invocation options, such as a sweep's deadline from the remaining time. */
+  readonly options?: (config: Config, context: Context) => HandleOptions;
+}
+
+export function createLambdaHandler(
+  parse: (input: unknown, config: Config) => Request,
+  settings: LambdaHandlerOptions = {},
+) {
+  const config = loadConfig();
+  settings.validate?.(config);
+  const runtime = createRuntime(config);
+  metrics.setDefaultDimensions({ [clusterDimension]: config.clusterName });
+  return middy(async (event: unknown, context: Context) =>
+    handleInput(
+      event,
+      parse,
+      { config, ...runtime, logger, metrics },
+      settings.options?.(config, context) ?? {},
+    ),
+  )
+    .use(captureLambdaHandler(tracer))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics, { captureColdStartMetric: true }));
+}
