@@ -72,6 +72,8 @@ export interface AddNodeOptions {
   readonly withNodeObject?: boolean;
   /** Tag the instance for this cluster (default true); false models a stranger's instance. */
   readonly taggedForCluster?: boolean;
+  /** The Node's name, when it must differ from the private DNS name EC2 gave the instance. */
+  readonly nodeName?: string;
 }
 
 export interface AddVolumeOptions {
@@ -137,7 +139,7 @@ export class TestCluster {
     }
     const node: TestNode = {
       instanceId: instance.InstanceId,
-      nodeName: instance.PrivateDnsName,
+      nodeName: options.nodeName ?? instance.PrivateDnsName,
       zone,
       providerID: providerIdFor(zone, instance.InstanceId),
     };

@@ -2,6 +2,7 @@ import type { AttachmentFacts, InstanceFacts, NodeFacts } from './facts.ts';
 import {
   attachmentsOfInstance,
   type MappedAttachment,
+  nodeNameOfInstance,
   nodeOfInstance,
   type Observation,
   volumeIdOf,
@@ -63,11 +64,7 @@ export async function observeInstances(
       tags: {},
     };
     const node = nodeOfInstance(nodes, instanceId);
-    const own = attachmentsOfInstance(
-      attachments,
-      instanceId,
-      node?.name ?? instance.privateDnsName,
-    );
+    const own = attachmentsOfInstance(attachments, instanceId, nodeNameOfInstance(nodes, instance));
     return { instance, node, own };
   });
 

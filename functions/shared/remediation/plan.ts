@@ -94,6 +94,22 @@ export function nodeOfInstance(nodes: readonly NodeFacts[], instanceId: string) 
 }
 
 /**
+ * The node name the instance's VolumeAttachments carry: its Node's, or, when the Node is gone,
+ * the instance's private DNS name. Private DNS names repeat across VPCs, so that fallback holds
+ * only while no other instance's Node bears the name: otherwise a dead stranger that shares a
+ * live node's name would take that live node's attachments with it.
+ */
+export function nodeNameOfInstance(
+  nodes: readonly NodeFacts[],
+  instance: InstanceFacts,
+): string | undefined {
+  const node = nodeOfInstance(nodes, instance.instanceId);
+  if (node) return node.name;
+  const name = instance.privateDnsName;
+  return name && !nodes.some((n) => n.name === name) ? name : undefined;
+}
+
+/**
  * The EBS CSI VolumeAttachments that bind a volume to the instance: by node name (the Node's, or
  * the instance's private DNS name when the Node is gone) or by the node-id annotation.
  */
@@ -131,6 +147,7 @@ const untouchable: Partial<Record<InstanceState, string>> = {
 export function planRemediation(observation: Observation, settings: PlanSettings): InstancePlan {
   const { instance, node } = observation;
   const instanceId = instance.instanceId;
+  // For the report: the Node's name, or the name the instance's Node had.
   const nodeName = node?.name ?? instance.privateDnsName;
   const about = { instanceId, state: instance.state, ...(nodeName ? { nodeName } : {}) };
 

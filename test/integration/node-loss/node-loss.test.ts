@@ -190,6 +190,21 @@ describe('node-loss on the real kube-apiserver and moto', () => {
     expect(names).not.toContain(volume.volumeAttachmentName);
   });
 
+  it('leaves a live node alone when a dead stranger in another VPC has the same private DNS name', async () => {
+    const stranger = await cluster.addNode({ taggedForCluster: false, withNodeObject: false });
+    const live = await cluster.addNode({ nodeName: stranger.nodeName });
+    const volume = await cluster.addVolume(live);
+    await cluster.terminateInstance(stranger);
+
+    const result = await nodeLossFunction(cluster).invoke(
+      ec2StateChangeEvent(stranger.instanceId, 'terminated'),
+    );
+
+    expect(result).toMatchObject({ instances: [{ outcome: 'skipped' }] });
+    expect(await cluster.volumeAttachmentNames()).toContain(volume.volumeAttachmentName);
+    expect((await cluster.volume(volume.volumeId)).attachedTo).toEqual([live.instanceId]);
+  });
+
   it('in dry-run reports every action it would take and changes nothing', async () => {
     const node = await cluster.addNode();
     const volumes = [

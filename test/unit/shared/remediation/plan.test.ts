@@ -8,6 +8,7 @@ import type {
 import {
   applyCircuitBreaker,
   type InstancePlan,
+  nodeNameOfInstance,
   type Observation,
   outOfServiceTaint,
   planRemediation,
@@ -275,5 +276,25 @@ describe('volumeIdOf', () => {
 
   it('gives nothing when neither names an EBS volume', () => {
     expect(volumeIdOf(attachment('va-a'), undefined)).toBeUndefined();
+  });
+});
+
+describe('nodeNameOfInstance', () => {
+  it("is the name of the instance's Node", () => {
+    expect(nodeNameOfInstance([node], instance())).toBe(nodeName);
+  });
+
+  it('falls back to the private DNS name when the Node is gone', () => {
+    expect(nodeNameOfInstance([], instance())).toBe(nodeName);
+  });
+
+  it("never takes the name of another instance's live Node (private DNS names repeat across VPCs)", () => {
+    const liveNodeOfAnotherInstance: NodeFacts = {
+      name: nodeName,
+      providerId: 'aws:///us-east-1a/i-0fffffffffffffff0',
+      taints: [],
+    };
+
+    expect(nodeNameOfInstance([liveNodeOfAnotherInstance], instance())).toBeUndefined();
   });
 });
