@@ -132,6 +132,26 @@ async function publish(deps: HandlerDeps, events: readonly ResultEvent[]): Promi
   }
 }
 
+/** EventBridge takes events up to 256 KB: a sweep's event lists its instances without their actions. */
+const maxInstancesInSweepEvent = 200;
+
+function sweepEventDetail(sweep: SweepReport, clusterName: string, trigger: Trigger) {
+  const { instances, ...summary } = sweep;
+  return {
+    clusterName,
+    trigger,
+    ...summary,
+    instances: instances
+      .slice(0, maxInstancesInSweepEvent)
+      .map(({ actions, skipped, ...rest }) => ({
+        ...rest,
+        actions: actions.length,
+        failedActions: actions.filter((a) => a.outcome === 'failed').length,
+      })),
+    instancesLeftOut: Math.max(0, instances.length - maxInstancesInSweepEvent),
+  };
+}
+
 function throwOnFailures(reports: readonly InstanceReport[]): void {
   const failed = reports.filter((r) => r.outcome === 'failed');
   if (failed.length === 0) return;
@@ -241,7 +261,7 @@ export async function handleInput(
     await publish(deps, [
       {
         detailType: sweepResultDetailType,
-        detail: { clusterName: config.clusterName, trigger, ...sweep },
+        detail: sweepEventDetail(sweep, config.clusterName, trigger),
       },
     ]);
     if (options.throwOnFailure ?? true) throwOnFailures(sweep.instances);

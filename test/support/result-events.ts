@@ -21,7 +21,8 @@ import { awsClientConfig } from './environment.ts';
 export interface DeliveredResultEvent {
   readonly source: string;
   readonly 'detail-type': string;
-  readonly detail: ResultEventDetail;
+  /** A ResultEventDetail for instance results; other result kinds carry their own detail. */
+  readonly detail: ResultEventDetail | Record<string, unknown>;
 }
 
 /**

@@ -5,6 +5,7 @@ import type { SweepReport } from '../../../functions/shared/remediation/sweep.ts
 import { ec2Client, endpoints } from '../../support/environment.ts';
 import { TestCluster, type TestNode, type TestVolume } from '../../support/fixtures.ts';
 import { sweepFunction } from '../../support/functions-under-test.ts';
+import { resultEventInbox } from '../../support/result-events.ts';
 import { eventSample } from '../../support/samples.ts';
 
 interface BuiltNode {
@@ -232,6 +233,29 @@ describe('CloudWatch alarms as a trigger of the sweep function', () => {
     expect(await cluster.volumeAttachmentNames()).not.toContain(
       dead.volumes[0]?.volumeAttachmentName,
     );
+  });
+
+  it('reports a sweep as one result event, with its instances summarised', async () => {
+    const inbox = await resultEventInbox();
+    const [dead] = await buildNodes(cluster, 1, 2);
+    if (!dead) throw new Error('fixtures');
+    await cluster.stopInstance(dead.node);
+
+    await sweepFunction(cluster, { RESULT_EVENT_BUS: inbox.busName }).invoke({ action: 'sweep' });
+
+    const delivered = await inbox.receive();
+    expect(delivered).toHaveLength(1);
+    expect(delivered[0]).toMatchObject({
+      source: 'ebs-volume-remediator',
+      'detail-type': 'EBS Volume Sweep Result',
+      detail: {
+        clusterName: cluster.name,
+        complete: true,
+        staleInstances: 1,
+        instances: [{ instanceId: dead.node.instanceId, outcome: 'remediated', failedActions: 0 }],
+        instancesLeftOut: 0,
+      },
+    });
   });
 
   it('never touches a running instance an alarm names', async () => {
