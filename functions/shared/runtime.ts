@@ -35,7 +35,10 @@ function once<T>(make: () => T): () => T {
 
 /** Region, endpoint and credentials come from the SDK's standard environment variables. */
 export function createRuntime(config: Config): Runtime {
-  const ec2Client = tracer.captureAWSv3Client(new EC2Client({}));
+  // Adaptive retries slow the client down when EC2 throttles, instead of failing the event.
+  const ec2Client = tracer.captureAWSv3Client(
+    new EC2Client({ retryMode: 'adaptive', maxAttempts: 8 }),
+  );
   const connection = clusterConnection(config.clusterAccess, {
     eks: once(() => tracer.captureAWSv3Client(new EKSClient({}))),
     secretsManager: once(() => tracer.captureAWSv3Client(new SecretsManagerClient({}))),

@@ -8,9 +8,16 @@ import {
   type Tag,
   type Volume,
 } from '@aws-sdk/client-ec2';
+import { createLimiter } from '../concurrency.ts';
 import { RemediationError } from '../errors.ts';
 import type { InstanceFacts, InstanceState, VolumeFacts } from '../remediation/facts.ts';
 import type { Ec2Port } from '../remediation/ports.ts';
+
+/**
+ * DetachVolume calls in flight at once. EC2 allows mutating calls a burst of 50 and 5 a second
+ * after that, per account and Region; a sweep of many dead nodes must not spend it all at once.
+ */
+const maxDetachesInFlight = 10;
 
 /** EC2 takes at most 200 values in one filter. */
 const maxFilterValues = 200;
@@ -69,6 +76,7 @@ function volumeFacts(volume: Volume): VolumeFacts | undefined {
 
 /** The Ec2Port over the AWS SDK, batching by filter (never one call per instance). */
 export function createEc2Port(client: EC2Client): Ec2Port {
+  const detachLimit = createLimiter(maxDetachesInFlight);
   async function describeVolumesBy(filterName: string, values: readonly string[]) {
     const volumes: VolumeFacts[] = [];
     for (const batch of chunks([...new Set(values)], maxFilterValues)) {
@@ -119,8 +127,10 @@ export function createEc2Port(client: EC2Client): Ec2Port {
 
     async detachVolume(volumeId, instanceId, force) {
       try {
-        await client.send(
-          new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Force: force }),
+        await detachLimit(() =>
+          client.send(
+            new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Force: force }),
+          ),
         );
         return 'detaching';
       } catch (error) {

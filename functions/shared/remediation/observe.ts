@@ -1,3 +1,4 @@
+import { mapConcurrently } from '../concurrency.ts';
 import type { AttachmentFacts, InstanceFacts, NodeFacts } from './facts.ts';
 import {
   attachmentsOfInstance,
@@ -21,23 +22,6 @@ export interface KubernetesSnapshot {
 
 /** How many PersistentVolumes are read at once. */
 const persistentVolumeReadConcurrency = 10;
-
-async function mapConcurrently<T, R>(
-  items: readonly T[],
-  concurrency: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index] as T);
-    }
-  });
-  await Promise.all(workers);
-  return results;
-}
 
 /**
  * Observes these instances in both systems with a fixed number of calls, whatever their
