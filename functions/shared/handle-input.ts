@@ -24,7 +24,7 @@ import {
   type LifecycleReport,
 } from './lifecycle/await-drain.ts';
 import { metricNames } from './metric-names.ts';
-import type { ActionRecord } from './remediation/execute.ts';
+import type { ActionRecord, ExecutionDeps } from './remediation/execute.ts';
 import type { Ec2Port, KubernetesPort } from './remediation/ports.ts';
 import {
   type InstanceReport,
@@ -214,7 +214,6 @@ export async function handleInput(
     logger.warn('input skipped', { kind: request.kind, reason: request.reason });
     return { status: 'skipped', kind: request.kind, reason: request.reason };
   }
-
   if (request.type === 'lifecycle') return handleLifecycle(request, deps);
 
   const dryRun =
@@ -227,50 +226,79 @@ export async function handleInput(
     reason: request.reason,
     dryRun,
   });
-  const kube = await deps.kubernetes();
-  const executionDeps = {
-    ec2: deps.ec2,
-    kube,
-    onAction: (record: ActionRecord) => {
-      logger[record.outcome === 'failed' ? 'error' : 'info']('action', { ...record, dryRun });
-      options.onAction?.(record);
+  const context: RequestContext = {
+    deps,
+    options,
+    dryRun,
+    executionDeps: {
+      ec2: deps.ec2,
+      kube: await deps.kubernetes(),
+      onAction: (record: ActionRecord) => {
+        logger[record.outcome === 'failed' ? 'error' : 'info']('action', { ...record, dryRun });
+        options.onAction?.(record);
+      },
+    },
+    trigger: {
+      kind: request.kind,
+      reason: request.reason,
+      ...(request.eventTime ? { eventTime: request.eventTime.toISOString() } : {}),
     },
   };
-  const trigger: Trigger = {
-    kind: request.kind,
-    reason: request.reason,
-    ...(request.eventTime ? { eventTime: request.eventTime.toISOString() } : {}),
-  };
-  const settings = { ...config, dryRun };
+  return request.type === 'sweep'
+    ? handleSweep(request, context)
+    : handleInstances(request, context);
+}
 
-  if (request.type === 'sweep') {
-    const sweep = await sweepCluster(executionDeps, settings, {
+/** What the handling of one accepted request shares. */
+interface RequestContext {
+  readonly deps: HandlerDeps;
+  readonly options: HandleOptions;
+  readonly dryRun: boolean;
+  readonly executionDeps: ExecutionDeps;
+  readonly trigger: Trigger;
+}
+
+async function handleSweep(
+  request: Extract<Request, { type: 'sweep' }>,
+  { deps, options, dryRun, executionDeps, trigger }: RequestContext,
+): Promise<InvocationResult> {
+  const { config, logger } = deps;
+  const sweep = await sweepCluster(
+    executionDeps,
+    { ...config, dryRun },
+    {
       ...(options.sweepDeadline === undefined ? {} : { deadline: options.sweepDeadline }),
       ...(options.sweepBatchSize === undefined ? {} : { batchSize: options.sweepBatchSize }),
       ...(options.clock === undefined ? {} : { now: options.clock }),
-    });
-    const { instances: _instances, ...summary } = sweep;
-    logger.info('sweep result', { ...summary, trigger });
-    recordMetrics(deps, sweep.instances);
-    deps.metrics.addMetric(
-      metricNames.staleAttachmentsFound,
-      MetricUnit.Count,
-      sweep.staleAttachments,
-    );
-    if (!sweep.complete) deps.metrics.addMetric(metricNames.sweepsIncomplete, MetricUnit.Count, 1);
-    await publish(deps, [
-      {
-        detailType: sweepResultDetailType,
-        detail: sweepEventDetail(sweep, config.clusterName, trigger),
-      },
-    ]);
-    if (options.throwOnFailure ?? true) throwOnFailures(sweep.instances);
-    return { status: 'swept', kind: request.kind, reason: request.reason, dryRun, sweep };
-  }
+    },
+  );
+  const { instances: _instances, ...summary } = sweep;
+  logger.info('sweep result', { ...summary, trigger });
+  recordMetrics(deps, sweep.instances);
+  deps.metrics.addMetric(
+    metricNames.staleAttachmentsFound,
+    MetricUnit.Count,
+    sweep.staleAttachments,
+  );
+  if (!sweep.complete) deps.metrics.addMetric(metricNames.sweepsIncomplete, MetricUnit.Count, 1);
+  await publish(deps, [
+    {
+      detailType: sweepResultDetailType,
+      detail: sweepEventDetail(sweep, config.clusterName, trigger),
+    },
+  ]);
+  if (options.throwOnFailure ?? true) throwOnFailures(sweep.instances);
+  return { status: 'swept', kind: request.kind, reason: request.reason, dryRun, sweep };
+}
 
+async function handleInstances(
+  request: Extract<Request, { type: 'remediate' | 'lift-taint' }>,
+  { deps, options, dryRun, executionDeps, trigger }: RequestContext,
+): Promise<InvocationResult> {
+  const { config, logger } = deps;
   const reports =
     request.type === 'remediate'
-      ? await remediateInstances(request.instanceIds, executionDeps, settings)
+      ? await remediateInstances(request.instanceIds, executionDeps, { ...config, dryRun })
       : await liftOutOfServiceTaints(request.instanceIds, executionDeps, { dryRun });
   for (const report of reports) {
     const { actions: _actions, ...summary } = report;
