@@ -109,6 +109,46 @@ class Recorder {
   }
 }
 
+/** How long release checks of concurrent volumes wait for each other to share one call. */
+const releaseCheckWindowMs = 25;
+
+/**
+ * Whether EC2 has released a volume from the instance. Checks made by concurrent volume tasks
+ * within a few milliseconds of each other share one DescribeVolumes call: a node with 26
+ * volumes costs one call per polling round, not 26 (Describe calls share one rate limit).
+ */
+export function createReleaseChecker(
+  ec2: Ec2Port,
+  instanceId: string,
+): (volumeId: string) => Promise<boolean> {
+  type Waiter = { resolve: (released: boolean) => void; reject: (error: unknown) => void };
+  let queued = new Map<string, Waiter[]>();
+  const flush = async () => {
+    const batch = queued;
+    queued = new Map();
+    try {
+      const volumes = await ec2.describeVolumes([...batch.keys()]);
+      const held = new Set(
+        volumes
+          .filter((v) =>
+            v.attachments.some((a) => a.instanceId === instanceId && a.state !== 'detached'),
+          )
+          .map((v) => v.volumeId),
+      );
+      for (const [volumeId, waiters] of batch) {
+        for (const waiter of waiters) waiter.resolve(!held.has(volumeId));
+      }
+    } catch (error) {
+      for (const waiters of batch.values()) for (const waiter of waiters) waiter.reject(error);
+    }
+  };
+  return (volumeId) =>
+    new Promise<boolean>((resolve, reject) => {
+      if (queued.size === 0) setTimeout(() => void flush(), releaseCheckWindowMs);
+      queued.set(volumeId, [...(queued.get(volumeId) ?? []), { resolve, reject }]);
+    });
+}
+
 /** Frees one volume: detach (forced only as a last resort), then delete its VolumeAttachments. */
 async function freeVolume(
   plan: Extract<InstancePlan, { outcome: 'remediate' }>,
@@ -116,15 +156,13 @@ async function freeVolume(
   deps: ExecutionDeps,
   options: ExecutionOptions,
   recorder: Recorder,
+  isReleased: (volumeId: string) => Promise<boolean>,
 ): Promise<void> {
   const { ec2 } = deps;
   const sleep = deps.sleep ?? defaultSleep;
   const { instanceId } = plan;
   const { volumeId } = task;
-  const released = async () => {
-    const [volume] = await ec2.describeVolumes([volumeId]);
-    return !volume?.attachments.some((a) => a.instanceId === instanceId && a.state !== 'detached');
-  };
+  const released = () => isReleased(volumeId);
 
   if (task.detach) {
     const detach = await recorder.run('detach-volume', { volumeId }, async () => {
@@ -206,8 +244,11 @@ export async function executeRemediation(
   options: ExecutionOptions,
 ): Promise<ActionRecord[]> {
   const recorder = new Recorder(plan.instanceId, deps.onAction);
+  const isReleased = createReleaseChecker(deps.ec2, plan.instanceId);
   // Independent volumes at once: 20 volumes take about as long as one.
-  await Promise.all(plan.volumes.map((task) => freeVolume(plan, task, deps, options, recorder)));
+  await Promise.all(
+    plan.volumes.map((task) => freeVolume(plan, task, deps, options, recorder, isReleased)),
+  );
   const { taintNode } = plan;
   if (taintNode) {
     await recorder.run('taint-node', { node: taintNode }, async () => {

@@ -80,6 +80,23 @@ describe('executeRemediation', () => {
     expect(ec2.stats.maxInFlight).toBe(20);
   });
 
+  it('checks the release of concurrent volumes with one DescribeVolumes call', async () => {
+    const ec2 = slowEc2();
+    let describeCalls = 0;
+    const counted = {
+      ...ec2.port,
+      describeVolumes: (ids: readonly string[]) => {
+        describeCalls++;
+        return ec2.port.describeVolumes(ids);
+      },
+    };
+
+    await executeRemediation(planWith(20), { ec2: counted, kube, sleep: noSleep }, options);
+
+    // One in the normal case; a little slack for a busy machine spreading the detaches out.
+    expect(describeCalls).toBeLessThanOrEqual(3);
+  });
+
   it('forces a detach that does not finish in time, for a terminated instance', async () => {
     const ec2 = slowEc2(new Set(['vol-00000000000000000']));
 
