@@ -325,7 +325,7 @@ export class EbsVolumeRemediator extends Construct {
       // The sweep stops starting batches about a minute before this.
       Duration.minutes(10),
       {},
-      // A sweep of 5,000 nodes peaked at 446 MiB in the benchmarks (BENCHMARKS.md).
+      // A dry-run sweep of 5,000 nodes peaked under 500 MiB in the benchmarks (BENCHMARKS.md).
       1024,
     );
 
