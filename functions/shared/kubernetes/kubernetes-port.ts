@@ -71,6 +71,9 @@ function attachmentFacts(attachment: V1VolumeAttachment): AttachmentFacts {
     ...(inlineReference ? { inlineVolumeReference: inlineReference } : {}),
     deleting: attachment.metadata?.deletionTimestamp !== undefined,
     finalizers: attachment.metadata?.finalizers ?? [],
+    ...(attachment.metadata?.resourceVersion
+      ? { resourceVersion: attachment.metadata.resourceVersion }
+      : {}),
   };
 }
 
@@ -111,32 +114,32 @@ export function createKubernetesPort(config: KubeConfig): KubernetesPort {
   }
 
   /** Reads, changes and writes back with a resourceVersion test, retrying on a conflict. */
-  async function patchWithTest<T extends { metadata?: { resourceVersion?: string } }>(
+  async function patchWithTest<T extends { metadata?: { resourceVersion?: string } }, R>(
     what: string,
     read: () => Promise<T>,
     change: (current: T) => object[] | undefined,
-    write: (patch: object[]) => Promise<unknown>,
-  ): Promise<void> {
+    write: (patch: object[]) => Promise<R>,
+    first?: T,
+  ): Promise<R | undefined> {
     for (let attempt = 1; ; attempt++) {
       let current: T;
       try {
-        current = await read();
+        current = attempt === 1 && first ? first : await read();
       } catch (error) {
-        if (statusOf(error) === 404) return;
+        if (statusOf(error) === 404) return undefined;
         throw failure(what, server, error);
       }
       const operations = change(current);
-      if (!operations) return;
+      if (!operations) return undefined;
       const patch = [
         { op: 'test', path: '/metadata/resourceVersion', value: current.metadata?.resourceVersion },
         ...operations,
       ];
       try {
-        await write(patch);
-        return;
+        return await write(patch);
       } catch (error) {
         const status = statusOf(error);
-        if (status === 404) return;
+        if (status === 404) return undefined;
         // 422 or 409: the object changed between read and write; read it again.
         if ((status === 422 || status === 409) && attempt < patchAttempts) continue;
         throw failure(what, server, error);
@@ -193,10 +196,11 @@ export function createKubernetesPort(config: KubeConfig): KubernetesPort {
       }
     },
 
-    removeVolumeAttachmentFinalizer: (name, finalizer) =>
-      patchWithTest(
+    async removeVolumeAttachmentFinalizer(name, finalizer, seen) {
+      type Meta = { metadata?: { resourceVersion?: string; finalizers?: string[] } };
+      const patched = await patchWithTest<Meta, V1VolumeAttachment>(
         `removing finalizer ${finalizer} from volumeattachment ${name}`,
-        () => storage.readVolumeAttachment({ name }),
+        async () => ({ metadata: (await storage.readVolumeAttachment({ name })).metadata }),
         (current) => {
           const finalizers = current.metadata?.finalizers ?? [];
           if (!finalizers.includes(finalizer)) return undefined;
@@ -204,10 +208,17 @@ export function createKubernetesPort(config: KubeConfig): KubernetesPort {
           return [{ op: 'replace', path: '/metadata/finalizers', value: remaining }];
         },
         (patch) => storage.patchVolumeAttachment({ name, body: patch }),
-      ),
+        seen?.resourceVersion
+          ? {
+              metadata: { resourceVersion: seen.resourceVersion, finalizers: [...seen.finalizers] },
+            }
+          : undefined,
+      );
+      return patched?.metadata?.finalizers ?? [];
+    },
 
-    addNodeTaint: (nodeName, taint) =>
-      patchWithTest(
+    addNodeTaint: async (nodeName, taint) => {
+      await patchWithTest(
         `tainting node ${nodeName} with ${taint.key}`,
         () => core.readNode({ name: nodeName }),
         (current) => {
@@ -218,10 +229,11 @@ export function createKubernetesPort(config: KubeConfig): KubernetesPort {
           ];
         },
         (patch) => core.patchNode({ name: nodeName, body: patch }),
-      ),
+      );
+    },
 
-    removeNodeTaint: (nodeName, taint) =>
-      patchWithTest(
+    removeNodeTaint: async (nodeName, taint) => {
+      await patchWithTest(
         `removing taint ${taint.key} from node ${nodeName}`,
         () => core.readNode({ name: nodeName }),
         (current) => {
@@ -231,6 +243,7 @@ export function createKubernetesPort(config: KubeConfig): KubernetesPort {
           return [{ op: 'replace', path: '/spec/taints', value: remaining }];
         },
         (patch) => core.patchNode({ name: nodeName, body: patch }),
-      ),
+      );
+    },
   };
 }

@@ -227,12 +227,12 @@ async function deleteAttachment(
     options.attacherGraceMs,
     sleep,
   );
-  if (gone || !last?.finalizers.includes(ebsCsiAttacherFinalizer)) return;
+  const stuck = last;
+  if (gone || !stuck?.finalizers.includes(ebsCsiAttacherFinalizer)) return;
   await recorder.run('remove-finalizer', target, async () => {
-    await kube.removeVolumeAttachmentFinalizer(name, ebsCsiAttacherFinalizer);
-    const left = await kube.readVolumeAttachment(name);
-    return left
-      ? { outcome: 'done', detail: `still held by finalizers ${left.finalizers.join(', ')}` }
+    const left = await kube.removeVolumeAttachmentFinalizer(name, ebsCsiAttacherFinalizer, stuck);
+    return left.length > 0
+      ? { outcome: 'done', detail: `still held by finalizers ${left.join(', ')}` }
       : { outcome: 'done', detail: 'no attacher answered: removed its finalizer' };
   });
 }

@@ -58,6 +58,8 @@ export interface AttachmentFacts {
   readonly inlineVolumeReference?: string;
   readonly deleting: boolean;
   readonly finalizers: readonly string[];
+  /** The version read, so that a change can be made only if nothing changed since. */
+  readonly resourceVersion?: string;
 }
 
 export interface PersistentVolumeFacts {

@@ -36,8 +36,16 @@ export interface KubernetesPort {
   readVolumeAttachment(name: string): Promise<AttachmentFacts | undefined>;
   /** Resolves `not-found` when it is already gone. */
   deleteVolumeAttachment(name: string): Promise<'deleted' | 'not-found'>;
-  /** Removes one finalizer, if the object still carries it. */
-  removeVolumeAttachmentFinalizer(name: string, finalizer: string): Promise<void>;
+  /**
+   * Removes one finalizer, if the object still carries it, and resolves with the finalizers
+   * left (none once the object is gone). `seen`, a read made a moment ago, saves reading again
+   * when nothing changed since.
+   */
+  removeVolumeAttachmentFinalizer(
+    name: string,
+    finalizer: string,
+    seen?: AttachmentFacts,
+  ): Promise<readonly string[]>;
   /** Adds the taint unless the Node has it already. */
   addNodeTaint(nodeName: string, taint: Taint): Promise<void>;
   /** Removes taints with this key and value, if present. */

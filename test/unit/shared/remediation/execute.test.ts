@@ -51,7 +51,7 @@ const kube: KubernetesPort = {
   readPersistentVolume: async () => undefined,
   readVolumeAttachment: async () => undefined,
   deleteVolumeAttachment: async () => 'deleted',
-  removeVolumeAttachmentFinalizer: async () => undefined,
+  removeVolumeAttachmentFinalizer: async () => [],
   addNodeTaint: async () => undefined,
   removeNodeTaint: async () => undefined,
 };

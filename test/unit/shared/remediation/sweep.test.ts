@@ -66,7 +66,7 @@ function stoppedCluster(instanceCount: number, volumesEach: number) {
     readPersistentVolume: async (name) => ({ name, volumeReference: name.replace(/^pv-/, '') }),
     readVolumeAttachment: async () => undefined,
     deleteVolumeAttachment: async () => 'deleted',
-    removeVolumeAttachmentFinalizer: async () => undefined,
+    removeVolumeAttachmentFinalizer: async () => [],
     addNodeTaint: async () => undefined,
     removeNodeTaint: async () => undefined,
   };
