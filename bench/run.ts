@@ -174,9 +174,11 @@ async function buildLargeCluster(env: LocalEnvironment, nodes: number) {
         ],
       }),
     );
+    // Named after the instance id: among thousands of instances moto's random private IPs
+    // repeat, and Node names must not.
     for (const i of answer.Instances ?? []) {
-      if (i.InstanceId && i.PrivateDnsName)
-        instances.push({ instanceId: i.InstanceId, nodeName: i.PrivateDnsName });
+      if (i.InstanceId)
+        instances.push({ instanceId: i.InstanceId, nodeName: `node-${i.InstanceId}` });
     }
   }
   // Healthy nodes: Nodes and VolumeAttachments only. A sweep reads no more of a running node.
