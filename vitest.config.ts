@@ -27,6 +27,9 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           // Builds (first run only) and starts kube-apiserver and moto; has no timeout of its own.
           globalSetup: ['test/support/global-setup.ts'],
+          // In-process functions would print EMF lines into the test output; the bundle test,
+          // which checks them, runs the function in its own process with its own environment.
+          env: { POWERTOOLS_METRICS_DISABLED: 'true' },
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },
