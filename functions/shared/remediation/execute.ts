@@ -47,8 +47,8 @@ export interface ExecutionDeps {
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Polls until `done` holds or `timeoutMs` passes. The first poll comes after 500 ms and the gap
- * grows 1.5x up to 3 s: a plain detach usually takes 1 to 4 s.
+ * Polls until `done` holds or `timeoutMs` passes: at once, then after 500 ms, the gap growing
+ * 1.5x up to 3 s (a plain detach usually takes 1 to 4 s; the CSI driver polls much the same).
  */
 async function pollUntil(
   done: () => Promise<boolean>,
