@@ -1,7 +1,7 @@
 // Bundles each Lambda function (functions/<name>/index.ts) into one self-contained, minified
 // ESM file, dist/<name>/index.mjs exporting `handler`: the exact file the CDK app deploys.
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 
 const root = join(import.meta.dirname, '..');
@@ -36,7 +36,16 @@ for (const name of names) {
     },
     metafile: true,
     logLevel: 'warning',
+    write: false,
   });
+  // Written aside, then renamed into place: a test or a demo reading the bundle while another
+  // build runs never sees half a file.
+  for (const file of result.outputFiles) {
+    mkdirSync(dirname(file.path), { recursive: true });
+    const partial = `${file.path}.partial-${process.pid}`;
+    writeFileSync(partial, file.contents);
+    renameSync(partial, file.path);
+  }
   const bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
   console.log(`built dist/${name}/index.mjs (${(bytes / 1024).toFixed(0)} KiB)`);
 }
