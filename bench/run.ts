@@ -18,11 +18,13 @@ import {
   ebsCsiAttacherFinalizer,
   volumeAttachmentName,
 } from '../functions/shared/volume-attachment-name.ts';
+import { invokeBundle, resultOf } from '../test/support/bundle-process.ts';
 import { awsClientConfigFor, awsEnvironmentFor, testRegion } from '../test/support/endpoints.ts';
 import { TestCluster, type TestNode, testClusterLabel } from '../test/support/fixtures.ts';
 import { type LocalEnvironment, startLocalEnvironment } from '../test/support/local-environment.ts';
 import { repoRoot } from '../test/support/paths.ts';
 import { run } from '../test/support/processes.ts';
+import { ec2StateChangeEvent } from '../test/support/samples.ts';
 import { wireHandler } from '../test/support/wire.ts';
 import { ApiCallRecorder } from './api-calls.ts';
 
@@ -103,17 +105,7 @@ async function remediationOfOneNode(env: LocalEnvironment, volumes: number) {
     const ec2 = new EC2Client(awsClientConfigFor(env.awsEndpoint));
     recorder.instrument(ec2, 'ec2');
     const { deps } = wireHandler(remediatorSettings(cluster, env), env.awsEndpoint, ec2);
-    const event = {
-      version: '0',
-      id: crypto.randomUUID(),
-      'detail-type': 'EC2 Instance State-change Notification',
-      source: 'aws.ec2',
-      account: '123456789012',
-      time: new Date().toISOString(),
-      region: testRegion,
-      resources: [],
-      detail: { 'instance-id': node.instanceId, state: 'stopped' },
-    };
+    const event = ec2StateChangeEvent(node.instanceId, 'stopped');
     const start = performance.now();
     const result = await handleInput(event, parseNodeLossInput, deps);
     durations.push(performance.now() - start);
@@ -219,28 +211,6 @@ async function buildLargeCluster(env: LocalEnvironment, nodes: number) {
   return { cluster, dead };
 }
 
-function invokeBundle(name: string, event: unknown, env: Record<string, string>) {
-  const child = spawnSync(
-    process.execPath,
-    [join(repoRoot, 'test/support/invoke-bundle.ts'), join(repoRoot, 'dist', name, 'index.mjs')],
-    {
-      input: JSON.stringify(event),
-      env: { PATH: process.env.PATH, ...env },
-      encoding: 'utf8',
-      maxBuffer: 256 * 1024 * 1024,
-    },
-  );
-  const lines = child.stdout.split('\n').filter(Boolean);
-  const usage = lines.find((l) => l.startsWith('USAGE '));
-  const result = lines.at(-1) ?? '';
-  if (!usage || !result.startsWith('RESULT '))
-    throw new Error(`${name} failed: ${result}\n${child.stderr.slice(-2000)}`);
-  return {
-    maxRssKiB: JSON.parse(usage.slice(6)).maxRssKiB as number,
-    result: JSON.parse(result.slice(7)),
-  };
-}
-
 async function sweepOfLargeCluster(env: LocalEnvironment, nodes: number) {
   const buildStart = performance.now();
   const { cluster, dead } = await buildLargeCluster(env, nodes);
@@ -265,6 +235,7 @@ async function sweepOfLargeCluster(env: LocalEnvironment, nodes: number) {
     },
   );
   const dryRunMs = performance.now() - dryStart;
+  resultOf('sweep', bundleRun);
 
   const recorder = new ApiCallRecorder(env.kubeServer);
   const ec2 = new EC2Client(awsClientConfigFor(env.awsEndpoint));
@@ -288,7 +259,7 @@ async function sweepOfLargeCluster(env: LocalEnvironment, nodes: number) {
     deadNodes: dead,
     wallMs: round(wallMs),
     dryRunBundleMs: round(dryRunMs),
-    dryRunBundlePeakRssMiB: round(bundleRun.maxRssKiB / 1024),
+    dryRunBundlePeakRssMiB: round((bundleRun.maxRssKiB ?? Number.NaN) / 1024),
     apiCalls: calls,
     ec2Calls: Object.entries(calls)
       .filter(([k]) => k.startsWith('ec2 '))

@@ -1,4 +1,5 @@
 import type { InvocationResult } from '../functions/shared/handle-input.ts';
+import { attachmentsDeleted, volumesDetached } from '../functions/shared/remediation/execute.ts';
 import type { InstanceReport } from '../functions/shared/remediation/remediate.ts';
 
 /** Left-aligned columns, two spaces apart. */
@@ -12,11 +13,8 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), ...rows.map(line)].join('\n');
 }
 
-function count(report: InstanceReport, actions: readonly string[]): number {
-  return report.actions.filter(
-    (a) => actions.includes(a.action) && (a.outcome === 'done' || a.outcome === 'planned'),
-  ).length;
-}
+/** Done, or in a dry run planned. */
+const doneOrPlanned = ['done', 'planned'] as const;
 
 function instanceRows(reports: readonly InstanceReport[]): string[][] {
   return reports.map((r) => [
@@ -24,8 +22,8 @@ function instanceRows(reports: readonly InstanceReport[]): string[][] {
     r.nodeName ?? '-',
     r.state,
     r.outcome,
-    String(count(r, ['detach-volume', 'force-detach-volume'])),
-    String(count(r, ['delete-volumeattachment'])),
+    String(volumesDetached(r.actions, doneOrPlanned)),
+    String(attachmentsDeleted(r.actions, doneOrPlanned)),
     r.reason ?? r.actions.find((a) => a.outcome === 'failed')?.detail ?? '',
   ]);
 }
@@ -42,6 +40,7 @@ export function renderResult(result: InvocationResult, clusterName: string): str
   const parts: string[] = [];
   if (result.status === 'swept') {
     const s = result.sweep;
+    const actions = s.instances.flatMap((r) => r.actions);
     parts.push(
       `Sweep of cluster ${clusterName}${mode}`,
       '',
@@ -52,19 +51,8 @@ export function renderResult(result: InvocationResult, clusterName: string): str
           ['attachments examined', String(s.attachmentsExamined)],
           ['stale instances', String(s.staleInstances)],
           ['stale attachments', String(s.staleAttachments)],
-          [
-            `volumes detached (${verb})`,
-            String(
-              s.instances.reduce(
-                (n, r) => n + count(r, ['detach-volume', 'force-detach-volume']),
-                0,
-              ),
-            ),
-          ],
-          [
-            `attachments deleted (${verb})`,
-            String(s.instances.reduce((n, r) => n + count(r, ['delete-volumeattachment']), 0)),
-          ],
+          [`volumes detached (${verb})`, String(volumesDetached(actions, doneOrPlanned))],
+          [`attachments deleted (${verb})`, String(attachmentsDeleted(actions, doneOrPlanned))],
           ['refusals', String(s.summary.refusals)],
           ['failures', String(s.summary.failures)],
           ['unresolved attachments', String(s.unresolvedAttachments.length)],

@@ -4,14 +4,16 @@
 // kube-apiserver and the moto AWS emulator of the test environment.
 //
 //   npm run demo
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { awsEnvironmentFor, type Endpoints, testRegion } from '../test/support/endpoints.ts';
+import type { InstanceReport } from '../functions/shared/remediation/remediate.ts';
+import type { SweepReport } from '../functions/shared/remediation/sweep.ts';
+import { invokeBundle, resultOf } from '../test/support/bundle-process.ts';
+import { awsEnvironmentFor, type Endpoints } from '../test/support/endpoints.ts';
 import { TestCluster, type TestNode, type TestVolume } from '../test/support/fixtures.ts';
 import { startLocalEnvironment } from '../test/support/local-environment.ts';
 import { repoRoot } from '../test/support/paths.ts';
 import { run } from '../test/support/processes.ts';
+import { ec2StateChangeEvent } from '../test/support/samples.ts';
 
 const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
 const paint = (code: string) => (text: string) =>
@@ -37,47 +39,6 @@ async function step<T>(title: string, work: () => Promise<T>): Promise<T> {
   } catch (error) {
     throw new Error(`${title}: ${(error as Error).message}`, { cause: error });
   }
-}
-
-interface LogLine {
-  readonly message?: string;
-  readonly [field: string]: unknown;
-}
-
-/** Invokes a built bundle in a fresh Node.js process, as Lambda would. */
-function invokeBundle(name: string, event: unknown, env: Record<string, string>) {
-  const child = spawnSync(
-    process.execPath,
-    [join(repoRoot, 'test/support/invoke-bundle.ts'), join(repoRoot, 'dist', name, 'index.mjs')],
-    { input: JSON.stringify(event), env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' },
-  );
-  const lines = child.stdout.split('\n').filter(Boolean);
-  const last = lines.at(-1) ?? '';
-  if (!last.startsWith('RESULT ')) {
-    throw new Error(`${name} failed: ${last.replace(/^ERROR /, '')}\n${child.stderr.slice(-2000)}`);
-  }
-  const logs = lines.slice(0, -1).flatMap((line): LogLine[] => {
-    try {
-      return [JSON.parse(line) as LogLine];
-    } catch {
-      return [];
-    }
-  });
-  return { result: JSON.parse(last.slice('RESULT '.length)), logs };
-}
-
-function terminatedEvent(instanceId: string) {
-  const sample = JSON.parse(
-    readFileSync(join(repoRoot, 'events/ec2-instance-state-change-terminated.json'), 'utf8'),
-  );
-  return {
-    ...sample,
-    id: crypto.randomUUID(),
-    time: new Date().toISOString(),
-    region: testRegion,
-    resources: [`arn:aws:ec2:${testRegion}:123456789012:instance/${instanceId}`],
-    detail: { 'instance-id': instanceId, state: 'terminated' },
-  };
 }
 
 function check(ok: boolean, text: string): boolean {
@@ -161,13 +122,14 @@ async function demo(): Promise<boolean> {
       'EventBridge delivers "EC2 Instance State-change Notification" to dist/node-loss',
       async () => {
         const at = Date.now();
-        const { result, logs } = invokeBundle(
+        const invocation = invokeBundle(
           'node-loss',
-          terminatedEvent(dead.instanceId),
+          ec2StateChangeEvent(dead.instanceId, 'terminated'),
           remediator,
         );
+        const result = resultOf('node-loss', invocation) as { instances: InstanceReport[] };
         const elapsed = Date.now() - at;
-        for (const line of logs.filter((l) => l.message === 'action')) {
+        for (const line of invocation.lines.filter((l) => l.message === 'action')) {
           const claim = deadVolumes.find((v) => v.volume.volumeId === line.volumeId)?.claim ?? '';
           say(
             `  ${String(line.action).padEnd(24)} ${String(line.volumeAttachment ?? line.volumeId ?? line.node).slice(0, 20)}…  ${claim.padEnd(11)} ${line.outcome}  ${dim(`${line.durationMs} ms`)}`,
@@ -202,8 +164,10 @@ async function demo(): Promise<boolean> {
     });
 
     const swept = await step('a dry-run sweep of the cluster (dist/sweep)', async () => {
-      const { result } = invokeBundle('sweep', { action: 'sweep', dryRun: true }, remediator);
-      const sweep = result.sweep;
+      const { sweep } = resultOf(
+        'sweep',
+        invokeBundle('sweep', { action: 'sweep', dryRun: true }, remediator),
+      ) as { sweep: SweepReport };
       say(
         `  ${sweep.nodesExamined} nodes and ${sweep.attachmentsExamined} attachments examined, ` +
           `${sweep.staleInstances} stale instances, ${sweep.staleAttachments} stale attachments`,

@@ -3,8 +3,6 @@
  * remediator's own RBAC identity, and builds the events that trigger them from the samples in
  * events/.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { Config } from '../../functions/shared/config.ts';
 import { loadConfig } from '../../functions/shared/config.ts';
@@ -22,7 +20,6 @@ import {
 } from '../../functions/shared/handle-input.ts';
 import { endpoints, kubeconfigPath } from './environment.ts';
 import type { TestCluster } from './fixtures.ts';
-import { repoRoot } from './paths.ts';
 import { type LogLine, wireHandler } from './wire.ts';
 
 export type { LogLine } from './wire.ts';
@@ -91,51 +88,4 @@ function wire(config: Config, ec2?: EC2Client): { deps: HandlerDeps; logs: LogLi
   return wireHandler(config, endpoints().awsEndpoint, ec2);
 }
 
-function sample(file: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(join(repoRoot, 'events', file), 'utf8'));
-}
-
-/** The real EC2 state-change sample, for this instance and state, timed now. */
-export function ec2StateChangeEvent(instanceId: string, state: string): Record<string, unknown> {
-  const event = sample('ec2-instance-state-change-terminated.json');
-  return {
-    ...event,
-    id: crypto.randomUUID(),
-    time: new Date().toISOString(),
-    resources: [`arn:aws:ec2:us-east-1:123456789012:instance/${instanceId}`],
-    detail: { 'instance-id': instanceId, state },
-  };
-}
-
-/** The real Auto Scaling "EC2 Instance Terminate Successful" sample, for this instance. */
-export function autoScalingTerminateEvent(instanceId: string): Record<string, unknown> {
-  const event = sample('autoscaling-instance-terminate-successful.json');
-  return {
-    ...event,
-    id: crypto.randomUUID(),
-    time: new Date().toISOString(),
-    detail: { ...(event.detail as object), EC2InstanceId: instanceId },
-  };
-}
-
-/** The real "EC2 Instance-terminate Lifecycle Action" sample, for this instance, group and hook. */
-export function lifecycleActionEvent(
-  instanceId: string,
-  autoScalingGroupName: string,
-  lifecycleHookName: string,
-  lifecycleActionToken: string,
-): Record<string, unknown> {
-  const event = sample('autoscaling-instance-terminate-lifecycle-action.json');
-  return {
-    ...event,
-    id: crypto.randomUUID(),
-    time: new Date().toISOString(),
-    detail: {
-      ...(event.detail as object),
-      EC2InstanceId: instanceId,
-      AutoScalingGroupName: autoScalingGroupName,
-      LifecycleHookName: lifecycleHookName,
-      LifecycleActionToken: lifecycleActionToken,
-    },
-  };
-}
+export { autoScalingTerminateEvent, ec2StateChangeEvent, lifecycleActionEvent } from './samples.ts';

@@ -1,4 +1,5 @@
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { attachmentsDeleted, volumesDetached } from '../remediation/execute.ts';
 import type { InstanceReport } from '../remediation/remediate.ts';
 
 /** The `source` of every result event. */
@@ -45,16 +46,13 @@ export function resultEventDetail(
   clusterName: string,
   trigger: Trigger,
 ): ResultEventDetail {
-  const done = report.actions.filter((a) => a.outcome === 'done');
   return {
     clusterName,
     trigger,
     ...report,
     summary: {
-      volumesDetached: done.filter(
-        (a) => a.action === 'detach-volume' || a.action === 'force-detach-volume',
-      ).length,
-      attachmentsDeleted: done.filter((a) => a.action === 'delete-volumeattachment').length,
+      volumesDetached: volumesDetached(report.actions),
+      attachmentsDeleted: attachmentsDeleted(report.actions),
       failures: report.actions.filter((a) => a.outcome === 'failed').length,
     },
   };

@@ -29,6 +29,19 @@ export interface ActionRecord {
   readonly durationMs: number;
 }
 
+type Outcome = ActionRecord['outcome'];
+
+function counter(kinds: readonly ActionKind[]) {
+  return (actions: readonly ActionRecord[], outcomes: readonly Outcome[] = ['done']) =>
+    actions.filter((a) => kinds.includes(a.action) && outcomes.includes(a.outcome)).length;
+}
+
+/** How many volumes these actions detached (or, with `planned`, would detach). */
+export const volumesDetached = counter(['detach-volume', 'force-detach-volume']);
+
+/** How many VolumeAttachments these actions deleted (or, with `planned`, would delete). */
+export const attachmentsDeleted = counter(['delete-volumeattachment']);
+
 export interface ExecutionOptions {
   readonly dryRun: boolean;
   readonly detachTimeoutMs: number;

@@ -22,6 +22,14 @@ export interface InstanceFacts {
   readonly tags: Readonly<Record<string, string>>;
 }
 
+/** What EC2 reported of an instance, or `gone` when it no longer knows it. */
+export function instanceOrGone(
+  instances: ReadonlyMap<string, InstanceFacts>,
+  instanceId: string,
+): InstanceFacts {
+  return instances.get(instanceId) ?? { instanceId, state: 'gone', tags: {} };
+}
+
 export interface VolumeAttachmentInEc2 {
   readonly instanceId: string;
   readonly device: string;

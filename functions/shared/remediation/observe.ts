@@ -1,5 +1,5 @@
 import { mapConcurrently } from '../concurrency.ts';
-import type { AttachmentFacts, InstanceFacts, NodeFacts } from './facts.ts';
+import { type AttachmentFacts, instanceOrGone, type NodeFacts } from './facts.ts';
 import {
   attachmentsOfInstance,
   type MappedAttachment,
@@ -42,11 +42,7 @@ export async function observeInstances(
   ]);
 
   const perInstance = instanceIds.map((instanceId) => {
-    const instance: InstanceFacts = instances.get(instanceId) ?? {
-      instanceId,
-      state: 'gone',
-      tags: {},
-    };
+    const instance = instanceOrGone(instances, instanceId);
     const node = nodeOfInstance(nodes, instanceId);
     const own = attachmentsOfInstance(attachments, instanceId, nodeNameOfInstance(nodes, instance));
     return { instance, node, own };

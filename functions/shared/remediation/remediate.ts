@@ -5,7 +5,7 @@ import {
   executeRemediation,
   executeTaintLift,
 } from './execute.ts';
-import type { InstanceState } from './facts.ts';
+import { type InstanceState, instanceOrGone } from './facts.ts';
 import { type KubernetesSnapshot, observeInstances } from './observe.ts';
 import {
   applyCircuitBreaker,
@@ -99,7 +99,7 @@ export async function liftOutOfServiceTaints(
   ]);
   return Promise.all(
     instanceIds.map(async (instanceId): Promise<InstanceReport> => {
-      const instance = instances.get(instanceId) ?? { instanceId, state: 'gone', tags: {} };
+      const instance = instanceOrGone(instances, instanceId);
       const node = nodeOfInstance(nodes, instanceId);
       const plan = planTaintLift(instance, node);
       const about = {

@@ -6,7 +6,7 @@
  */
 import { instanceIdFromProviderId, isInstanceId } from '../aws-ids.ts';
 import { ebsCsiAttacher } from '../volume-attachment-name.ts';
-import type { ExecutionDeps } from './execute.ts';
+import { attachmentsDeleted, type ExecutionDeps, volumesDetached } from './execute.ts';
 import type { InstanceState } from './facts.ts';
 import { type InstanceReport, type RemediationSettings, remediateInstances } from './remediate.ts';
 
@@ -47,16 +47,6 @@ const staleStates = new Set<InstanceState>(['shutting-down', 'terminated', 'stop
 
 const circuitBreakerTripped =
   'circuit breaker: an earlier batch of this sweep reached MAX_VOLUMES_PER_INVOCATION';
-
-function detachedCount(reports: readonly InstanceReport[]): number {
-  return reports
-    .flatMap((r) => r.actions)
-    .filter(
-      (a) =>
-        (a.action === 'detach-volume' || a.action === 'force-detach-volume') &&
-        (a.outcome === 'done' || a.outcome === 'planned'),
-    ).length;
-}
 
 export async function sweepCluster(
   deps: ExecutionDeps,
@@ -136,7 +126,10 @@ export async function sweepCluster(
       snapshot,
     );
     reports.push(...batchReports);
-    allowance -= detachedCount(batchReports);
+    allowance -= volumesDetached(
+      batchReports.flatMap((r) => r.actions),
+      ['done', 'planned'],
+    );
     tripped = batchReports.some((r) => r.reason?.startsWith('circuit breaker'));
   }
 
@@ -156,14 +149,8 @@ export async function sweepCluster(
     instances: reports,
     deferred,
     summary: {
-      volumesDetached: actions.filter(
-        (a) =>
-          (a.action === 'detach-volume' || a.action === 'force-detach-volume') &&
-          a.outcome === 'done',
-      ).length,
-      attachmentsDeleted: actions.filter(
-        (a) => a.action === 'delete-volumeattachment' && a.outcome === 'done',
-      ).length,
+      volumesDetached: volumesDetached(actions),
+      attachmentsDeleted: attachmentsDeleted(actions),
       refusals: reports.filter((r) => r.outcome === 'refused').length,
       failures: actions.filter((a) => a.outcome === 'failed').length,
     },

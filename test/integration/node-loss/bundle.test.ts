@@ -1,40 +1,17 @@
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { invokeBundle } from '../../support/bundle-process.ts';
 import { awsEnvironment, endpoints } from '../../support/environment.ts';
 import { TestCluster } from '../../support/fixtures.ts';
 import { ec2StateChangeEvent, testSettings } from '../../support/functions-under-test.ts';
 import { repoRoot } from '../../support/paths.ts';
 import { run } from '../../support/processes.ts';
 
-const bundle = join(repoRoot, 'dist', 'node-loss', 'index.mjs');
-
-/** Invokes the built bundle in a fresh Node.js process, as Lambda would. */
-function invokeBundle(event: unknown, env: Record<string, string>) {
-  const child = spawnSync(
-    process.execPath,
-    [join(repoRoot, 'test/support/invoke-bundle.ts'), bundle],
-    {
-      input: JSON.stringify(event),
-      env: { PATH: process.env.PATH, ...awsEnvironment(), ...env },
-      encoding: 'utf8',
-      timeout: 60_000,
-    },
-  );
-  const lines = child.stdout.split('\n').filter(Boolean);
-  const last = lines.at(-1) ?? '';
+/** Invokes the built node-loss bundle in a fresh Node.js process, with the emulators' settings. */
+function invokeNodeLoss(event: unknown, env: Record<string, string>) {
   return {
     nodeVersion: process.version,
-    lines: lines.map((line) => {
-      try {
-        return JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return { raw: line };
-      }
-    }),
-    result: last.startsWith('RESULT ') ? JSON.parse(last.slice(7)) : undefined,
-    error: last.startsWith('ERROR ') ? JSON.parse(last.slice(6)) : undefined,
-    stderr: child.stderr,
+    ...invokeBundle('node-loss', event, { ...awsEnvironment(), ...env }),
   };
 }
 
@@ -50,7 +27,7 @@ describe('the built node-loss bundle (dist/node-loss/index.mjs)', () => {
     const volume = await cluster.addVolume(node);
     await cluster.terminateInstance(node);
 
-    const invocation = invokeBundle(
+    const invocation = invokeNodeLoss(
       ec2StateChangeEvent(node.instanceId, 'terminated'),
       testSettings(cluster),
     );
@@ -81,7 +58,7 @@ describe('the built node-loss bundle (dist/node-loss/index.mjs)', () => {
   it('refuses to start without CLUSTER_NAME, and says which setting is missing', () => {
     const { CLUSTER_NAME: _, ...settings } = testSettings(cluster);
 
-    const invocation = invokeBundle(
+    const invocation = invokeNodeLoss(
       ec2StateChangeEvent('i-0123456789abcdef0', 'terminated'),
       settings,
     );
