@@ -1,5 +1,5 @@
 // Benchmarks on the local emulators (`npm run bench`, `npm run bench -- --quick`): time to
-// remediate one node by volume count, API calls and sequential round trips per remediation,
+// recover (bench/time-to-recover.ts, the headline), time to remediate one node by volume count, API calls and sequential round trips per remediation,
 // sweeps of large clusters, and the cold start of each bundle. Writes bench/results.json and
 // BENCHMARKS.md from the numbers of this run; nothing is typed in.
 import { spawnSync } from 'node:child_process';
@@ -27,8 +27,21 @@ import { run } from '../test/support/processes.ts';
 import { ec2StateChangeEvent } from '../test/support/samples.ts';
 import { wireHandler } from '../test/support/wire.ts';
 import { ApiCallRecorder } from './api-calls.ts';
+import {
+  measureTimeToRecover,
+  type ScenarioResult,
+  timeToRecoverMarkdown,
+} from './time-to-recover.ts';
 
 const quick = process.argv.includes('--quick');
+// `--only recovery` (or `--only emulator`) measures one part and keeps the other's numbers from
+// the previous bench/results.json, each with the date it was measured.
+const onlyIndex = process.argv.indexOf('--only');
+const only = onlyIndex >= 0 ? process.argv[onlyIndex + 1] : undefined;
+if (only !== undefined && only !== 'recovery' && only !== 'emulator') {
+  throw new Error(`--only takes "recovery" or "emulator", not ${JSON.stringify(only)}`);
+}
+const recoveryRuns = 3;
 const repetitions = quick ? 3 : 7;
 const volumeCounts = [1, 8, 26];
 const sweepSizes = quick ? [200, 1000] : [1000, 5000];
@@ -296,9 +309,16 @@ function coldStart(env: LocalEnvironment, name: string) {
   };
 }
 
+interface Recovery {
+  readonly date: string;
+  readonly quick: boolean;
+  readonly scenarios: ScenarioResult[];
+}
+
 interface Results {
   readonly date: string;
   readonly quick: boolean;
+  readonly recovery: Recovery;
   readonly machine: { cores: number; cpu: string; memoryGiB: number; node: string };
   readonly emulators: Awaited<ReturnType<typeof emulatorRoundTrips>>;
   readonly remediation: Awaited<ReturnType<typeof remediationOfOneNode>>[];
@@ -313,8 +333,9 @@ function markdown(results: Results): string {
   const lines = [
     '# Benchmarks',
     '',
-    `Written by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${results.date}: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Node.js ${m.node}, against the local emulators (moto and a real kube-apiserver on loopback). Raw numbers: \`bench/results.json\`.`,
+    `Written by \`npm run bench${results.quick ? ' -- --quick' : ''}\` on ${results.date}: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Node.js ${m.node}, against the local emulators (moto and a real kube-apiserver on loopback). Raw numbers: \`bench/results.json\`.${results.recovery.date === results.date ? '' : ` The time to recover was measured on ${results.recovery.date}${results.recovery.quick ? ' (--quick)' : ''}.`}`,
     '',
+    ...timeToRecoverMarkdown(results.recovery.scenarios, results.recovery.quick),
     `Emulator round trip, for scale: moto DescribeInstances ${results.emulators.motoDescribeInstancesMs} ms, kube-apiserver list nodes ${results.emulators.kubeApiServerListNodesMs} ms (medians of 30).`,
     '',
     '## Time to remediate one node (stopped instance: detach, delete, finalizer, taint)',
@@ -359,46 +380,78 @@ function markdown(results: Results): string {
   return lines.join('\n');
 }
 
+async function measureEmulatorSections(env: LocalEnvironment) {
+  say('measuring emulator round trips...');
+  const emulators = await emulatorRoundTrips(env);
+  const remediation = [];
+  for (const volumes of volumeCounts) {
+    say(`remediating a node with ${volumes} volumes, ${repetitions} times...`);
+    remediation.push(await remediationOfOneNode(env, volumes));
+  }
+  const sweeps = [];
+  for (const nodes of sweepSizes) {
+    say(`sweeping a cluster of ${nodes} nodes...`);
+    sweeps.push(await sweepOfLargeCluster(env, nodes));
+  }
+  say('measuring cold starts...');
+  const coldStarts = ['node-loss', 'sweep', 'lifecycle'].map((name) => coldStart(env, name));
+  const first = remediation[0]?.medianMs ?? Number.NaN;
+  const last = remediation.at(-1)?.medianMs ?? Number.NaN;
+  return {
+    date: new Date().toISOString(),
+    quick,
+    machine: {
+      cores: cpus().length,
+      cpu: cpus()[0]?.model ?? 'unknown',
+      memoryGiB: round(totalmem() / 1024 ** 3),
+      node: process.version,
+    },
+    emulators,
+    remediation,
+    ratio26to1: round(last / first, 2),
+    sweeps,
+    coldStarts,
+  };
+}
+
 async function main() {
   const started = Date.now();
-  say('starting kube-apiserver and moto...');
-  const env = await startLocalEnvironment();
+  const resultsPath = join(repoRoot, 'bench', 'results.json');
+  const previous = only ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as Results) : undefined;
+  const measureRecovery = only !== 'emulator';
+  say(
+    `starting moto and kube-apiserver${measureRecovery ? ', and the full control plane' : ''}...`,
+  );
+  const env = await startLocalEnvironment({ controlPlane: measureRecovery });
   try {
     say('building the bundles...');
     await run(process.execPath, [join(repoRoot, 'scripts/build.ts')], { cwd: repoRoot });
-    say('measuring emulator round trips...');
-    const emulators = await emulatorRoundTrips(env);
-    const remediation = [];
-    for (const volumes of volumeCounts) {
-      say(`remediating a node with ${volumes} volumes, ${repetitions} times...`);
-      remediation.push(await remediationOfOneNode(env, volumes));
+    let recovery = previous?.recovery;
+    if (measureRecovery && env.controlPlane) {
+      const scenarios = await measureTimeToRecover(
+        env.controlPlane,
+        env.awsEndpoint,
+        { runs: recoveryRuns, skipAlone: quick },
+        say,
+      );
+      recovery = { date: new Date().toISOString(), quick, scenarios };
     }
-    const sweeps = [];
-    for (const nodes of sweepSizes) {
-      say(`sweeping a cluster of ${nodes} nodes...`);
-      sweeps.push(await sweepOfLargeCluster(env, nodes));
-    }
-    say('measuring cold starts...');
-    const coldStarts = ['node-loss', 'sweep', 'lifecycle'].map((name) => coldStart(env, name));
-    const first = remediation[0]?.medianMs ?? Number.NaN;
-    const last = remediation.at(-1)?.medianMs ?? Number.NaN;
+    if (!recovery) throw new Error('no time-to-recover numbers, measured or previous');
+    const emulator =
+      only === 'recovery' && previous ? previous : await measureEmulatorSections(env);
     const results: Results = {
-      date: new Date().toISOString(),
-      quick,
-      machine: {
-        cores: cpus().length,
-        cpu: cpus()[0]?.model ?? 'unknown',
-        memoryGiB: round(totalmem() / 1024 ** 3),
-        node: process.version,
-      },
-      emulators,
-      remediation,
-      ratio26to1: round(last / first, 2),
-      sweeps,
-      coldStarts,
+      date: emulator.date,
+      quick: emulator.quick,
+      machine: emulator.machine,
+      recovery,
+      emulators: emulator.emulators,
+      remediation: emulator.remediation,
+      ratio26to1: emulator.ratio26to1,
+      sweeps: emulator.sweeps,
+      coldStarts: emulator.coldStarts,
       benchmarkSeconds: round((Date.now() - started) / 1000),
     };
-    writeFileSync(join(repoRoot, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(join(repoRoot, 'BENCHMARKS.md'), markdown(results));
     process.stdout.write(readFileSync(join(repoRoot, 'BENCHMARKS.md'), 'utf8'));
   } finally {

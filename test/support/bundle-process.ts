@@ -3,7 +3,7 @@
  * Lambda runtime would, through invoke-bundle.ts. Used by the bundle test, the demo and the
  * benchmarks.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from './paths.ts';
 
@@ -19,24 +19,56 @@ export interface BundleInvocation {
   readonly stderr: string;
 }
 
+function bundleCommand(name: string): string[] {
+  return [
+    join(repoRoot, 'test/support/invoke-bundle.ts'),
+    join(repoRoot, 'dist', name, 'index.mjs'),
+  ];
+}
+
 export function invokeBundle(
   name: string,
   event: unknown,
   env: Record<string, string>,
 ): BundleInvocation {
-  const child = spawnSync(
-    process.execPath,
-    [join(repoRoot, 'test/support/invoke-bundle.ts'), join(repoRoot, 'dist', name, 'index.mjs')],
-    {
-      input: JSON.stringify(event),
-      // Only what is given: the function sees the environment Lambda would give it.
+  const child = spawnSync(process.execPath, bundleCommand(name), {
+    input: JSON.stringify(event),
+    // Only what is given: the function sees the environment Lambda would give it.
+    env: { PATH: process.env.PATH, ...env },
+    encoding: 'utf8',
+    timeout: 600_000,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  return parseInvocation(child.stdout, child.stderr);
+}
+
+/** Like invokeBundle, without blocking this process while the function runs. */
+export function invokeBundleAsync(
+  name: string,
+  event: unknown,
+  env: Record<string, string>,
+): Promise<BundleInvocation> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, bundleCommand(name), {
       env: { PATH: process.env.PATH, ...env },
-      encoding: 'utf8',
-      timeout: 600_000,
-      maxBuffer: 256 * 1024 * 1024,
-    },
-  );
-  const raw = child.stdout.split('\n').filter(Boolean);
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    child.on('error', reject);
+    child.on('close', () => resolve(parseInvocation(stdout, stderr)));
+    child.stdin.end(JSON.stringify(event));
+  });
+}
+
+function parseInvocation(stdout: string, stderr: string): BundleInvocation {
+  const raw = stdout.split('\n').filter(Boolean);
   const tagged = (tag: string) => {
     const line = raw.find((l) => l.startsWith(`${tag} `));
     return line === undefined ? undefined : JSON.parse(line.slice(tag.length + 1));
@@ -52,7 +84,7 @@ export function invokeBundle(
     result: tagged('RESULT'),
     ...(tagged('ERROR') ? { error: tagged('ERROR') } : {}),
     ...(tagged('USAGE') ? { maxRssKiB: tagged('USAGE').maxRssKiB as number } : {}),
-    stderr: child.stderr,
+    stderr,
   };
 }
 

@@ -9,6 +9,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { awsClientConfigFor, awsEnvironmentFor, type Endpoints } from './endpoints.ts';
 import { type RecordedLifecycleAction, recordingPath } from './lifecycle-stand-in.ts';
+import type { StatefulClusterEndpoints } from './stateful-cluster.ts';
 
 export { testRegion } from './endpoints.ts';
 
@@ -56,4 +57,22 @@ export async function recordedLifecycleActions(): Promise<RecordedLifecycleActio
   const response = await fetch(`${inject('awsEndpoint')}${recordingPath}`);
   if (!response.ok) throw new Error(`lifecycle stand-in answered HTTP ${response.status}`);
   return (await response.json()) as RecordedLifecycleAction[];
+}
+
+/** The full control plane (controllers, scheduler, attacher, kubelets) and moto behind it. */
+export function controlPlaneEndpoints(): StatefulClusterEndpoints {
+  return {
+    awsEndpoint: inject('motoEndpoint'),
+    adminKubeconfig: inject('controlPlane').kubeconfigs.admin,
+  };
+}
+
+/** The full control plane's kubeconfig for the remediator's own identity. */
+export function controlPlaneKubeconfig(identity: KubeIdentity): string {
+  return inject('controlPlane').kubeconfigs[identity];
+}
+
+/** The CSI controller's log of every attach and detach it made in EC2. */
+export function controlPlaneEc2Log(): string {
+  return inject('controlPlane').ec2Log;
 }

@@ -1,7 +1,13 @@
 /**
- * Vitest global setup of the integration project: builds (when needed) and starts one real
- * kube-apiserver and one moto server (behind the lifecycle stand-in) for the whole run, hands
- * their addresses to the tests, and stops them at the end, also when tests fail.
+ * Vitest global setup of the integration project: builds (when needed) and starts, for the whole
+ * run, one moto server (behind the lifecycle stand-in) and two Kubernetes environments:
+ * - `kube`: a bare kube-apiserver, for tests of the remediator's own actions, where a controller
+ *   acting on the same objects would hide what is asserted (a finalizer no attacher removes, a
+ *   VolumeAttachment as the attacher left it);
+ * - `controlPlane`: a kube-apiserver with kube-controller-manager, kube-scheduler, the CSI
+ *   external-attacher, simulated kubelets and the cloud node lifecycle, for tests of the outcome
+ *   Kubernetes' controllers decide (the replacement pod Running with its volume).
+ * It hands their addresses to the tests and stops them at the end, also when tests fail.
  *
  * A part that cannot start fails the run with a message that says what to install; the
  * integration tests are never skipped silently.
@@ -9,10 +15,13 @@
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import {
-  ensureKubeApiServerBuilt,
+  type ControlPlaneInfo,
+  ensureCloudAgentsBuilt,
+  ensureControlPlaneBuilt,
   type KubeApiServerInfo,
+  startControlPlane,
   startKubeApiServer,
-} from './kube-apiserver.ts';
+} from './control-plane.ts';
 import { applyManifestFile } from './kube-manifests.ts';
 import { startLifecycleStandIn } from './lifecycle-stand-in.ts';
 import { ensureMotoServer, startMoto } from './moto.ts';
@@ -21,6 +30,7 @@ import { repoRoot } from './paths.ts';
 declare module 'vitest' {
   export interface ProvidedContext {
     kube: KubeApiServerInfo;
+    controlPlane: ControlPlaneInfo;
     /** The AWS endpoint tests use: the lifecycle stand-in, which forwards to moto. */
     awsEndpoint: string;
     /** moto itself, for the rare test that must bypass the stand-in. */
@@ -35,9 +45,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
   };
   try {
-    // Prepare both before starting either, so the long first build does not leave moto idle.
-    const [binary, motoCommand] = await Promise.all([
-      ensureKubeApiServerBuilt(),
+    // Prepare everything before starting anything, so the long first build leaves no server idle.
+    const [binary, agents, motoCommand] = await Promise.all([
+      ensureControlPlaneBuilt(),
+      ensureCloudAgentsBuilt(),
       ensureMotoServer(),
     ]);
     const [kubeStart, motoStart] = await Promise.allSettled([
@@ -57,8 +68,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
     );
     const standIn = await startLifecycleStandIn(moto.endpoint);
     stops.push(standIn.stop);
+    const controlPlane = await startControlPlane(binary, agents, moto.endpoint);
+    stops.push(controlPlane.stop);
 
     project.provide('kube', { server: kube.server, kubeconfigs: kube.kubeconfigs });
+    project.provide('controlPlane', {
+      server: controlPlane.server,
+      kubeconfigs: controlPlane.kubeconfigs,
+      ec2Log: controlPlane.ec2Log,
+    });
     project.provide('awsEndpoint', standIn.endpoint);
     project.provide('motoEndpoint', moto.endpoint);
     return teardown;

@@ -12,10 +12,22 @@ export async function applyManifestFile(
   kubeconfigPath: string,
   manifestPath: string,
 ): Promise<void> {
+  await applyObjects(
+    kubeconfigPath,
+    loadAllYaml(readFileSync(manifestPath, 'utf8')) as Array<
+      KubernetesObject & Record<string, unknown>
+    >,
+  );
+}
+
+/** Creates every object, replacing those that exist (like `kubectl apply`). */
+export async function applyObjects(
+  kubeconfigPath: string,
+  objects: ReadonlyArray<KubernetesObject & Record<string, unknown>>,
+): Promise<void> {
   const config = new KubeConfig();
   config.loadFromFile(kubeconfigPath);
   const client = KubernetesObjectApi.makeApiClient(config);
-  const objects = loadAllYaml(readFileSync(manifestPath, 'utf8')) as KubernetesObject[];
   for (const object of objects) {
     try {
       await client.create(object);

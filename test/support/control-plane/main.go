@@ -1,12 +1,16 @@
-// Command kube-apiserver-for-tests runs a real kube-apiserver with an embedded etcd in one
-// process, on loopback only, for the integration tests of ebs-volume-remediator.
+// Command control-plane runs a real Kubernetes control plane, on loopback only, for the
+// integration tests of ebs-volume-remediator, one component per process:
+//
+//	control-plane apiserver -dir D            kube-apiserver with an embedded etcd
+//	control-plane controller-manager FLAGS... kube-controller-manager (components.go)
+//	control-plane scheduler FLAGS...          kube-scheduler (components.go)
 //
 // It plays the part of controller-runtime's envtest without downloading release binaries:
 // everything is built from Go modules. RBAC and token authentication are on, with one admin
 // identity (group system:masters) and one identity for the remediator itself (user and group
 // "ebs-volume-remediator"), so tests see exactly what RBAC lets the remediator do.
 //
-// When the server answers /readyz it prints one JSON line on stdout:
+// When the apiserver answers /readyz it prints one JSON line on stdout:
 //
 //	{"ready":true,"server":"https://127.0.0.1:PORT","kubeconfigs":{"admin":"...","remediator":"..."}}
 //
@@ -38,6 +42,8 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"k8s.io/component-base/cli"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
+	kcmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	schedulerapp "k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
 // Identity is one user the server accepts a bearer token for.
@@ -53,9 +59,26 @@ var identities = []identity{
 }
 
 func main() {
-	dir := flag.String("dir", "", "working directory for etcd data, certificates and kubeconfigs (required)")
-	readyTimeout := flag.Duration("ready-timeout", 3*time.Minute, "how long to wait for /readyz")
-	flag.Parse()
+	if len(os.Args) < 2 {
+		fail(errors.New("usage: control-plane apiserver|controller-manager|scheduler [flags]"))
+	}
+	switch os.Args[1] {
+	case "apiserver":
+		runAPIServer(os.Args[2:])
+	case "controller-manager":
+		runComponent(kcmapp.NewControllerManagerCommand(), os.Args[2:])
+	case "scheduler":
+		runComponent(schedulerapp.NewSchedulerCommand(), os.Args[2:])
+	default:
+		fail(fmt.Errorf("unknown command %q: want apiserver, controller-manager or scheduler", os.Args[1]))
+	}
+}
+
+func runAPIServer(args []string) {
+	flags := flag.NewFlagSet("apiserver", flag.ExitOnError)
+	dir := flags.String("dir", "", "working directory for etcd data, certificates and kubeconfigs (required)")
+	readyTimeout := flags.Duration("ready-timeout", 3*time.Minute, "how long to wait for /readyz")
+	_ = flags.Parse(args)
 	if *dir == "" {
 		fail(errors.New("-dir is required"))
 	}
@@ -65,7 +88,7 @@ func main() {
 }
 
 func fail(err error) {
-	fmt.Fprintf(os.Stderr, "kube-apiserver-for-tests: %v\n", err)
+	fmt.Fprintf(os.Stderr, "control-plane: %v\n", err)
 	os.Exit(1)
 }
 
@@ -177,7 +200,7 @@ func freePorts(n int) ([]int, error) {
 func startEtcd(dataDir string, clientPort, peerPort int) (*embed.Etcd, error) {
 	cfg := embed.NewConfig()
 	cfg.Dir = dataDir
-	cfg.Name = "kube-apiserver-for-tests"
+	cfg.Name = "control-plane-for-tests"
 	cfg.LogLevel = "error"
 	cfg.UnsafeNoFsync = true // test data: speed matters, durability does not
 	// kube-apiserver's consistent reads from its watch cache wait for progress notifications.

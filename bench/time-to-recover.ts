@@ -1,0 +1,279 @@
+// The headline benchmark: time to recover. A StatefulSet replica's node dies on the full control
+// plane (kube-controller-manager, kube-scheduler, the external-attacher, simulated kubelets, every
+// Kubernetes timer at its default); measured, in seconds from the death, until the replacement pod
+// is Running on another node with its volume, with Kubernetes alone and with the built node-loss
+// bundle invoked with the real EventBridge event. Also counted: VolumeAttachments created again
+// for the dead node and attaches of the volume to the dead instance (fights with the controllers).
+import { invokeBundleAsync } from '../test/support/bundle-process.ts';
+import type { RunningControlPlane } from '../test/support/control-plane.ts';
+import { awsEnvironmentFor } from '../test/support/endpoints.ts';
+import { beforeDeath, type RecoveryTimeline, watchRecovery } from '../test/support/recovery.ts';
+import { ec2StateChangeEvent } from '../test/support/samples.ts';
+import { StatefulCluster, sleep } from '../test/support/stateful-cluster.ts';
+
+export interface RecoveryScenario {
+  readonly id: string;
+  readonly title: string;
+  readonly death: 'terminated' | 'stopped';
+  readonly cloudNodeLifecycle: boolean;
+  /** The external-attacher and its CSI plugin are down for this long from the death. */
+  readonly csiDownSeconds?: number;
+  /** The EventBridge event reaches the function this long after the death. */
+  readonly eventDelaySeconds?: number;
+  /** Kubernetes alone behaves as in that scenario: the difference is only in the event or
+   * in something back long before Kubernetes' own 6 minutes end. */
+  readonly aloneAsIn?: string;
+}
+
+export const recoveryScenarios: readonly RecoveryScenario[] = [
+  {
+    id: 'terminated',
+    title: 'terminated, Node deleted by the cloud node lifecycle',
+    death: 'terminated',
+    cloudNodeLifecycle: true,
+  },
+  {
+    id: 'terminated-node-stays',
+    title: 'terminated, no cloud node lifecycle (Node stays)',
+    death: 'terminated',
+    cloudNodeLifecycle: false,
+  },
+  { id: 'stopped', title: 'stopped', death: 'stopped', cloudNodeLifecycle: true },
+  {
+    id: 'late-event',
+    title: 'terminated, event 2 minutes late',
+    death: 'terminated',
+    cloudNodeLifecycle: true,
+    eventDelaySeconds: 120,
+    aloneAsIn: 'terminated',
+  },
+  {
+    id: 'csi-down',
+    title: 'terminated, CSI controller down for 2 minutes',
+    death: 'terminated',
+    cloudNodeLifecycle: true,
+    csiDownSeconds: 120,
+    aloneAsIn: 'terminated',
+  },
+];
+
+/** Kubernetes alone is given up on after 9 minutes, and reported as "> 540 s". */
+const capSeconds = 540;
+/** After the recovery, one resync period of the attach/detach controller and some margin, to
+ * see whether a controller undoes it. */
+const settleSeconds = 65;
+
+export interface RecoveryRun extends RecoveryTimeline {
+  /** How the remediator's invocation ended, when it ran. */
+  readonly remediator?: string;
+}
+
+export interface ScenarioResult {
+  readonly scenario: RecoveryScenario;
+  readonly alone?: RecoveryRun;
+  readonly withRemediator: readonly RecoveryRun[];
+}
+
+/** A cluster whose replica is about to lose its node. */
+async function prepare(
+  controlPlane: RunningControlPlane,
+  awsEndpoint: string,
+  scenario: RecoveryScenario,
+) {
+  const cluster = await StatefulCluster.start(
+    `ttr-${scenario.id}`,
+    { awsEndpoint, adminKubeconfig: controlPlane.kubeconfigs.admin },
+    { replicas: 2, cloudNodeLifecycle: scenario.cloudNodeLifecycle },
+  );
+  const [replica] = cluster.replicas;
+  if (!replica) throw new Error('the cluster has no replica');
+  return beforeDeath(cluster, replica);
+}
+
+async function killAndWatch(
+  controlPlane: RunningControlPlane,
+  awsEndpoint: string,
+  scenario: RecoveryScenario,
+  before: Awaited<ReturnType<typeof prepare>>,
+  withRemediator: boolean,
+): Promise<RecoveryRun> {
+  const { cluster, deadNode } = before;
+  try {
+    const diedAt = Date.now();
+    if (scenario.death === 'terminated') await cluster.terminateInstance(deadNode);
+    else await cluster.stopInstance(deadNode);
+
+    const remediation = withRemediator
+      ? (async () => {
+          await sleep((scenario.eventDelaySeconds ?? 0) * 1000);
+          const invocation = await invokeBundleAsync(
+            'node-loss',
+            ec2StateChangeEvent(deadNode.instanceId, scenario.death),
+            {
+              ...awsEnvironmentFor(awsEndpoint),
+              CLUSTER_NAME: cluster.name,
+              KUBECONFIG: controlPlane.kubeconfigs.remediator,
+              POWERTOOLS_METRICS_DISABLED: 'true',
+            },
+          );
+          if (invocation.error)
+            return `threw ${invocation.error.name}: ${invocation.error.message}`;
+          const reports = (invocation.result as { reports?: Array<{ outcome?: string }> })?.reports;
+          return reports?.map((r) => r.outcome).join(', ') ?? 'no report';
+        })()
+      : undefined;
+    const timeline = await watchRecovery({ ...before, diedAt }, controlPlane.ec2Log, {
+      timeoutMs: capSeconds * 1000,
+      settleMs: withRemediator ? settleSeconds * 1000 : 0,
+    });
+    const remediator = remediation ? await remediation : undefined;
+    return { ...timeline, ...(remediator ? { remediator } : {}) };
+  } finally {
+    await cluster.dispose().catch(() => undefined);
+  }
+}
+
+/**
+ * Runs every scenario `runs` times with the remediator and, unless `skipAlone`, once with
+ * Kubernetes alone. Scenarios that share the control plane's state run at once; the
+ * CSI-controller-down runs, which stop the one external-attacher, run after them, together.
+ */
+export async function measureTimeToRecover(
+  controlPlane: RunningControlPlane,
+  awsEndpoint: string,
+  options: { readonly runs: number; readonly skipAlone: boolean },
+  say: (line: string) => void,
+): Promise<ScenarioResult[]> {
+  const runAll = async (scenarios: readonly RecoveryScenario[], csiDownSeconds?: number) => {
+    const planned = scenarios.flatMap((scenario) => [
+      ...(options.skipAlone || scenario.aloneAsIn ? [] : [{ scenario, withRemediator: false }]),
+      ...Array.from({ length: options.runs }, () => ({ scenario, withRemediator: true })),
+    ]);
+    // Every cluster is Running before any node dies, so all deaths share one moment.
+    const prepared = await Promise.all(
+      planned.map((p) => prepare(controlPlane, awsEndpoint, p.scenario)),
+    );
+    const csiOutage = csiDownSeconds
+      ? (async () => {
+          // The controller is lost with the node, as when it ran there.
+          await controlPlane.stopCsiController();
+          await sleep(csiDownSeconds * 1000);
+          await controlPlane.startCsiController();
+        })()
+      : undefined;
+    const runs = await Promise.all(
+      planned.map((p, i) =>
+        killAndWatch(
+          controlPlane,
+          awsEndpoint,
+          p.scenario,
+          prepared[i] as Awaited<ReturnType<typeof prepare>>,
+          p.withRemediator,
+        ),
+      ),
+    );
+    await csiOutage;
+    return scenarios.map((scenario) => {
+      const alone = runs.find(
+        (_, i) => planned[i]?.scenario === scenario && !planned[i]?.withRemediator,
+      );
+      return {
+        scenario,
+        ...(alone ? { alone } : {}),
+        withRemediator: runs.filter(
+          (_, i) => planned[i]?.scenario === scenario && planned[i]?.withRemediator,
+        ),
+      };
+    });
+  };
+
+  const shared = recoveryScenarios.filter((s) => s.csiDownSeconds === undefined);
+  say(
+    `time to recover: ${shared.map((s) => s.id).join(', ')} at once (up to ${capSeconds + settleSeconds} s)...`,
+  );
+  const results = await runAll(shared);
+  for (const scenario of recoveryScenarios.filter((s) => s.csiDownSeconds !== undefined)) {
+    say(
+      `time to recover: ${scenario.id} (the CSI controller stopped for ${scenario.csiDownSeconds} s)...`,
+    );
+    results.push(...(await runAll([scenario], scenario.csiDownSeconds)));
+  }
+  return results;
+}
+
+const seconds = (value: number | undefined) =>
+  value === undefined ? `> ${capSeconds} s` : `${value} s`;
+
+function median(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+/** Median and max over the runs; a run that never recovered counts as beyond the cap. */
+function medianAndMax(
+  runs: readonly RecoveryRun[],
+  pick: (r: RecoveryRun) => number | undefined,
+): string {
+  const values = runs.map((r) => pick(r) ?? Number.POSITIVE_INFINITY);
+  const med = median(values);
+  const max = Math.max(...values);
+  const show = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? undefined : v);
+  return `${seconds(show(med))} (max ${seconds(show(max))})`;
+}
+
+export function timeToRecoverMarkdown(
+  results: readonly ScenarioResult[],
+  skipAlone: boolean,
+): string[] {
+  const byId = new Map(results.map((r) => [r.scenario.id, r]));
+  const aloneOf = (r: ScenarioResult) => r.alone ?? byId.get(r.scenario.aloneAsIn ?? '')?.alone;
+  const runs = results[0]?.withRemediator.length ?? 0;
+  const lines = [
+    '## Time to recover (the headline)',
+    '',
+    'Seconds from the instance\'s death until the StatefulSet\'s replacement pod is Running on another node with its EBS volume attached, on the full control plane (kube-controller-manager, kube-scheduler, the CSI external-attacher, simulated kubelets; every Kubernetes timer at its default). "With the remediator": the built `node-loss` bundle invoked with the real EC2 state-change event as EventBridge delivers it; median and max of ' +
+      `${runs} runs. Kubernetes alone is given up on after ${capSeconds} s.`,
+    '',
+    '| scenario | Kubernetes alone | with the remediator | old pod gone | replacement scheduled | volume attached | VolumeAttachments re-created for the dead node | re-attachments to the dead instance |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const result of results) {
+    const alone = aloneOf(result);
+    const aloneCell = skipAlone
+      ? 'not measured (--quick)'
+      : result.scenario.aloneAsIn && alone
+        ? `${seconds(alone.replacementRunning)} (as "${byId.get(result.scenario.aloneAsIn)?.scenario.title}")`
+        : seconds(alone?.replacementRunning);
+    const runsOf = result.withRemediator;
+    const total = (pick: (r: RecoveryRun) => number) => runsOf.reduce((sum, r) => sum + pick(r), 0);
+    lines.push(
+      `| ${result.scenario.title} | ${aloneCell} | ${medianAndMax(runsOf, (r) => r.replacementRunning)} | ${seconds(median(runsOf.map((r) => r.oldPodGone ?? Number.POSITIVE_INFINITY)))} | ${seconds(median(runsOf.map((r) => r.replacementScheduled ?? Number.POSITIVE_INFINITY)))} | ${seconds(median(runsOf.map((r) => r.volumeAttached ?? Number.POSITIVE_INFINITY)))} | ${total((r) => r.volumeAttachmentsRecreated)} in ${runsOf.length} runs | ${total((r) => r.reattachmentsToDeadInstance)} in ${runsOf.length} runs |`,
+    );
+  }
+  lines.push(
+    '',
+    'The step columns are medians over the runs with the remediator. Kubernetes alone, step by step:',
+    '',
+    '| scenario | old pod gone | replacement scheduled | volume attached | Running |',
+    '|---|---|---|---|---|',
+  );
+  for (const result of results) {
+    if (!result.alone) continue;
+    const a = result.alone;
+    lines.push(
+      `| ${result.scenario.title} | ${seconds(a.oldPodGone)} | ${seconds(a.replacementScheduled)} | ${seconds(a.volumeAttached)} | ${seconds(a.replacementRunning)} |`,
+    );
+  }
+  lines.push(
+    '',
+    'How each remediator invocation ended:',
+    '',
+    ...results.map(
+      (r) =>
+        `- ${r.scenario.title}: ${r.withRemediator.map((run) => run.remediator ?? 'not invoked').join('; ')}`,
+    ),
+    '',
+  );
+  return lines;
+}

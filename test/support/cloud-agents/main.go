@@ -1,0 +1,91 @@
+// Command cloud-agents plays, for the integration tests of ebs-volume-remediator, the parts of a
+// Kubernetes cluster on AWS that run outside the control plane, against the moto EC2 emulator:
+//
+//	cloud-agents nodes -kubeconfig K -ec2-endpoint E
+//	    simulated kubelets (kubelets.go) and the cloud node lifecycle (cloud_node_lifecycle.go)
+//	cloud-agents ebs-csi-controller -csi-address S -ec2-endpoint E -ec2-log F
+//	    the controller side of a CSI plugin for ebs.csi.aws.com (csi_controller.go), for the
+//	    real external-attacher built from this module's tool dependency
+//
+// Each stops when its standard input closes, so a test runner that dies never leaves it running.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fail(errors.New("usage: cloud-agents nodes|ebs-csi-controller [flags]"))
+	}
+	var err error
+	switch os.Args[1] {
+	case "nodes":
+		err = runNodes(os.Args[2:])
+	case "ebs-csi-controller":
+		err = runCSIController(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q: want nodes or ebs-csi-controller", os.Args[1])
+	}
+	if err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintf(os.Stderr, "cloud-agents: %v\n", err)
+	os.Exit(1)
+}
+
+func stopWhenStdinCloses() {
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+func runNodes(args []string) error {
+	flags := flag.NewFlagSet("nodes", flag.ExitOnError)
+	kubeconfig := flags.String("kubeconfig", "", "kubeconfig of an identity allowed to act as kubelets (required)")
+	endpoint := flags.String("ec2-endpoint", "", "EC2 endpoint (moto) (required)")
+	region := flags.String("region", "us-east-1", "AWS Region")
+	_ = flags.Parse(args)
+	if *kubeconfig == "" || *endpoint == "" {
+		return errors.New("-kubeconfig and -ec2-endpoint are required")
+	}
+	config, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		return err
+	}
+	config.QPS, config.Burst = 200, 400
+	client, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		stopWhenStdinCloses()
+		cancel()
+	}()
+	ec2 := newEC2Client(*endpoint, *region)
+	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
+	k := newKubelets(client, ec2, factory)
+	lifecycle := &cloudNodeLifecycle{client: client, ec2: ec2, nodes: factory.Core().V1().Nodes().Lister()}
+	factory.Start(ctx.Done())
+	for informer, synced := range factory.WaitForCacheSync(ctx.Done()) {
+		if !synced {
+			return fmt.Errorf("cache of %v did not sync", informer)
+		}
+	}
+	fmt.Println(`{"ready":true}`)
+	go lifecycle.run(ctx)
+	k.run(ctx)
+	return nil
+}

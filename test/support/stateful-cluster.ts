@@ -1,0 +1,468 @@
+/**
+ * A cluster on the full control plane (control-plane.ts): EC2 instances whose Nodes have
+ * simulated kubelets, and a StatefulSet whose pods each hold a ReadWriteOnce EBS volume,
+ * attached through the attach/detach controller and the real external-attacher.
+ *
+ * Each StatefulCluster has a unique name: its own namespace, and a label on its Nodes and
+ * PersistentVolumes, so clusters share the servers without seeing each other's objects. Its pods
+ * run only on its own Nodes, one per Node (anti-affinity), with one Node to spare.
+ * Vitest-free: the demo and the benchmarks use it too.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import {
+  CreateVolumeCommand,
+  DescribeVolumesCommand,
+  EC2Client,
+  RunInstancesCommand,
+  StopInstancesCommand,
+  TerminateInstancesCommand,
+  waitUntilInstanceStopped,
+  waitUntilInstanceTerminated,
+} from '@aws-sdk/client-ec2';
+import {
+  AppsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  StorageV1Api,
+  type V1Node,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { providerIdFor } from '../../functions/shared/aws-ids.ts';
+import { ebsCsiAttacher } from '../../functions/shared/volume-attachment-name.ts';
+import { awsClientConfigFor, testRegion } from './endpoints.ts';
+import { ignoreNotFound, type TestNode, testClusterLabel } from './fixtures.ts';
+
+/** Labels the cloud agents act on (test/support/cloud-agents). */
+export const simulatedKubeletLabel = 'ebs-volume-remediator.test/simulated-kubelet';
+export const cloudNodeLifecycleLabel = 'ebs-volume-remediator.test/cloud-node-lifecycle';
+
+const statefulSetName = 'db';
+const storageClassName = 'ebs-gp3';
+
+export interface StatefulClusterOptions {
+  /** Replicas of the StatefulSet (default 2); the cluster gets one Node more. */
+  readonly replicas?: number;
+  /** Whether a cloud node lifecycle deletes the Nodes of terminated instances (EKS: yes). */
+  readonly cloudNodeLifecycle: boolean;
+}
+
+export interface Replica {
+  readonly ordinal: number;
+  readonly podName: string;
+  readonly volumeId: string;
+  readonly persistentVolumeName: string;
+}
+
+/** Where the real parts listen: moto (EC2) and the control plane's admin kubeconfig. */
+export interface StatefulClusterEndpoints {
+  readonly awsEndpoint: string;
+  readonly adminKubeconfig: string;
+}
+
+export class StatefulCluster {
+  readonly name: string;
+  readonly namespace: string;
+  readonly ec2: EC2Client;
+  readonly core: CoreV1Api;
+  readonly apps: AppsV1Api;
+  readonly storage: StorageV1Api;
+  readonly nodes: TestNode[] = [];
+  readonly replicas: Replica[] = [];
+  private readonly options: Required<StatefulClusterOptions>;
+
+  private constructor(
+    name: string,
+    endpoints: StatefulClusterEndpoints,
+    options: StatefulClusterOptions,
+  ) {
+    this.name = name;
+    this.namespace = name;
+    this.ec2 = new EC2Client(awsClientConfigFor(endpoints.awsEndpoint));
+    const admin = new KubeConfig();
+    admin.loadFromFile(endpoints.adminKubeconfig);
+    this.core = admin.makeApiClient(CoreV1Api);
+    this.apps = admin.makeApiClient(AppsV1Api);
+    this.storage = admin.makeApiClient(StorageV1Api);
+    this.options = { replicas: 2, ...options };
+  }
+
+  /**
+   * A cluster with `replicas + 1` Nodes and a StatefulSet of `replicas` pods, each Running
+   * with its own EBS volume attached.
+   */
+  static async start(
+    prefix: string,
+    endpoints: StatefulClusterEndpoints,
+    options: StatefulClusterOptions,
+  ): Promise<StatefulCluster> {
+    const cluster = new StatefulCluster(
+      `${prefix}-${randomBytes(4).toString('hex')}`,
+      endpoints,
+      options,
+    );
+    await cluster.core.createNamespace({ body: { metadata: { name: cluster.namespace } } });
+    await Promise.all(
+      Array.from({ length: cluster.options.replicas + 1 }, () => cluster.addNode()),
+    );
+    await cluster.createStatefulSet();
+    await cluster.waitUntilAllRunning(120_000);
+    return cluster;
+  }
+
+  get clusterTagKey(): string {
+    return `kubernetes.io/cluster/${this.name}`;
+  }
+
+  get labelSelector(): string {
+    return `${testClusterLabel}=${this.name}`;
+  }
+
+  private async addNode(zone = `${testRegion}a`): Promise<TestNode> {
+    const launched = await this.ec2.send(
+      new RunInstancesCommand({
+        ImageId: 'ami-0123456789abcdef0',
+        InstanceType: 'm7g.large',
+        MinCount: 1,
+        MaxCount: 1,
+        Placement: { AvailabilityZone: zone },
+        TagSpecifications: [
+          {
+            ResourceType: 'instance',
+            Tags: [
+              { Key: 'Name', Value: `${this.name}-node` },
+              { Key: this.clusterTagKey, Value: 'owned' },
+            ],
+          },
+        ],
+      }),
+    );
+    const instance = launched.Instances?.[0];
+    if (!instance?.InstanceId || !instance.PrivateDnsName || !instance.PrivateIpAddress) {
+      throw new Error('RunInstances returned no instance id, private DNS name or address');
+    }
+    const node: TestNode = {
+      instanceId: instance.InstanceId,
+      nodeName: instance.PrivateDnsName,
+      zone,
+      providerID: providerIdFor(zone, instance.InstanceId),
+    };
+    const body: V1Node = {
+      metadata: {
+        name: node.nodeName,
+        labels: {
+          [testClusterLabel]: this.name,
+          [simulatedKubeletLabel]: 'true',
+          [cloudNodeLifecycleLabel]: String(this.options.cloudNodeLifecycle),
+          'kubernetes.io/hostname': node.nodeName,
+          'kubernetes.io/os': 'linux',
+          'topology.kubernetes.io/region': testRegion,
+          'topology.kubernetes.io/zone': zone,
+          'topology.ebs.csi.aws.com/zone': zone,
+        },
+        // What a kubelet registers: the attach/detach controller attaches for this Node.
+        annotations: { 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' },
+      },
+      spec: { providerID: node.providerID },
+      status: {
+        addresses: [
+          { type: 'InternalIP', address: instance.PrivateIpAddress },
+          { type: 'InternalDNS', address: instance.PrivateDnsName },
+          { type: 'Hostname', address: instance.PrivateDnsName },
+        ],
+      },
+    };
+    await this.core.createNode({ body });
+    this.nodes.push(node);
+    return node;
+  }
+
+  private async createStatefulSet(): Promise<void> {
+    const zone = this.nodes[0]?.zone ?? `${testRegion}a`;
+    for (let ordinal = 0; ordinal < this.options.replicas; ordinal++) {
+      const claimName = `data-${statefulSetName}-${ordinal}`;
+      const persistentVolumeName = `pv-${this.name}-${ordinal}`;
+      const created = await this.ec2.send(
+        new CreateVolumeCommand({
+          AvailabilityZone: zone,
+          Size: 10,
+          VolumeType: 'gp3',
+          TagSpecifications: [
+            {
+              ResourceType: 'volume',
+              // What the EBS CSI driver tags without --k8s-tag-cluster-id.
+              Tags: [
+                { Key: 'CSIVolumeName', Value: persistentVolumeName },
+                { Key: 'ebs.csi.aws.com/cluster', Value: 'true' },
+                { Key: 'kubernetes.io/created-for/pvc/name', Value: claimName },
+                { Key: 'kubernetes.io/created-for/pvc/namespace', Value: this.namespace },
+              ],
+            },
+          ],
+        }),
+      );
+      if (!created.VolumeId) throw new Error('CreateVolume returned no volume id');
+      // Pre-provisioned and pre-bound: the PV controller binds them at once.
+      await this.core.createPersistentVolume({
+        body: {
+          metadata: { name: persistentVolumeName, labels: { [testClusterLabel]: this.name } },
+          spec: {
+            capacity: { storage: '10Gi' },
+            accessModes: ['ReadWriteOnce'],
+            persistentVolumeReclaimPolicy: 'Retain',
+            storageClassName,
+            csi: { driver: ebsCsiAttacher, volumeHandle: created.VolumeId, fsType: 'ext4' },
+            claimRef: { kind: 'PersistentVolumeClaim', namespace: this.namespace, name: claimName },
+            nodeAffinity: {
+              required: {
+                nodeSelectorTerms: [
+                  {
+                    matchExpressions: [
+                      { key: 'topology.kubernetes.io/zone', operator: 'In', values: [zone] },
+                    ],
+                  },
+                ],
+              },
+            },
+          },
+        },
+      });
+      await this.core.createNamespacedPersistentVolumeClaim({
+        namespace: this.namespace,
+        body: {
+          metadata: { name: claimName, labels: { app: statefulSetName } },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            storageClassName,
+            volumeName: persistentVolumeName,
+            resources: { requests: { storage: '10Gi' } },
+          },
+        },
+      });
+      this.replicas.push({
+        ordinal,
+        podName: `${statefulSetName}-${ordinal}`,
+        volumeId: created.VolumeId,
+        persistentVolumeName,
+      });
+    }
+    await this.apps.createNamespacedStatefulSet({
+      namespace: this.namespace,
+      body: {
+        metadata: { name: statefulSetName },
+        spec: {
+          replicas: this.options.replicas,
+          serviceName: statefulSetName,
+          selector: { matchLabels: { app: statefulSetName } },
+          template: {
+            metadata: { labels: { app: statefulSetName } },
+            spec: {
+              nodeSelector: { [testClusterLabel]: this.name },
+              affinity: {
+                podAntiAffinity: {
+                  requiredDuringSchedulingIgnoredDuringExecution: [
+                    {
+                      topologyKey: 'kubernetes.io/hostname',
+                      labelSelector: { matchLabels: { app: statefulSetName } },
+                    },
+                  ],
+                },
+              },
+              containers: [
+                {
+                  name: 'db',
+                  image: 'public.ecr.aws/docker/library/postgres:17',
+                  volumeMounts: [{ name: 'data', mountPath: '/var/lib/postgresql/data' }],
+                },
+              ],
+            },
+          },
+          volumeClaimTemplates: [
+            {
+              metadata: { name: 'data' },
+              spec: {
+                accessModes: ['ReadWriteOnce'],
+                storageClassName,
+                resources: { requests: { storage: '10Gi' } },
+              },
+            },
+          ],
+        },
+      },
+    });
+  }
+
+  /** The pod of a replica now, if one exists. */
+  async pod(replica: Replica): Promise<V1Pod | undefined> {
+    return ignoreNotFound(
+      this.core.readNamespacedPod({ name: replica.podName, namespace: this.namespace }),
+    );
+  }
+
+  /** The Node object now, if it exists. */
+  async node(nodeName: string): Promise<V1Node | undefined> {
+    return ignoreNotFound(this.core.readNode({ name: nodeName }));
+  }
+
+  /** The cluster's node that runs the replica's pod now. */
+  async nodeOf(replica: Replica): Promise<TestNode> {
+    const nodeName = (await this.pod(replica))?.spec?.nodeName;
+    const node = this.nodes.find((n) => n.nodeName === nodeName);
+    if (!node) throw new Error(`${replica.podName} runs on no node of ${this.name}`);
+    return node;
+  }
+
+  /** Whether the replica's pod is Running on a node that reports its volume attached. */
+  async isRunningWithVolume(replica: Replica): Promise<boolean> {
+    const pod = await this.pod(replica);
+    if (
+      pod?.status?.phase !== 'Running' ||
+      !pod.spec?.nodeName ||
+      pod.metadata?.deletionTimestamp
+    ) {
+      return false;
+    }
+    const node = await this.node(pod.spec.nodeName);
+    return hasVolumeAttached(node, replica.volumeId);
+  }
+
+  async waitUntilAllRunning(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const running = await Promise.all(this.replicas.map((r) => this.isRunningWithVolume(r)));
+      if (running.every(Boolean)) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `the StatefulSet of ${this.name} was not Running with its volumes within ` +
+            `${timeoutMs / 1000}s (see .cache/logs/ for the control plane's logs)`,
+        );
+      }
+      await sleep(500);
+    }
+  }
+
+  /** Scales the StatefulSet (its pods end on live nodes; the kubelet finishes them). */
+  async scale(replicas: number): Promise<void> {
+    await this.apps.patchNamespacedStatefulSetScale({
+      name: statefulSetName,
+      namespace: this.namespace,
+      body: [{ op: 'replace', path: '/spec/replicas', value: replicas }],
+    });
+  }
+
+  /** Terminates the node's instance; its kubelet stops with it. */
+  async terminateInstance(node: TestNode): Promise<void> {
+    await this.ec2.send(new TerminateInstancesCommand({ InstanceIds: [node.instanceId] }));
+    await waitUntilInstanceTerminated(
+      { client: this.ec2, maxWaitTime: 30, minDelay: 1 },
+      { InstanceIds: [node.instanceId] },
+    );
+  }
+
+  /** Stops the node's instance (its volumes stay attached in EC2); its kubelet stops with it. */
+  async stopInstance(node: TestNode): Promise<void> {
+    await this.ec2.send(new StopInstancesCommand({ InstanceIds: [node.instanceId] }));
+    await waitUntilInstanceStopped(
+      { client: this.ec2, maxWaitTime: 30, minDelay: 1 },
+      { InstanceIds: [node.instanceId] },
+    );
+  }
+
+  /** The volume's state and the instances EC2 says it is attached to. */
+  async volumeState(volumeId: string): Promise<{ state?: string; attachedTo: string[] }> {
+    const described = await this.ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
+    const volume = described.Volumes?.[0];
+    return {
+      ...(volume?.State ? { state: volume.State } : {}),
+      attachedTo: (volume?.Attachments ?? [])
+        .filter((a) => a.State !== 'detached')
+        .map((a) => a.InstanceId ?? ''),
+    };
+  }
+
+  /** Events about the namespace's object `name` (a pod), newest last. */
+  async eventsAbout(
+    name: string,
+  ): Promise<Array<{ reason: string; message: string; uid: string }>> {
+    const list = await this.core.listNamespacedEvent({
+      namespace: this.namespace,
+      fieldSelector: `involvedObject.name=${name}`,
+    });
+    return list.items.map((e) => ({
+      reason: e.reason ?? '',
+      message: e.message ?? '',
+      uid: e.involvedObject.uid ?? '',
+    }));
+  }
+
+  /** UIDs of the VolumeAttachments that name the node now. */
+  async volumeAttachmentsOf(nodeName: string): Promise<Map<string, string>> {
+    const list = await this.storage.listVolumeAttachment();
+    const found = new Map<string, string>();
+    for (const attachment of list.items) {
+      if (attachment.spec.nodeName === nodeName && attachment.metadata?.uid) {
+        found.set(attachment.metadata.uid, attachment.spec.source.persistentVolumeName ?? '');
+      }
+    }
+    return found;
+  }
+
+  /** Removes what the cluster made, without waiting for controllers: a test run is ending. */
+  async dispose(): Promise<void> {
+    await ignoreNotFound(
+      this.apps.deleteNamespacedStatefulSet({ name: statefulSetName, namespace: this.namespace }),
+    );
+    const pods = await this.core.listNamespacedPod({ namespace: this.namespace });
+    for (const pod of pods.items) {
+      await ignoreNotFound(
+        this.core.deleteNamespacedPod({
+          name: pod.metadata?.name ?? '',
+          namespace: this.namespace,
+          gracePeriodSeconds: 0,
+        }),
+      );
+    }
+    await ignoreNotFound(this.core.deleteNamespace({ name: this.namespace }));
+    await this.core.deleteCollectionNode({ labelSelector: this.labelSelector });
+    await this.core.deleteCollectionPersistentVolume({ labelSelector: this.labelSelector });
+    const ids = this.nodes.map((n) => n.instanceId);
+    if (ids.length > 0) {
+      await this.ec2
+        .send(new TerminateInstancesCommand({ InstanceIds: ids }))
+        .catch(() => undefined);
+    }
+  }
+}
+
+/** Whether the Node reports the EBS volume attached (node.status.volumesAttached). */
+export function hasVolumeAttached(node: V1Node | undefined, volumeId: string): boolean {
+  const name = `kubernetes.io/csi/${ebsCsiAttacher}^${volumeId}`;
+  return (node?.status?.volumesAttached ?? []).some((v) => v.name === name);
+}
+
+/** One line of the CSI controller's EC2 log. */
+export interface Ec2LogEntry {
+  readonly time: string;
+  readonly action: 'attach' | 'detach';
+  readonly volumeId: string;
+  readonly instanceId: string;
+  readonly instanceState: string;
+}
+
+/** Every attach and detach the CSI controller made in EC2 so far. */
+export function readEc2Log(path: string): Ec2LogEntry[] {
+  let text = '';
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Ec2LogEntry);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
