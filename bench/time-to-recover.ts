@@ -96,9 +96,11 @@ async function killAndWatch(
   scenario: RecoveryScenario,
   before: Awaited<ReturnType<typeof prepare>>,
   withRemediator: boolean,
+  delayMs: number,
 ): Promise<RecoveryRun> {
   const { cluster, deadNode } = before;
   try {
+    await sleep(delayMs);
     const diedAt = Date.now();
     if (scenario.death === 'terminated') await cluster.terminateInstance(deadNode);
     else await cluster.stopInstance(deadNode);
@@ -118,8 +120,14 @@ async function killAndWatch(
           );
           if (invocation.error)
             return `threw ${invocation.error.name}: ${invocation.error.message}`;
-          const reports = (invocation.result as { reports?: Array<{ outcome?: string }> })?.reports;
-          return reports?.map((r) => r.outcome).join(', ') ?? 'no report';
+          const { instances } = (invocation.result ?? {}) as {
+            instances?: Array<{ outcome?: string; reason?: string }>;
+          };
+          return (
+            instances
+              ?.map((r) => (r.reason ? `${r.outcome} (${r.reason})` : r.outcome))
+              .join(', ') ?? 'no report'
+          );
         })()
       : undefined;
     const timeline = await watchRecovery({ ...before, diedAt }, controlPlane.ec2Log, {
@@ -136,7 +144,7 @@ async function killAndWatch(
 /**
  * Runs every scenario `runs` times with the remediator and, unless `skipAlone`, once with
  * Kubernetes alone. Scenarios that share the control plane's state run at once; the
- * CSI-controller-down runs, which stop the one external-attacher, run after them, together.
+ * CSI-controller-down runs, which stop the one external-attacher, run after them, one at a time.
  */
 export async function measureTimeToRecover(
   controlPlane: RunningControlPlane,
@@ -144,12 +152,25 @@ export async function measureTimeToRecover(
   options: { readonly runs: number; readonly skipAlone: boolean },
   say: (line: string) => void,
 ): Promise<ScenarioResult[]> {
-  const runAll = async (scenarios: readonly RecoveryScenario[], csiDownSeconds?: number) => {
+  const runAll = async (
+    scenarios: readonly RecoveryScenario[],
+    runsEach: number,
+    csiDownSeconds?: number,
+  ): Promise<ScenarioResult[]> => {
+    // The attach/detach controller's 1-minute sync and PodGC's period fall at some phase of each
+    // death: the runs of one scenario die spread over a minute, so they are not one sample
+    // taken three times.
     const planned = scenarios.flatMap((scenario) => [
-      ...(options.skipAlone || scenario.aloneAsIn ? [] : [{ scenario, withRemediator: false }]),
-      ...Array.from({ length: options.runs }, () => ({ scenario, withRemediator: true })),
+      ...(options.skipAlone || scenario.aloneAsIn
+        ? []
+        : [{ scenario, withRemediator: false, delayMs: 0 }]),
+      ...Array.from({ length: runsEach }, (_, k) => ({
+        scenario,
+        withRemediator: true,
+        delayMs: (k * 60_000) / runsEach,
+      })),
     ]);
-    // Every cluster is Running before any node dies, so all deaths share one moment.
+    // Every cluster is Running before the first node dies.
     const prepared = await Promise.all(
       planned.map((p) => prepare(controlPlane, awsEndpoint, p.scenario)),
     );
@@ -169,6 +190,7 @@ export async function measureTimeToRecover(
           p.scenario,
           prepared[i] as Awaited<ReturnType<typeof prepare>>,
           p.withRemediator,
+          p.delayMs,
         ),
       ),
     );
@@ -189,20 +211,25 @@ export async function measureTimeToRecover(
 
   const shared = recoveryScenarios.filter((s) => s.csiDownSeconds === undefined);
   say(
-    `time to recover: ${shared.map((s) => s.id).join(', ')} at once (up to ${capSeconds + settleSeconds} s)...`,
+    `time to recover: ${shared.map((s) => s.id).join(', ')} at once (up to ${60 + capSeconds + settleSeconds} s)...`,
   );
-  const results = await runAll(shared);
+  const results = await runAll(shared, options.runs);
   for (const scenario of recoveryScenarios.filter((s) => s.csiDownSeconds !== undefined)) {
-    say(
-      `time to recover: ${scenario.id} (the CSI controller stopped for ${scenario.csiDownSeconds} s)...`,
-    );
-    results.push(...(await runAll([scenario], scenario.csiDownSeconds)));
+    const withRemediator: RecoveryRun[] = [];
+    for (let run = 1; run <= options.runs; run++) {
+      say(
+        `time to recover: ${scenario.id}, run ${run} of ${options.runs} (the CSI controller stopped for ${scenario.csiDownSeconds} s)...`,
+      );
+      const [result] = await runAll([scenario], 1, scenario.csiDownSeconds);
+      withRemediator.push(...(result?.withRemediator ?? []));
+    }
+    results.push({ scenario, withRemediator });
   }
   return results;
 }
 
 const seconds = (value: number | undefined) =>
-  value === undefined ? `> ${capSeconds} s` : `${value} s`;
+  value === undefined || !Number.isFinite(value) ? `> ${capSeconds} s` : `${value} s`;
 
 function median(values: readonly number[]): number | undefined {
   if (values.length === 0) return undefined;

@@ -35,7 +35,8 @@ Options:
   --dry-run                  report what would be done, do nothing
   --on-stopped MODE          remediate (default) or ignore stopped instances
   --no-taint                 do not taint the Nodes of stopped instances out-of-service
-  --max-volumes N            refuse to detach more than N volumes (default 50)
+  --max-actions N            refuse to take more than N destructive actions (default 100)
+  --max-dead-node-percent P  refuse when more than P% of the Nodes look dead (default 50)
   --node-selector SELECTOR   sweep only the Nodes matching this label selector
   --output FORMAT            table (default) or json
   -h, --help                 show this help
@@ -72,7 +73,8 @@ function parse(argv: readonly string[]) {
         'dry-run': { type: 'boolean' },
         'on-stopped': { type: 'string' },
         'no-taint': { type: 'boolean' },
-        'max-volumes': { type: 'string' },
+        'max-actions': { type: 'string' },
+        'max-dead-node-percent': { type: 'string' },
         'node-selector': { type: 'string' },
         output: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -127,7 +129,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       DRY_RUN: String(values['dry-run'] ?? false),
       ...(values['on-stopped'] ? { ON_STOPPED: values['on-stopped'] } : {}),
       OUT_OF_SERVICE_TAINT: String(!values['no-taint']),
-      ...(values['max-volumes'] ? { MAX_VOLUMES_PER_INVOCATION: values['max-volumes'] } : {}),
+      ...(values['max-actions'] ? { MAX_ACTIONS_PER_INVOCATION: values['max-actions'] } : {}),
+      ...(values['max-dead-node-percent']
+        ? { MAX_DEAD_NODE_PERCENT: values['max-dead-node-percent'] }
+        : {}),
       ...(values['node-selector'] ? { NODE_SELECTOR: values['node-selector'] } : {}),
     });
     if (values.region) process.env.AWS_REGION = values.region;

@@ -47,10 +47,12 @@ export function propsFromContext(app: App): EbsVolumeRemediatorProps {
       outOfServiceTaint: flag('outOfServiceTaint'),
       createAccessEntry: flag('createAccessEntry'),
       alarmEmail: text('alarmEmail'),
-      maxVolumesPerInvocation:
-        text('maxVolumesPerInvocation') === undefined
+      maxActionsPerInvocation:
+        text('maxActionsPerInvocation') === undefined
           ? undefined
-          : Number(text('maxVolumesPerInvocation')),
+          : Number(text('maxActionsPerInvocation')),
+      maxDeadNodePercent:
+        text('maxDeadNodePercent') === undefined ? undefined : Number(text('maxDeadNodePercent')),
     }),
   };
 }

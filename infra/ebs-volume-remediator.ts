@@ -134,10 +134,18 @@ export interface EbsVolumeRemediatorProps {
   readonly resultEventBus?: events.IEventBus;
 
   /**
-   * The circuit breaker: more volumes than this to detach in one invocation, and it refuses.
+   * The circuit breaker: more destructive actions (detaches, VolumeAttachment deletions, taints)
+   * than this in one invocation or sweep, and it refuses and raises its alarm.
+   * @default 100
+   */
+  readonly maxActionsPerInvocation?: number;
+
+  /**
+   * The circuit breaker: more than this share (%) of the cluster's Nodes looking dead at once,
+   * and it refuses (like Medik8s' minHealthy). A one-node cluster is always above it.
    * @default 50
    */
-  readonly maxVolumesPerInvocation?: number;
+  readonly maxDeadNodePercent?: number;
 
   /**
    * A label selector that limits the sweep to some Nodes, such as one node group.
@@ -270,7 +278,8 @@ export class EbsVolumeRemediator extends Construct {
       DRY_RUN: String(props.dryRun ?? false),
       ON_STOPPED: props.onStopped ?? 'remediate',
       OUT_OF_SERVICE_TAINT: String(props.outOfServiceTaint ?? true),
-      MAX_VOLUMES_PER_INVOCATION: String(props.maxVolumesPerInvocation ?? 50),
+      MAX_ACTIONS_PER_INVOCATION: String(props.maxActionsPerInvocation ?? 100),
+      MAX_DEAD_NODE_PERCENT: String(props.maxDeadNodePercent ?? 50),
       ...(props.resultEventBus ? { RESULT_EVENT_BUS: props.resultEventBus.eventBusArn } : {}),
       ...(props.sweepNodeSelector ? { NODE_SELECTOR: props.sweepNodeSelector } : {}),
       POWERTOOLS_SERVICE_NAME: serviceName,

@@ -1,19 +1,23 @@
-// The main job on the local emulators: a node of a small cluster dies, the real EventBridge
-// event goes to the built node-loss bundle, and its volumes are free in about a second. Then a
-// dry-run sweep finds nothing left to do. Everything runs on this machine: the real
-// kube-apiserver and the moto AWS emulator of the test environment.
+// The main job on the local emulators: the node of a StatefulSet pod dies, the real EventBridge
+// event goes to the built node-loss bundle, and the demo watches the outcome a user waits for:
+// the replacement pod Running on another node with its volume, and how long that took, beside
+// what Kubernetes alone takes (from BENCHMARKS.md). Then a dry-run sweep finds nothing left to
+// do. Everything runs on this machine: moto and the real control plane of the test environment.
 //
 //   npm run demo
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ScenarioResult } from '../bench/time-to-recover.ts';
 import type { InstanceReport } from '../functions/shared/remediation/remediate.ts';
 import type { SweepReport } from '../functions/shared/remediation/sweep.ts';
-import { invokeBundle, resultOf } from '../test/support/bundle-process.ts';
-import { awsEnvironmentFor, type Endpoints } from '../test/support/endpoints.ts';
-import { TestCluster, type TestNode, type TestVolume } from '../test/support/fixtures.ts';
+import { invokeBundleAsync, resultOf } from '../test/support/bundle-process.ts';
+import { awsEnvironmentFor } from '../test/support/endpoints.ts';
 import { startLocalEnvironment } from '../test/support/local-environment.ts';
 import { repoRoot } from '../test/support/paths.ts';
 import { run } from '../test/support/processes.ts';
+import { beforeDeath, watchRecovery } from '../test/support/recovery.ts';
 import { ec2StateChangeEvent } from '../test/support/samples.ts';
+import { StatefulCluster } from '../test/support/stateful-cluster.ts';
 
 const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
 const paint = (code: string) => (text: string) =>
@@ -46,127 +50,145 @@ function check(ok: boolean, text: string): boolean {
   return ok;
 }
 
+/** What BENCHMARKS.md says Kubernetes alone takes for the same death, if it was measured. */
+function kubernetesAloneFromBenchmarks(): string {
+  try {
+    const results = JSON.parse(readFileSync(join(repoRoot, 'bench', 'results.json'), 'utf8')) as {
+      recovery?: { date: string; scenarios: ScenarioResult[] };
+    };
+    const alone = results.recovery?.scenarios.find((s) => s.scenario.id === 'terminated')?.alone;
+    if (!alone) return 'not measured yet (npm run bench)';
+    const time =
+      alone.replacementRunning === undefined ? 'more than 540 s' : `${alone.replacementRunning} s`;
+    return `${time} (measured by npm run bench on ${results.recovery?.date.slice(0, 10)}, BENCHMARKS.md)`;
+  } catch {
+    return 'not measured yet (npm run bench)';
+  }
+}
+
 async function demo(): Promise<boolean> {
   say(
     bold(
-      'ebs-volume-remediator demo: a node dies; its volumes are free for the new node in seconds',
+      'ebs-volume-remediator demo: a node dies; its StatefulSet pod runs again elsewhere, with its volume',
     ),
   );
-  say(dim('Everything runs here: a real kube-apiserver and the moto AWS emulator.'));
+  say(
+    dim(
+      'Everything runs here: moto (AWS), a real kube-apiserver, kube-controller-manager, kube-scheduler, ' +
+        'the CSI external-attacher and simulated kubelets, every Kubernetes timer at its default.',
+    ),
+  );
   say();
 
   const stops: Array<() => Promise<void>> = [];
   try {
-    const endpoints: Endpoints = await step('starting kube-apiserver and moto', async () => {
-      const local = await startLocalEnvironment();
+    const local = await step('starting moto and the Kubernetes control plane', async () => {
+      const local = await startLocalEnvironment({ controlPlane: true });
       stops.push(local.stop);
-      say(`  kube-apiserver ${local.kubeServer}, moto ${local.awsEndpoint}`);
+      say(`  kube-apiserver ${local.controlPlane?.server}, moto ${local.awsEndpoint}`);
       return local;
     });
+    const controlPlane = local.controlPlane;
+    if (!controlPlane) throw new Error('the control plane did not start');
 
     await step('building the functions (npm run build)', () =>
       run(process.execPath, [join(repoRoot, 'scripts/build.ts')], { cwd: repoRoot }),
     );
 
-    const cluster = TestCluster.create('demo', endpoints);
-    const { nodes, volumes } = await step(
-      'a cluster of 3 nodes running StatefulSet "web" with 3 replicas (4 EBS volumes)',
+    const cluster = await step(
+      'a cluster of 3 nodes (a cloud node lifecycle deletes Nodes of terminated instances, as on EKS) running StatefulSet "db" with 2 replicas, each with its EBS volume',
       async () => {
-        const nodes = [await cluster.addNode(), await cluster.addNode(), await cluster.addNode()];
-        const claims: Array<[TestNode, string]> = [
-          [nodes[0] as TestNode, 'data-web-0'],
-          [nodes[0] as TestNode, 'logs-web-0'],
-          [nodes[1] as TestNode, 'data-web-1'],
-          [nodes[2] as TestNode, 'data-web-2'],
-        ];
-        const volumes: Array<{ node: TestNode; claim: string; volume: TestVolume }> = [];
-        for (const [node, claim] of claims) {
-          volumes.push({
-            node,
-            claim,
-            volume: await cluster.addVolume(node, { claimName: claim }),
-          });
-        }
-        for (const node of nodes) {
-          const held = volumes
-            .filter((v) => v.node === node)
-            .map((v) => `${v.claim} (${v.volume.volumeId})`);
-          say(`  ${node.nodeName}  ${node.instanceId}  ${held.join(', ')}`);
-        }
-        return { nodes, volumes };
-      },
-    );
-    const dead = nodes[0] as TestNode;
-    const deadVolumes = volumes.filter((v) => v.node === dead);
-    const otherVolumes = volumes.filter((v) => v.node !== dead);
-
-    await step(`EC2 terminates ${dead.instanceId} (node ${dead.nodeName})`, async () => {
-      await cluster.terminateInstance(dead);
-      const names = await cluster.volumeAttachmentNames();
-      const held = deadVolumes.filter((v) => names.includes(v.volume.volumeAttachmentName)).length;
-      say(
-        `  EC2 let go of its volumes, but Kubernetes still holds ${held} VolumeAttachments: pod web-0, ` +
-          'rescheduled, would wait on "Multi-Attach error" for 6 minutes or more',
-      );
-    });
-
-    const remediator = {
-      ...awsEnvironmentFor(endpoints.awsEndpoint),
-      CLUSTER_NAME: cluster.name,
-      KUBECONFIG: endpoints.kubeconfigs.remediator,
-      // No external-attacher runs here: after this grace the remediator removes its finalizer.
-      ATTACHER_GRACE_SECONDS: '1',
-      POWERTOOLS_METRICS_DISABLED: 'true',
-    };
-    await step(
-      'EventBridge delivers "EC2 Instance State-change Notification" to dist/node-loss',
-      async () => {
-        const at = Date.now();
-        const invocation = invokeBundle(
-          'node-loss',
-          ec2StateChangeEvent(dead.instanceId, 'terminated'),
-          remediator,
+        const cluster = await StatefulCluster.start(
+          'demo',
+          { awsEndpoint: local.awsEndpoint, adminKubeconfig: controlPlane.kubeconfigs.admin },
+          { replicas: 2, cloudNodeLifecycle: true },
         );
-        const result = resultOf('node-loss', invocation) as { instances: InstanceReport[] };
-        const elapsed = Date.now() - at;
-        for (const line of invocation.lines.filter((l) => l.message === 'action')) {
-          const claim = deadVolumes.find((v) => v.volume.volumeId === line.volumeId)?.claim ?? '';
+        stops.unshift(() => cluster.dispose());
+        for (const replica of cluster.replicas) {
+          const node = await cluster.nodeOf(replica);
           say(
-            `  ${String(line.action).padEnd(24)} ${String(line.volumeAttachment ?? line.volumeId ?? line.node).slice(0, 20)}…  ${claim.padEnd(11)} ${line.outcome}  ${dim(`${line.durationMs} ms`)}`,
+            `  ${replica.podName}  Running on ${node.nodeName} (${node.instanceId})  ${replica.volumeId}`,
           );
         }
-        const outcome = result.instances?.[0]?.outcome;
-        say(`  node-loss: ${outcome}, ${seconds(elapsed)} including a cold start of the bundle`);
+        return cluster;
       },
     );
+    const [replica, other] = cluster.replicas;
+    if (!replica || !other) throw new Error('the StatefulSet has fewer than 2 replicas');
+    const before = await beforeDeath(cluster, replica);
+    const otherBefore = await cluster.nodeOf(other);
+    const dead = before.deadNode;
 
-    const ok = await step('the state afterwards, as the systems report it', async () => {
-      const names = await cluster.volumeAttachmentNames();
-      let all = true;
-      for (const { claim, volume } of deadVolumes) {
-        const state = await cluster.volume(volume.volumeId);
-        all =
-          check(
-            !names.includes(volume.volumeAttachmentName) && state.state === 'available',
-            `${claim}: VolumeAttachment gone, ${volume.volumeId} ${state.state}: free for the new node`,
-          ) && all;
-      }
-      for (const { claim, node, volume } of otherVolumes) {
-        const state = await cluster.volume(volume.volumeId);
-        all =
-          check(
-            names.includes(volume.volumeAttachmentName) &&
-              state.attachedTo.includes(node.instanceId),
-            `${claim}: untouched on its running node ${node.nodeName}`,
-          ) && all;
-      }
+    const diedAt = Date.now();
+    await step(`EC2 terminates ${dead.instanceId}, the node of ${replica.podName}`, () =>
+      cluster.terminateInstance(dead),
+    );
+
+    const remediator = {
+      ...awsEnvironmentFor(local.awsEndpoint),
+      CLUSTER_NAME: cluster.name,
+      KUBECONFIG: controlPlane.kubeconfigs.remediator,
+      NODE_SELECTOR: cluster.labelSelector,
+      POWERTOOLS_METRICS_DISABLED: 'true',
+    };
+    const [timeline] = await step(
+      'EventBridge delivers "EC2 Instance State-change Notification" to dist/node-loss; Kubernetes does the rest',
+      () =>
+        Promise.all([
+          watchRecovery({ ...before, diedAt }, controlPlane.ec2Log, {
+            timeoutMs: 300_000,
+            settleMs: 0,
+          }),
+          (async () => {
+            const at = Date.now();
+            const invocation = await invokeBundleAsync(
+              'node-loss',
+              ec2StateChangeEvent(dead.instanceId, 'terminated'),
+              remediator,
+            );
+            const result = resultOf('node-loss', invocation) as { instances: InstanceReport[] };
+            for (const line of invocation.lines.filter((l) => l.message === 'action')) {
+              say(
+                `  ${String(line.action).padEnd(24)} ${String(line.volumeAttachment ?? line.volumeId ?? line.node).slice(0, 24)}…  ${line.outcome}  ${dim(`${line.durationMs} ms`)}`,
+              );
+            }
+            say(
+              `  node-loss: ${result.instances?.[0]?.outcome} in ${seconds(Date.now() - at)}, including a cold start of the bundle`,
+            );
+          })(),
+        ]),
+    );
+
+    const ok = await step('the outcome, in seconds from the death', async () => {
+      const at = (value: number | undefined) => (value === undefined ? 'not yet' : `${value} s`);
+      say(`  old pod gone                  ${at(timeline.oldPodGone)}`);
+      say(
+        `  replacement scheduled         ${at(timeline.replacementScheduled)} on ${timeline.replacementNode ?? '-'}`,
+      );
+      say(`  its volume attached there     ${at(timeline.volumeAttached)}`);
+      say(`  replacement Running           ${at(timeline.replacementRunning)}`);
+      say(`  Kubernetes alone              ${kubernetesAloneFromBenchmarks()}`);
+      say(
+        `  VolumeAttachments re-created for the dead node: ${timeline.volumeAttachmentsRecreated}; ` +
+          `attaches to the dead instance: ${timeline.reattachmentsToDeadInstance}`,
+      );
+      let all = check(
+        timeline.recovered && timeline.replacementNode !== dead.nodeName,
+        `${replica.podName} Running on ${timeline.replacementNode ?? 'no node'} with ${replica.volumeId} attached`,
+      );
+      const otherNow = await cluster.nodeOf(other);
+      all =
+        check(
+          otherNow.nodeName === otherBefore.nodeName && (await cluster.isRunningWithVolume(other)),
+          `${other.podName}: untouched on its running node ${otherNow.nodeName}`,
+        ) && all;
       return all;
     });
 
     const swept = await step('a dry-run sweep of the cluster (dist/sweep)', async () => {
       const { sweep } = resultOf(
         'sweep',
-        invokeBundle('sweep', { action: 'sweep', dryRun: true }, remediator),
+        await invokeBundleAsync('sweep', { action: 'sweep', dryRun: true }, remediator),
       ) as { sweep: SweepReport };
       say(
         `  ${sweep.nodesExamined} nodes and ${sweep.attachmentsExamined} attachments examined, ` +
@@ -176,7 +198,7 @@ async function demo(): Promise<boolean> {
     });
     return ok && swept;
   } finally {
-    await Promise.all(stops.map((stop) => stop().catch(() => undefined)));
+    for (const stop of stops) await stop().catch(() => undefined);
   }
 }
 
@@ -185,7 +207,7 @@ try {
   say();
   say(
     ok
-      ? `${green(bold('done'))} in ${seconds(Date.now() - started)}; kube-apiserver and moto stopped`
+      ? `${green(bold('done'))} in ${seconds(Date.now() - started)}; the control plane and moto stopped`
       : `${red(bold('the demo found a problem'))}: see the ✗ lines above`,
   );
   process.exitCode = ok ? 0 : 1;

@@ -24,8 +24,10 @@ export interface Config {
   readonly forceDetachTimeoutMs: number;
   /** How long a deleted VolumeAttachment may wait for its attacher before its finalizer is removed. */
   readonly attacherGraceMs: number;
-  /** The circuit breaker: more volumes than this to detach in one invocation, and it refuses. */
-  readonly maxVolumesPerInvocation: number;
+  /** The circuit breaker: more destructive actions than this in one invocation or sweep, and it refuses. */
+  readonly maxActionsPerInvocation: number;
+  /** The circuit breaker: more of the cluster's Nodes than this share (%) look dead, and it refuses. */
+  readonly maxDeadNodePercent: number;
   /**
    * A label selector that limits the sweep to some Nodes (one node group, say); the
    * attachments of Nodes that no longer exist are then left to node-loss.
@@ -80,11 +82,22 @@ const environmentSchema = z.object({
   DETACH_TIMEOUT_SECONDS: seconds(20),
   FORCE_DETACH_TIMEOUT_SECONDS: seconds(30),
   ATTACHER_GRACE_SECONDS: seconds(5),
-  MAX_VOLUMES_PER_INVOCATION: z.coerce
+  MAX_ACTIONS_PER_INVOCATION: z.coerce
     .number({ error: 'must be a whole number' })
     .int({ error: 'must be a whole number' })
     .positive({ error: 'must be at least 1' })
+    .default(100),
+  MAX_DEAD_NODE_PERCENT: z.coerce
+    .number({ error: 'must be a percentage' })
+    .min(0, { error: 'must be a percentage from 0 to 100' })
+    .max(100, { error: 'must be a percentage from 0 to 100' })
     .default(50),
+  MAX_VOLUMES_PER_INVOCATION: z
+    .undefined({
+      error:
+        'was renamed MAX_ACTIONS_PER_INVOCATION: the circuit breaker now counts every destructive action (detaches, VolumeAttachment deletions, taints); set that instead',
+    })
+    .optional(),
   NODE_SELECTOR: optionalText,
   LIFECYCLE_HOOK_NAMES: optionalText.transform((value) =>
     (value ?? '')
@@ -137,7 +150,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     detachTimeoutMs: settings.DETACH_TIMEOUT_SECONDS,
     forceDetachTimeoutMs: settings.FORCE_DETACH_TIMEOUT_SECONDS,
     attacherGraceMs: settings.ATTACHER_GRACE_SECONDS,
-    maxVolumesPerInvocation: settings.MAX_VOLUMES_PER_INVOCATION,
+    maxActionsPerInvocation: settings.MAX_ACTIONS_PER_INVOCATION,
+    maxDeadNodePercent: settings.MAX_DEAD_NODE_PERCENT,
     nodeSelector: settings.NODE_SELECTOR,
     lifecycleHookNames: settings.LIFECYCLE_HOOK_NAMES,
     lifecycleWaitMs: settings.LIFECYCLE_WAIT_SECONDS,

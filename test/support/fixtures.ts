@@ -318,6 +318,66 @@ export class TestCluster {
     return volumeId;
   }
 
+  /**
+   * Attaches a volume tagged for this cluster that no PersistentVolume names, as Karpenter and
+   * kOps leave on nodes (a data or etcd volume).
+   */
+  async attachClusterTaggedVolume(node: TestNode): Promise<string> {
+    const created = await this.ec2.send(
+      new CreateVolumeCommand({
+        AvailabilityZone: node.zone,
+        Size: 10,
+        TagSpecifications: [
+          { ResourceType: 'volume', Tags: [{ Key: this.clusterTagKey, Value: 'owned' }] },
+        ],
+      }),
+    );
+    const volumeId = created.VolumeId;
+    if (!volumeId) throw new Error('CreateVolume returned no volume id');
+    await this.ec2.send(
+      new AttachVolumeCommand({
+        VolumeId: volumeId,
+        InstanceId: node.instanceId,
+        Device: this.nextDevice(node.instanceId),
+      }),
+    );
+    return volumeId;
+  }
+
+  /** Sets the Node's Ready condition, as its kubelet (True) or the node lifecycle controller would. */
+  async setNodeReady(node: TestNode, ready: boolean): Promise<void> {
+    const current = await this.core.readNodeStatus({ name: node.nodeName });
+    const now = new Date();
+    await this.core.replaceNodeStatus({
+      name: node.nodeName,
+      body: {
+        ...current,
+        status: {
+          ...current.status,
+          conditions: [
+            {
+              type: 'Ready',
+              status: ready ? 'True' : 'Unknown',
+              reason: ready ? 'KubeletReady' : 'NodeStatusUnknown',
+              lastHeartbeatTime: now,
+              lastTransitionTime: now,
+            },
+          ],
+        },
+      },
+    });
+  }
+
+  /** The Node's taints now. */
+  async taintsOf(node: TestNode): Promise<Array<{ key: string; value?: string; effect: string }>> {
+    const current = await this.core.readNode({ name: node.nodeName });
+    return (current.spec?.taints ?? []).map((t) => ({
+      key: t.key,
+      effect: t.effect,
+      ...(t.value === undefined ? {} : { value: t.value }),
+    }));
+  }
+
   /** The volume's state and the instances EC2 says it is attached to. */
   async volume(volumeId: string): Promise<{ state?: string; attachedTo: string[] }> {
     const described = await this.ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));

@@ -32,7 +32,9 @@ export interface FunctionUnderTest {
 
 /**
  * Environment settings for the remediator in tests: short timeouts, because moto detaches at
- * once and no external-attacher runs to remove finalizers.
+ * once and no external-attacher runs to remove finalizers. Test clusters are a node or two that
+ * all die, and their Nodes share one apiserver with every other test's: the share-of-dead-Nodes
+ * rule is off here and has tests of its own, which set it.
  */
 export function testSettings(cluster: TestCluster): Record<string, string> {
   return {
@@ -41,6 +43,7 @@ export function testSettings(cluster: TestCluster): Record<string, string> {
     DETACH_TIMEOUT_SECONDS: '5',
     FORCE_DETACH_TIMEOUT_SECONDS: '5',
     ATTACHER_GRACE_SECONDS: '0.5',
+    MAX_DEAD_NODE_PERCENT: '100',
   };
 }
 

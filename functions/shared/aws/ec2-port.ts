@@ -22,6 +22,19 @@ const maxDetachesInFlight = 10;
 /** EC2 takes at most 200 values in one filter. */
 const maxFilterValues = 200;
 
+/** Instance ids per DescribeInstances call (the EBS CSI driver sends up to 1000). */
+const maxInstanceIdsPerCall = 200;
+
+/**
+ * The ids that EC2's InvalidInstanceID.NotFound names ("The instance ID 'i-1' does not exist",
+ * "The instance IDs 'i-1, i-2' do not exist"), among those asked; none for any other error.
+ */
+export function notFoundInstanceIds(error: unknown, asked: readonly string[]): string[] {
+  if ((error as { name?: string }).name !== 'InvalidInstanceID.NotFound') return [];
+  const named = new Set(((error as Error).message ?? '').match(/\bi-[0-9a-f]+\b/g) ?? []);
+  return asked.filter((id) => named.has(id));
+}
+
 /** EC2 error codes that mean "that volume is not attached to that instance (any more)". */
 const alreadyDetachedCodes = new Set([
   'IncorrectState',
@@ -57,6 +70,10 @@ function instanceFacts(instance: Instance): InstanceFacts | undefined {
     state: (knownStates.has(state) ? state : 'running') as InstanceState,
     ...(instance.PrivateDnsName ? { privateDnsName: instance.PrivateDnsName } : {}),
     ...(instance.RootDeviceName ? { rootDeviceName: instance.RootDeviceName } : {}),
+    ...(instance.StateReason?.Code ? { stateReasonCode: instance.StateReason.Code } : {}),
+    ...(instance.Placement?.AvailabilityZone
+      ? { availabilityZone: instance.Placement.AvailabilityZone }
+      : {}),
     tags: tagMap(instance.Tags),
   };
 }
@@ -70,6 +87,7 @@ function volumeFacts(volume: Volume): VolumeFacts | undefined {
       instanceId: attachment.InstanceId ?? '',
       device: attachment.Device ?? '',
       state: attachment.State ?? '',
+      deleteOnTermination: attachment.DeleteOnTermination === true,
     })),
   };
 }
@@ -97,25 +115,42 @@ export function createEc2Port(client: EC2Client): Ec2Port {
   }
 
   return {
+    region: () => client.config.region(),
+
     async describeInstances(instanceIds) {
       const found = new Map<string, InstanceFacts>();
-      // A filter, not InstanceIds: one unknown id would fail the whole call with NotFound.
-      for (const batch of chunks([...new Set(instanceIds)], maxFilterValues)) {
-        let nextToken: string | undefined;
-        do {
-          const page = await client.send(
-            new DescribeInstancesCommand({
-              Filters: [{ Name: 'instance-id', Values: batch }],
-              MaxResults: 1000,
-              NextToken: nextToken,
-            }),
-          );
-          for (const instance of (page.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
-            const facts = instanceFacts(instance);
-            if (facts) found.set(facts.instanceId, facts);
+      // By id, never by filter: only EC2's InvalidInstanceID.NotFound for that very id proves an
+      // instance gone; absence from a filtered or paginated answer proves nothing.
+      for (const batch of chunks([...new Set(instanceIds)], maxInstanceIdsPerCall)) {
+        let asked = batch;
+        while (asked.length > 0) {
+          try {
+            const answer = await client.send(new DescribeInstancesCommand({ InstanceIds: asked }));
+            for (const instance of (answer.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
+              const facts = instanceFacts(instance);
+              if (facts) found.set(facts.instanceId, facts);
+            }
+            asked = [];
+          } catch (error) {
+            const unknown = notFoundInstanceIds(error, asked);
+            if (unknown.length === 0) {
+              throw new RemediationError(
+                `describing instances ${asked.slice(0, 3).join(', ')}${asked.length > 3 ? ` and ${asked.length - 3} more` : ''}: ${(error as Error).message}`,
+                { cause: error },
+              );
+            }
+            for (const instanceId of unknown) {
+              found.set(instanceId, { instanceId, state: 'gone', tags: {} });
+            }
+            asked = asked.filter((id) => !unknown.includes(id));
           }
-          nextToken = page.NextToken;
-        } while (nextToken);
+        }
+      }
+      const unanswered = instanceIds.filter((id) => !found.has(id));
+      if (unanswered.length > 0) {
+        throw new RemediationError(
+          `describing instances: EC2 answered neither the instance nor InvalidInstanceID.NotFound for ${unanswered.join(', ')}`,
+        );
       }
       return found;
     },

@@ -45,8 +45,11 @@ function failure(what: string, server: string, error: unknown): Error {
 }
 
 function nodeFacts(node: V1Node): NodeFacts {
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
   return {
     name: node.metadata?.name ?? '',
+    ...(node.metadata?.uid ? { uid: node.metadata.uid } : {}),
+    ...(ready ? { ready: ready.status === 'True' } : {}),
     ...(node.spec?.providerID ? { providerId: node.spec.providerID } : {}),
     taints: (node.spec?.taints ?? []).map((t) => ({
       key: t.key,
@@ -62,6 +65,7 @@ function attachmentFacts(attachment: V1VolumeAttachment): AttachmentFacts {
   const nodeId = attachment.metadata?.annotations?.[csiNodeIdAnnotation];
   return {
     name: attachment.metadata?.name ?? '',
+    ...(attachment.metadata?.uid ? { uid: attachment.metadata.uid } : {}),
     attacher: attachment.spec.attacher,
     nodeName: attachment.spec.nodeName,
     ...(nodeId ? { nodeIdAnnotation: nodeId } : {}),
@@ -186,35 +190,67 @@ export function createKubernetesPort(config: KubeConfig): KubernetesPort {
       }
     },
 
-    async deleteVolumeAttachment(name) {
+    async deleteVolumeAttachment(name, uid) {
       try {
-        await storage.deleteVolumeAttachment({ name });
+        await storage.deleteVolumeAttachment({
+          name,
+          ...(uid ? { body: { preconditions: { uid } } } : {}),
+        });
         return 'deleted';
       } catch (error) {
-        if (statusOf(error) === 404) return 'not-found';
+        // 409: the uid precondition failed, the object observed is gone (another took its name).
+        if (statusOf(error) === 404 || (uid && statusOf(error) === 409)) return 'not-found';
         throw failure(`deleting volumeattachment ${name}`, server, error);
       }
     },
 
     async removeVolumeAttachmentFinalizer(name, finalizer, seen) {
-      type Meta = { metadata?: { resourceVersion?: string; finalizers?: string[] } };
+      type Meta = {
+        metadata?: {
+          resourceVersion?: string;
+          uid?: string;
+          deletionTimestamp?: unknown;
+          finalizers?: string[];
+        };
+      };
+      let notOurs: string | undefined;
       const patched = await patchWithTest<Meta, V1VolumeAttachment>(
         `removing finalizer ${finalizer} from volumeattachment ${name}`,
         async () => ({ metadata: (await storage.readVolumeAttachment({ name })).metadata }),
         (current) => {
-          const finalizers = current.metadata?.finalizers ?? [];
+          const meta = current.metadata;
+          if (!seen.uid || meta?.uid !== seen.uid) {
+            notOurs = `another VolumeAttachment ${name} (uid ${meta?.uid}) took the name of the one observed`;
+            return undefined;
+          }
+          if (meta.deletionTimestamp === undefined) {
+            notOurs =
+              'not being deleted: a finalizer is only removed from a deleted VolumeAttachment';
+            return undefined;
+          }
+          const finalizers = meta.finalizers ?? [];
           if (!finalizers.includes(finalizer)) return undefined;
           const remaining = finalizers.filter((f) => f !== finalizer);
-          return [{ op: 'replace', path: '/metadata/finalizers', value: remaining }];
+          return [
+            { op: 'test', path: '/metadata/uid', value: seen.uid },
+            { op: 'replace', path: '/metadata/finalizers', value: remaining },
+          ];
         },
         (patch) => storage.patchVolumeAttachment({ name, body: patch }),
-        seen?.resourceVersion
+        seen.resourceVersion
           ? {
-              metadata: { resourceVersion: seen.resourceVersion, finalizers: [...seen.finalizers] },
+              metadata: {
+                resourceVersion: seen.resourceVersion,
+                ...(seen.uid ? { uid: seen.uid } : {}),
+                ...(seen.deleting ? { deletionTimestamp: true } : {}),
+                finalizers: [...seen.finalizers],
+              },
             }
           : undefined,
       );
-      return patched?.metadata?.finalizers ?? [];
+      if (notOurs) return { outcome: 'not-ours', reason: notOurs };
+      if (!patched) return { outcome: 'gone' };
+      return { outcome: 'removed', remaining: patched.metadata?.finalizers ?? [] };
     },
 
     addNodeTaint: async (nodeName, taint) => {

@@ -5,7 +5,12 @@
 import { messageOf } from '../errors.ts';
 import { ebsCsiAttacherFinalizer } from '../volume-attachment-name.ts';
 import type { AttachmentFacts } from './facts.ts';
-import { type InstancePlan, outOfServiceTaint, type VolumeTask } from './plan.ts';
+import {
+  type AttachmentRef,
+  type InstancePlan,
+  outOfServiceTaint,
+  type VolumeTask,
+} from './plan.ts';
 import type { Ec2Port, KubernetesPort } from './ports.ts';
 
 export type ActionKind =
@@ -23,8 +28,12 @@ export interface ActionRecord {
   readonly volumeId?: string;
   readonly volumeAttachment?: string;
   readonly node?: string;
-  /** done; already-done (an earlier run or someone else did it); planned (dry-run); failed. */
-  readonly outcome: 'done' | 'already-done' | 'planned' | 'failed';
+  /**
+   * done; already-done (an earlier run or someone else did it); planned (dry-run); refused (a
+   * re-check right before it found the instance back, or the object not the one observed);
+   * failed.
+   */
+  readonly outcome: 'done' | 'already-done' | 'planned' | 'refused' | 'failed';
   readonly detail?: string;
   readonly durationMs: number;
 }
@@ -41,6 +50,14 @@ export const volumesDetached = counter(['detach-volume', 'force-detach-volume'])
 
 /** How many VolumeAttachments these actions deleted (or, with `planned`, would delete). */
 export const attachmentsDeleted = counter(['delete-volumeattachment']);
+
+/** Destructive actions taken or, in dry-run, planned: what the circuit breaker counts. */
+export function destructiveActionsTaken(actions: readonly ActionRecord[]): number {
+  return counter(['detach-volume', 'force-detach-volume', 'delete-volumeattachment', 'taint-node'])(
+    actions,
+    ['done', 'planned'],
+  );
+}
 
 export interface ExecutionOptions {
   readonly dryRun: boolean;
@@ -122,6 +139,9 @@ class Recorder {
   }
 }
 
+/** The states in which a forced detach may be used, checked again right before it. */
+const forceStates = new Set(['stopped', 'terminated', 'gone']);
+
 /** How long release checks of concurrent volumes wait for each other to share one call. */
 const releaseCheckWindowMs = 25;
 
@@ -192,6 +212,14 @@ async function freeVolume(
             `allowed while the instance is ${plan.state}`,
         );
       }
+      // Re-check right before the irreversible: an instance that came back keeps its volume.
+      const current = (await ec2.describeInstances([instanceId])).get(instanceId)?.state;
+      if (!current || !forceStates.has(current)) {
+        throw new Error(
+          `${volumeId} still attached to ${instanceId} after ${waited}, and EC2 now reports the ` +
+            `instance ${current ?? 'unknown'}: no force detach`,
+        );
+      }
       await ec2.detachVolume(volumeId, instanceId, true);
       if (await pollUntil(released, options.forceDetachTimeoutMs, sleep)) {
         return {
@@ -209,12 +237,12 @@ async function freeVolume(
 
   // Only now that EC2 no longer holds the volume on this instance may its attachments go.
   await Promise.all(
-    task.attachmentNames.map((name) => deleteAttachment(name, volumeId, deps, options, recorder)),
+    task.attachments.map((ref) => deleteAttachment(ref, volumeId, deps, options, recorder)),
   );
 }
 
 async function deleteAttachment(
-  name: string,
+  ref: AttachmentRef,
   volumeId: string,
   deps: ExecutionDeps,
   options: ExecutionOptions,
@@ -222,10 +250,11 @@ async function deleteAttachment(
 ): Promise<void> {
   const { kube } = deps;
   const sleep = deps.sleep ?? defaultSleep;
+  const { name, uid } = ref;
   const target = { volumeId, volumeAttachment: name };
   const deleted = await recorder.run('delete-volumeattachment', target, async () => {
     if (options.dryRun) return { outcome: 'planned' };
-    const answer = await kube.deleteVolumeAttachment(name);
+    const answer = await kube.deleteVolumeAttachment(name, uid);
     return { outcome: answer === 'deleted' ? 'done' : 'already-done' };
   });
   if (deleted.outcome !== 'done') return;
@@ -241,11 +270,18 @@ async function deleteAttachment(
     sleep,
   );
   const stuck = last;
-  if (gone || !stuck?.finalizers.includes(ebsCsiAttacherFinalizer)) return;
+  // Only the object deleted a moment ago: one created again under its name is someone else's.
+  if (gone || !stuck?.finalizers.includes(ebsCsiAttacherFinalizer) || stuck.uid !== uid) return;
   await recorder.run('remove-finalizer', target, async () => {
-    const left = await kube.removeVolumeAttachmentFinalizer(name, ebsCsiAttacherFinalizer, stuck);
-    return left.length > 0
-      ? { outcome: 'done', detail: `still held by finalizers ${left.join(', ')}` }
+    const removal = await kube.removeVolumeAttachmentFinalizer(
+      name,
+      ebsCsiAttacherFinalizer,
+      stuck,
+    );
+    if (removal.outcome === 'gone') return { outcome: 'already-done' };
+    if (removal.outcome === 'not-ours') return { outcome: 'refused', detail: removal.reason };
+    return removal.remaining.length > 0
+      ? { outcome: 'done', detail: `still held by finalizers ${removal.remaining.join(', ')}` }
       : { outcome: 'done', detail: 'no attacher answered: removed its finalizer' };
   });
 }
@@ -266,6 +302,14 @@ export async function executeRemediation(
   if (taintNode) {
     await recorder.run('taint-node', { node: taintNode }, async () => {
       if (options.dryRun) return { outcome: 'planned' };
+      // Re-check right before: the taint makes Kubernetes evict the Node's pods.
+      const current = (await deps.ec2.describeInstances([plan.instanceId])).get(plan.instanceId);
+      if (current?.state !== 'stopped') {
+        return {
+          outcome: 'refused',
+          detail: `EC2 now reports the instance ${current?.state ?? 'unknown'}: not tainted`,
+        };
+      }
       await deps.kube.addNodeTaint(taintNode, outOfServiceTaint);
       return {
         outcome: 'done',

@@ -19,15 +19,24 @@ export interface InstanceFacts {
   readonly privateDnsName?: string;
   /** The device of the root volume, such as /dev/xvda: never detached. */
   readonly rootDeviceName?: string;
+  /** Why EC2 last changed the state: `Client.UserInitiatedHibernate` marks a hibernated instance. */
+  readonly stateReasonCode?: string;
+  readonly availabilityZone?: string;
   readonly tags: Readonly<Record<string, string>>;
 }
 
-/** What EC2 reported of an instance, or `gone` when it no longer knows it. */
-export function instanceOrGone(
+/**
+ * What EC2 reported of an instance (`gone` only where EC2 answered InvalidInstanceID.NotFound for
+ * it). The EC2 port answers for every id it was asked about; an id it did not answer for is a
+ * bug, never taken as gone.
+ */
+export function instanceAsReported(
   instances: ReadonlyMap<string, InstanceFacts>,
   instanceId: string,
 ): InstanceFacts {
-  return instances.get(instanceId) ?? { instanceId, state: 'gone', tags: {} };
+  const instance = instances.get(instanceId);
+  if (!instance) throw new Error(`EC2 was not asked about ${instanceId}`);
+  return instance;
 }
 
 export interface VolumeAttachmentInEc2 {
@@ -35,6 +44,8 @@ export interface VolumeAttachmentInEc2 {
   readonly device: string;
   /** attaching, attached, detaching, detached or busy. */
   readonly state: string;
+  /** EC2 deletes the volume with the instance: a node-level volume (root, data), never a PV's. */
+  readonly deleteOnTermination?: boolean;
 }
 
 export interface VolumeFacts {
@@ -51,12 +62,17 @@ export interface Taint {
 
 export interface NodeFacts {
   readonly name: string;
+  readonly uid?: string;
   readonly providerId?: string;
   readonly taints: readonly Taint[];
+  /** The Ready condition is True. */
+  readonly ready?: boolean;
 }
 
 export interface AttachmentFacts {
   readonly name: string;
+  /** The object observed: a VolumeAttachment created again under the same name has another. */
+  readonly uid?: string;
   readonly attacher: string;
   readonly nodeName: string;
   /** The csi.alpha.kubernetes.io/node-id annotation: the instance id the attacher used. */

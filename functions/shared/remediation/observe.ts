@@ -1,5 +1,5 @@
 import { mapConcurrently } from '../concurrency.ts';
-import { type AttachmentFacts, instanceOrGone, type NodeFacts } from './facts.ts';
+import { type AttachmentFacts, instanceAsReported, type NodeFacts } from './facts.ts';
 import {
   attachmentsOfInstance,
   type MappedAttachment,
@@ -33,16 +33,17 @@ export async function observeInstances(
   ec2: Ec2Port,
   kube: KubernetesPort,
   kubernetesSnapshot?: KubernetesSnapshot,
-): Promise<Observation[]> {
-  const [instances, nodes, attachments, volumesInEc2] = await Promise.all([
+): Promise<{ observations: Observation[]; nodes: readonly NodeFacts[] }> {
+  const [instances, nodes, attachments, volumesInEc2, region] = await Promise.all([
     ec2.describeInstances(instanceIds),
     kubernetesSnapshot?.nodes ?? kube.listNodes(),
     kubernetesSnapshot?.attachments ?? kube.listVolumeAttachments(),
     ec2.describeVolumesAttachedTo(instanceIds),
+    ec2.region(),
   ]);
 
   const perInstance = instanceIds.map((instanceId) => {
-    const instance = instanceOrGone(instances, instanceId);
+    const instance = instanceAsReported(instances, instanceId);
     const node = nodeOfInstance(nodes, instanceId);
     const own = attachmentsOfInstance(attachments, instanceId, nodeNameOfInstance(nodes, instance));
     return { instance, node, own };
@@ -60,8 +61,9 @@ export async function observeInstances(
   );
   const referenceOf = new Map(pvs.flatMap((pv) => (pv ? [[pv.name, pv.volumeReference]] : [])));
 
-  return perInstance.map(({ instance, node, own }) => ({
+  const observations = perInstance.map(({ instance, node, own }) => ({
     instance,
+    region,
     ...(node ? { node } : {}),
     attachments: own.map((attachment): MappedAttachment => {
       const reference = attachment.persistentVolumeName
@@ -74,4 +76,5 @@ export async function observeInstances(
       v.attachments.some((a) => a.instanceId === instance.instanceId),
     ),
   }));
+  return { observations, nodes };
 }

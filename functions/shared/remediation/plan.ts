@@ -24,6 +24,15 @@ export const outOfServiceTaint: Taint = {
   effect: 'NoExecute',
 };
 
+/** Whether a taint is the out-of-service taint this project adds (its value marks it ours). */
+export function isOurOutOfServiceTaint(taint: Taint): boolean {
+  return (
+    taint.key === outOfServiceTaint.key &&
+    taint.value === outOfServiceTaint.value &&
+    taint.effect === outOfServiceTaint.effect
+  );
+}
+
 /** A VolumeAttachment of the instance, with the EBS volume it stands for when that is known. */
 export interface MappedAttachment {
   readonly attachment: AttachmentFacts;
@@ -37,6 +46,14 @@ export interface Observation {
   readonly attachments: readonly MappedAttachment[];
   /** The volumes EC2 holds on this instance now. */
   readonly volumesInEc2: readonly VolumeFacts[];
+  /** The Region of the EC2 API that was asked: the only Region this function acts in. */
+  readonly region?: string;
+}
+
+/** A VolumeAttachment as observed: deletes and finalizer removals name exactly this object. */
+export interface AttachmentRef {
+  readonly name: string;
+  readonly uid?: string;
 }
 
 /** One EBS volume to free: detach it from the instance if EC2 holds it, then delete its attachments. */
@@ -44,7 +61,7 @@ export interface VolumeTask {
   readonly volumeId: string;
   /** Present when EC2 still holds the volume on the instance. */
   readonly detach?: { readonly device: string };
-  readonly attachmentNames: readonly string[];
+  readonly attachments: readonly AttachmentRef[];
 }
 
 export interface Skipped {
@@ -78,6 +95,20 @@ export type TaintLiftPlan =
   | { readonly outcome: 'lift-taint'; readonly instanceId: string; readonly nodeName: string };
 
 type PlanSettings = Pick<Config, 'clusterName' | 'onStopped' | 'outOfServiceTaint'>;
+
+/** The zone in a providerID aws:///<zone>/<instance-id>, when it names one. */
+export function zoneOfProviderId(providerId: string | undefined): string | undefined {
+  const match = /^aws:\/\/\/([a-z0-9-]+)\/i-[0-9a-f]+$/.exec(providerId ?? '');
+  return match?.[1];
+}
+
+/** Whether an Availability Zone, Local Zone or Wavelength Zone belongs to the Region. */
+export function zoneInRegion(zone: string, region: string): boolean {
+  return zone.startsWith(region) && /^[a-z-]/.test(zone.slice(region.length));
+}
+
+/** EC2's state reason for a stop that hibernated the instance. */
+const hibernated = 'Client.UserInitiatedHibernate';
 
 /** Whether a tag set ties an instance or volume to the cluster. */
 export function taggedForCluster(tags: Readonly<Record<string, string>>, clusterName: string) {
@@ -141,6 +172,9 @@ const untouchable: Partial<Record<InstanceState, string>> = {
   pending: 'EC2 reports the instance pending: it is starting, and a live instance is never touched',
   running: 'EC2 reports the instance running: a live instance is never touched',
   stopping: 'EC2 reports the instance stopping: its volumes are freed once it has stopped',
+  'shutting-down':
+    'EC2 reports the instance shutting down: its guest OS still runs and holds its filesystems; ' +
+    'the remediator acts once EC2 reports it terminated',
 };
 
 /** What to do for one instance that an event says is gone or going. */
@@ -162,14 +196,31 @@ export function planRemediation(observation: Observation, settings: PlanSettings
       reason: `not an instance of cluster ${settings.clusterName}: no cluster tag, no Node, no VolumeAttachment`,
     };
   }
+  const zone = zoneOfProviderId(node?.providerId);
+  if (observation.region && zone && !zoneInRegion(zone, observation.region)) {
+    return {
+      outcome: 'refused',
+      ...about,
+      reason:
+        `the Node's zone ${zone} is not in this function's Region ${observation.region}: ` +
+        'what EC2 says here proves nothing about it (deploy the remediator in each Region of the cluster)',
+    };
+  }
   const refusal = untouchable[instance.state];
   if (refusal) return { outcome: 'refused', ...about, reason: refusal };
   if (instance.state === 'stopped' && settings.onStopped === 'ignore') {
     return { outcome: 'skipped', ...about, reason: 'instance stopped, and ON_STOPPED is ignore' };
   }
+  if (instance.state === 'stopped' && instance.stateReasonCode === hibernated) {
+    return {
+      outcome: 'skipped',
+      ...about,
+      reason: `instance hibernated (${hibernated}): it resumes with its memory and mounts, so its volumes stay`,
+    };
+  }
 
   const skipped: Skipped[] = [];
-  const attachmentsByVolume = new Map<string, string[]>();
+  const attachmentsByVolume = new Map<string, AttachmentRef[]>();
   for (const { attachment, volumeId } of observation.attachments) {
     if (!volumeId) {
       skipped.push({
@@ -181,7 +232,7 @@ export function planRemediation(observation: Observation, settings: PlanSettings
     }
     attachmentsByVolume.set(volumeId, [
       ...(attachmentsByVolume.get(volumeId) ?? []),
-      attachment.name,
+      { name: attachment.name, ...(attachment.uid ? { uid: attachment.uid } : {}) },
     ]);
   }
 
@@ -195,26 +246,34 @@ export function planRemediation(observation: Observation, settings: PlanSettings
       skipped.push({ kind: 'volume', name: volume.volumeId, reason: 'the root volume' });
       continue;
     }
-    const ours =
-      attachmentsByVolume.has(volume.volumeId) ||
-      taggedForCluster(volume.tags, settings.clusterName);
-    if (!ours) {
+    if (attachment.deleteOnTermination) {
       skipped.push({
         kind: 'volume',
         name: volume.volumeId,
-        reason: `not a volume of cluster ${settings.clusterName}: no PersistentVolume names it, no cluster tag`,
+        reason:
+          'DeleteOnTermination is set: a node-level volume (root or data), never a PersistentVolume',
+      });
+      continue;
+    }
+    // Only a PersistentVolume or VolumeAttachment of the cluster makes a volume the cluster's:
+    // Karpenter and kOps copy cluster tags onto node volumes, so a tag proves nothing.
+    if (!attachmentsByVolume.has(volume.volumeId)) {
+      skipped.push({
+        kind: 'volume',
+        name: volume.volumeId,
+        reason: `not a volume of cluster ${settings.clusterName}: no PersistentVolume or VolumeAttachment of the cluster names it (a tag alone never does)`,
       });
       continue;
     }
     volumes.push({
       volumeId: volume.volumeId,
       detach: { device: attachment.device },
-      attachmentNames: attachmentsByVolume.get(volume.volumeId) ?? [],
+      attachments: attachmentsByVolume.get(volume.volumeId) ?? [],
     });
   }
   // Attachments whose volume EC2 no longer holds on this instance: only the Kubernetes side is left.
-  for (const [volumeId, attachmentNames] of attachmentsByVolume) {
-    if (!heldByEc2.has(volumeId)) volumes.push({ volumeId, attachmentNames });
+  for (const [volumeId, attachments] of attachmentsByVolume) {
+    if (!heldByEc2.has(volumeId)) volumes.push({ volumeId, attachments });
   }
 
   const taint =
@@ -246,12 +305,7 @@ export function planTaintLift(instance: InstanceFacts, node: NodeFacts | undefin
     };
   }
   if (!node) return { outcome: 'skipped', instanceId, reason: 'no Node for this instance' };
-  const ours = node.taints.some(
-    (t) =>
-      t.key === outOfServiceTaint.key &&
-      t.value === outOfServiceTaint.value &&
-      t.effect === outOfServiceTaint.effect,
-  );
+  const ours = node.taints.some(isOurOutOfServiceTaint);
   if (!ours) {
     return {
       outcome: 'skipped',
@@ -272,13 +326,61 @@ export function volumesToDetach(plans: readonly InstancePlan[]): number {
 }
 
 /**
- * The circuit breaker: when the plans together would detach more than `limit` volumes, every
- * plan that would act is refused instead, because that many dead nodes at once more likely
- * means a wrong event or a wrong state than a real mass failure.
+ * How many destructive actions a set of plans would take: detaches, VolumeAttachment
+ * deletions and taints. Finalizer removals and force detaches are fallbacks of those.
  */
-export function applyCircuitBreaker(plans: readonly InstancePlan[], limit: number): InstancePlan[] {
-  const total = volumesToDetach(plans);
-  if (total <= limit) return [...plans];
+export function destructiveActions(plans: readonly InstancePlan[]): number {
+  return plans.reduce((sum, plan) => {
+    if (plan.outcome !== 'remediate') return sum;
+    const detaches = plan.volumes.filter((v) => v.detach).length;
+    const deletions = plan.volumes.reduce((n, v) => n + v.attachments.length, 0);
+    return sum + detaches + deletions + (plan.taintNode ? 1 : 0);
+  }, 0);
+}
+
+export interface CircuitBreakerLimits {
+  /** MAX_ACTIONS_PER_INVOCATION: destructive actions one invocation or sweep may take. */
+  readonly maxActions: number;
+  /** MAX_DEAD_NODE_PERCENT: the share of the cluster's Nodes that may look dead at once. */
+  readonly maxDeadNodePercent: number;
+}
+
+/**
+ * The share of Nodes that look dead: those whose Ready condition is reported and not True, and
+ * those of instances the plans would remediate. A Node that reports no condition yet (a kubelet
+ * registering) does not count as dead.
+ */
+export function deadNodePercent(nodes: readonly NodeFacts[], plans: readonly InstancePlan[]) {
+  if (nodes.length === 0) return 0;
+  const remediated = new Set(
+    plans.flatMap((p) => (p.outcome === 'remediate' && p.nodeName ? [p.nodeName] : [])),
+  );
+  const dead = nodes.filter((n) => n.ready === false || remediated.has(n.name)).length;
+  return (100 * dead) / nodes.length;
+}
+
+/**
+ * The circuit breaker, decided before the first action: when the plans together would take more
+ * destructive actions than allowed, or more of the cluster's Nodes than allowed look dead at
+ * once, every plan that would act is refused instead (as Medik8s refuses below minHealthy): that
+ * much death at once more likely means a wrong event, a wrong state or a partition than a real
+ * mass failure. A dry-run comes to the same refusal.
+ */
+export function applyCircuitBreaker(
+  plans: readonly InstancePlan[],
+  limits: CircuitBreakerLimits,
+  nodes: readonly NodeFacts[],
+): InstancePlan[] {
+  const actions = destructiveActions(plans);
+  const deadPercent = deadNodePercent(nodes, plans);
+  let reason: string | undefined;
+  if (actions > limits.maxActions) {
+    reason = `circuit breaker: ${actions} destructive actions in one invocation, more than MAX_ACTIONS_PER_INVOCATION=${limits.maxActions}`;
+  } else if (deadPercent > limits.maxDeadNodePercent) {
+    reason = `circuit breaker: ${Math.round(deadPercent)}% of the cluster's ${nodes.length} Nodes look dead at once, more than MAX_DEAD_NODE_PERCENT=${limits.maxDeadNodePercent}`;
+  }
+  if (!reason) return [...plans];
+  const refusal = reason;
   return plans.map((plan) =>
     plan.outcome !== 'remediate'
       ? plan
@@ -287,7 +389,7 @@ export function applyCircuitBreaker(plans: readonly InstancePlan[], limit: numbe
           instanceId: plan.instanceId,
           state: plan.state,
           ...(plan.nodeName ? { nodeName: plan.nodeName } : {}),
-          reason: `circuit breaker: ${total} volumes to detach in one invocation, more than MAX_VOLUMES_PER_INVOCATION=${limit}`,
+          reason: refusal,
         },
   );
 }

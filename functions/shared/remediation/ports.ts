@@ -9,7 +9,12 @@ import type {
 
 /** The EC2 calls the remediator makes, and nothing more. */
 export interface Ec2Port {
-  /** The instances EC2 knows of these ids; an id missing from the result is gone. */
+  /** The Region the calls go to: the only Region this function acts in. */
+  region(): Promise<string>;
+  /**
+   * Every id asked, as EC2 reports it; `gone` only where EC2 answered InvalidInstanceID.NotFound
+   * for that very id. Throws rather than leave an id unanswered.
+   */
   describeInstances(instanceIds: readonly string[]): Promise<Map<string, InstanceFacts>>;
   /** The volumes EC2 holds on any of these instances. */
   describeVolumesAttachedTo(instanceIds: readonly string[]): Promise<VolumeFacts[]>;
@@ -27,6 +32,13 @@ export interface Ec2Port {
   ): Promise<'detaching' | 'already-detached'>;
 }
 
+export type FinalizerRemoval =
+  | { readonly outcome: 'removed'; readonly remaining: readonly string[] }
+  /** Gone, or no longer carrying the finalizer: someone else finished. */
+  | { readonly outcome: 'gone' }
+  /** Another object under the same name, or not being deleted: not ours to strip. */
+  | { readonly outcome: 'not-ours'; readonly reason: string };
+
 /** The Kubernetes calls the remediator makes: exactly what infra/kubernetes/rbac.yaml grants. */
 export interface KubernetesPort {
   /** Every Node, or those matching a label selector. */
@@ -34,18 +46,21 @@ export interface KubernetesPort {
   listVolumeAttachments(): Promise<AttachmentFacts[]>;
   readPersistentVolume(name: string): Promise<PersistentVolumeFacts | undefined>;
   readVolumeAttachment(name: string): Promise<AttachmentFacts | undefined>;
-  /** Resolves `not-found` when it is already gone. */
-  deleteVolumeAttachment(name: string): Promise<'deleted' | 'not-found'>;
   /**
-   * Removes one finalizer, if the object still carries it, and resolves with the finalizers
-   * left (none once the object is gone). `seen`, a read made a moment ago, saves reading again
-   * when nothing changed since.
+   * Deletes the VolumeAttachment with this uid (a precondition: one created again under the same
+   * name is left alone). Resolves `not-found` when that object is already gone.
+   */
+  deleteVolumeAttachment(name: string, uid?: string): Promise<'deleted' | 'not-found'>;
+  /**
+   * Removes one finalizer from the object `seen` (a read made a moment ago): only from that uid,
+   * and only once it is being deleted. Resolves with the finalizers left, or why nothing was
+   * removed.
    */
   removeVolumeAttachmentFinalizer(
     name: string,
     finalizer: string,
-    seen?: AttachmentFacts,
-  ): Promise<readonly string[]>;
+    seen: AttachmentFacts,
+  ): Promise<FinalizerRemoval>;
   /** Adds the taint unless the Node has it already. */
   addNodeTaint(nodeName: string, taint: Taint): Promise<void>;
   /** Removes taints with this key and value, if present. */

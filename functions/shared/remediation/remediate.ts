@@ -5,7 +5,7 @@ import {
   executeRemediation,
   executeTaintLift,
 } from './execute.ts';
-import { type InstanceState, instanceOrGone } from './facts.ts';
+import { type InstanceState, instanceAsReported } from './facts.ts';
 import { type KubernetesSnapshot, observeInstances } from './observe.ts';
 import {
   applyCircuitBreaker,
@@ -41,13 +41,15 @@ export type RemediationSettings = Pick<
   | 'detachTimeoutMs'
   | 'forceDetachTimeoutMs'
   | 'attacherGraceMs'
-  | 'maxVolumesPerInvocation'
+  | 'maxActionsPerInvocation'
+  | 'maxDeadNodePercent'
 > & { readonly dryRun: boolean; readonly nodeSelector?: string | undefined };
 
 function outcomeOf(actions: readonly ActionRecord[], dryRun: boolean): InstanceReport['outcome'] {
   if (actions.some((a) => a.outcome === 'failed')) return 'failed';
   if (actions.some((a) => a.outcome === 'done')) return 'remediated';
   if (dryRun && actions.some((a) => a.outcome === 'planned')) return 'dry-run';
+  if (actions.some((a) => a.outcome === 'refused')) return 'refused';
   return 'nothing-to-do';
 }
 
@@ -70,8 +72,34 @@ async function runPlan(
 }
 
 /**
- * Remediates instances that an event or an operator says are gone: observes both systems once,
- * plans each instance, applies the circuit breaker to all plans together, then executes.
+ * Observes both systems once and plans each instance, with the circuit breaker applied to all
+ * plans together: nothing is done yet.
+ */
+export async function planInstances(
+  instanceIds: readonly string[],
+  deps: Pick<ExecutionDeps, 'ec2' | 'kube'>,
+  settings: RemediationSettings,
+  kubernetesSnapshot?: KubernetesSnapshot,
+): Promise<InstancePlan[]> {
+  const { observations, nodes } = await observeInstances(
+    instanceIds,
+    deps.ec2,
+    deps.kube,
+    kubernetesSnapshot,
+  );
+  return applyCircuitBreaker(
+    observations.map((observation) => planRemediation(observation, settings)),
+    {
+      maxActions: settings.maxActionsPerInvocation,
+      maxDeadNodePercent: settings.maxDeadNodePercent,
+    },
+    nodes,
+  );
+}
+
+/**
+ * Remediates instances that an event or an operator says are gone: plans them all (circuit
+ * breaker included) before the first action, then executes.
  */
 export async function remediateInstances(
   instanceIds: readonly string[],
@@ -79,11 +107,7 @@ export async function remediateInstances(
   settings: RemediationSettings,
   kubernetesSnapshot?: KubernetesSnapshot,
 ): Promise<InstanceReport[]> {
-  const observations = await observeInstances(instanceIds, deps.ec2, deps.kube, kubernetesSnapshot);
-  const plans = applyCircuitBreaker(
-    observations.map((observation) => planRemediation(observation, settings)),
-    settings.maxVolumesPerInvocation,
-  );
+  const plans = await planInstances(instanceIds, deps, settings, kubernetesSnapshot);
   return Promise.all(plans.map((plan) => runPlan(plan, deps, settings)));
 }
 
@@ -99,7 +123,7 @@ export async function liftOutOfServiceTaints(
   ]);
   return Promise.all(
     instanceIds.map(async (instanceId): Promise<InstanceReport> => {
-      const instance = instanceOrGone(instances, instanceId);
+      const instance = instanceAsReported(instances, instanceId);
       const node = nodeOfInstance(nodes, instanceId);
       const plan = planTaintLift(instance, node);
       const about = {

@@ -6,9 +6,21 @@
  */
 import { instanceIdFromProviderId, isInstanceId } from '../aws-ids.ts';
 import { ebsCsiAttacher } from '../volume-attachment-name.ts';
-import { attachmentsDeleted, type ExecutionDeps, volumesDetached } from './execute.ts';
+import {
+  attachmentsDeleted,
+  destructiveActionsTaken,
+  type ExecutionDeps,
+  volumesDetached,
+} from './execute.ts';
 import type { InstanceState } from './facts.ts';
-import { type InstanceReport, type RemediationSettings, remediateInstances } from './remediate.ts';
+import { isOurOutOfServiceTaint } from './plan.ts';
+import {
+  type InstanceReport,
+  liftOutOfServiceTaints,
+  planInstances,
+  type RemediationSettings,
+  remediateInstances,
+} from './remediate.ts';
 
 /** One sweep's report: returned, logged, and sent as one result event. */
 export interface SweepReport {
@@ -43,10 +55,9 @@ export interface SweepOptions {
 }
 
 /** States whose node will not come back on its own: its attachments are stale. */
-const staleStates = new Set<InstanceState>(['shutting-down', 'terminated', 'stopped', 'gone']);
+const staleStates = new Set<InstanceState>(['terminated', 'stopped', 'gone']);
 
-const circuitBreakerTripped =
-  'circuit breaker: an earlier batch of this sweep reached MAX_VOLUMES_PER_INVOCATION';
+const isCircuitBreaker = (reason: string) => reason.startsWith('circuit breaker');
 
 export async function sweepCluster(
   deps: ExecutionDeps,
@@ -86,8 +97,14 @@ export async function sweepCluster(
     ]);
   }
 
+  // Nodes that carry our out-of-service taint: lifted once EC2 reports their instance running
+  // again, since the `running` event that would lift it may have been missed.
+  const tainted = nodes.flatMap((node) => {
+    const instanceId = instanceIdFromProviderId(node.providerId);
+    return instanceId && node.taints.some((t) => isOurOutOfServiceTaint(t)) ? [instanceId] : [];
+  });
   const instanceIds = [...attachmentsByInstance.keys()];
-  const instances = await deps.ec2.describeInstances(instanceIds);
+  const instances = await deps.ec2.describeInstances([...new Set([...instanceIds, ...tainted])]);
   const stale = instanceIds.filter((id) => {
     const state = instances.get(id)?.state ?? 'gone';
     if (state === 'stopped' && settings.onStopped === 'ignore') return false;
@@ -97,40 +114,48 @@ export async function sweepCluster(
   const snapshot = { nodes, attachments };
   const reports: InstanceReport[] = [];
   const deferred: string[] = [];
-  let allowance = settings.maxVolumesPerInvocation;
-  let tripped = false;
-  for (let i = 0; i < stale.length; i += batchSize) {
-    const batch = stale.slice(i, i + batchSize);
-    if (options.deadline !== undefined && now() >= options.deadline) {
-      deferred.push(...stale.slice(i));
-      break;
-    }
-    if (tripped) {
-      reports.push(
-        ...batch.map((instanceId) => ({
-          instanceId,
-          state: instances.get(instanceId)?.state ?? ('gone' as const),
-          outcome: 'refused' as const,
-          reason: circuitBreakerTripped,
-          dryRun: settings.dryRun,
-          actions: [],
-          skipped: [],
-        })),
+  // The circuit breaker is decided for the whole sweep before its first action; each batch
+  // then observes EC2 afresh and spends what is left of the allowance.
+  const wholeSweep = stale.length > 0 ? await planInstances(stale, deps, settings, snapshot) : [];
+  const refusal = wholeSweep.find(
+    (plan) => plan.outcome === 'refused' && isCircuitBreaker(plan.reason),
+  );
+  if (refusal && refusal.outcome === 'refused') {
+    reports.push(
+      ...wholeSweep.map((plan) => ({
+        instanceId: plan.instanceId,
+        ...(plan.nodeName ? { nodeName: plan.nodeName } : {}),
+        state: plan.state,
+        outcome: plan.outcome === 'remediate' ? ('refused' as const) : plan.outcome,
+        reason: plan.outcome === 'remediate' ? refusal.reason : plan.reason,
+        dryRun: settings.dryRun,
+        actions: [],
+        skipped: [],
+      })),
+    );
+  } else {
+    let allowance = settings.maxActionsPerInvocation;
+    for (let i = 0; i < stale.length; i += batchSize) {
+      const batch = stale.slice(i, i + batchSize);
+      if (options.deadline !== undefined && now() >= options.deadline) {
+        deferred.push(...stale.slice(i));
+        break;
+      }
+      const batchReports = await remediateInstances(
+        batch,
+        deps,
+        { ...settings, maxActionsPerInvocation: Math.max(allowance, 0) },
+        snapshot,
       );
-      continue;
+      reports.push(...batchReports);
+      allowance -= destructiveActionsTaken(batchReports.flatMap((r) => r.actions));
     }
-    const batchReports = await remediateInstances(
-      batch,
-      deps,
-      { ...settings, maxVolumesPerInvocation: Math.max(allowance, 0) },
-      snapshot,
-    );
-    reports.push(...batchReports);
-    allowance -= volumesDetached(
-      batchReports.flatMap((r) => r.actions),
-      ['done', 'planned'],
-    );
-    tripped = batchReports.some((r) => r.reason?.startsWith('circuit breaker'));
+  }
+
+  const running = tainted.filter((id) => instances.get(id)?.state === 'running');
+  if (running.length > 0 && deferred.length === 0) {
+    const lifted = await liftOutOfServiceTaints(running, deps, settings);
+    reports.push(...lifted.filter((report) => report.actions.length > 0));
   }
 
   const actions = reports.flatMap((r) => r.actions);

@@ -172,6 +172,49 @@ describe('node-loss on the real kube-apiserver and moto', () => {
     });
   });
 
+  it("never detaches a volume that only the cluster's tag marks, and says why", async () => {
+    const node = await cluster.addNode();
+    const tagged = await cluster.attachClusterTaggedVolume(node);
+    await cluster.stopInstance(node);
+
+    const result = await nodeLossFunction(cluster).invoke(
+      ec2StateChangeEvent(node.instanceId, 'stopped'),
+    );
+
+    expect((await cluster.volume(tagged)).attachedTo).toEqual([node.instanceId]);
+    expect(result).toMatchObject({
+      instances: [
+        {
+          skipped: expect.arrayContaining([
+            expect.objectContaining({
+              name: tagged,
+              reason: expect.stringContaining('no PersistentVolume or VolumeAttachment'),
+            }),
+          ]),
+        },
+      ],
+    });
+  });
+
+  it("refuses a Node in another Region's zone whose instance this Region's EC2 does not know", async () => {
+    const elsewhere = await cluster.addPhantomNode('eu-west-1a');
+    const volume = await cluster.addVolume(elsewhere);
+
+    const result = await nodeLossFunction(cluster).invoke(
+      ec2StateChangeEvent(elsewhere.instanceId, 'terminated'),
+    );
+
+    expect(result).toMatchObject({
+      instances: [
+        {
+          outcome: 'refused',
+          reason: expect.stringContaining("zone eu-west-1a is not in this function's Region"),
+        },
+      ],
+    });
+    expect(await cluster.volumeAttachmentNames()).toContain(volume.volumeAttachmentName);
+  });
+
   it("keeps a volume on the new node it moved to, deleting only the dead node's attachment", async () => {
     const dead = await cluster.addNode();
     const successor = await cluster.addNode();

@@ -4,7 +4,11 @@ import type { InvocationResult } from '../../../functions/shared/handle-input.ts
 import type { SweepReport } from '../../../functions/shared/remediation/sweep.ts';
 import { ec2Client, endpoints } from '../../support/environment.ts';
 import { TestCluster, type TestNode, type TestVolume } from '../../support/fixtures.ts';
-import { sweepFunction } from '../../support/functions-under-test.ts';
+import {
+  ec2StateChangeEvent,
+  nodeLossFunction,
+  sweepFunction,
+} from '../../support/functions-under-test.ts';
 import { resultEventInbox } from '../../support/result-events.ts';
 import { eventSample } from '../../support/samples.ts';
 
@@ -129,11 +133,67 @@ describe('sweep of a 60-node cluster with 12 dead nodes', () => {
         expect((await cluster.volume(volume.volumeId)).state).toBe('available');
     }
 
-    // EC2 is asked about instances in batches: one DescribeInstances for all 60 nodes, one more
-    // for the one batch of dead ones; never one per node.
-    expect(counting.calls.get('DescribeInstances')).toBe(2);
+    // EC2 is asked about instances by id in batches, never one call per node: for all 60 nodes,
+    // for the whole sweep's plan (the circuit breaker decides before the first action) and for
+    // its one batch of dead ones, each answer naming unknown ids, which are then asked without
+    // (moto names one unknown id per answer, EC2 all of them); and once right before each taint.
+    const rounds = 3 * (1 + forgotten.length);
+    expect(counting.calls.get('DescribeInstances')).toBe(rounds + stopped.length);
     const total = [...counting.calls.values()].reduce((a, b) => a + b, 0);
     expect(total).toBeLessThan(60);
+  });
+});
+
+describe('sweep safety', () => {
+  const cluster = TestCluster.create('sweep-safety', endpoints());
+  afterAll(() => cluster.dispose());
+
+  it('refuses the whole sweep, dry-run alike, when more than MAX_DEAD_NODE_PERCENT of its Nodes look dead', async () => {
+    const built = await buildNodes(cluster, 3, 1);
+    for (const { node } of built) await cluster.setNodeReady(node, true);
+    const [first, second] = built;
+    if (!first || !second) throw new Error('nodes missing');
+    await Promise.all([cluster.stopInstance(first.node), cluster.stopInstance(second.node)]);
+    await cluster.setNodeReady(first.node, false);
+    const before = await cluster.volumeAttachmentNames();
+    const settings = { MAX_DEAD_NODE_PERCENT: '50' };
+
+    const dryRun = sweepOf(
+      await sweepFunction(cluster, { ...settings, DRY_RUN: 'true' }).invoke({ action: 'sweep' }),
+    );
+    const real = sweepOf(await sweepFunction(cluster, settings).invoke({ action: 'sweep' }));
+
+    for (const report of [dryRun, real]) {
+      expect(report.instances.map((i) => i.outcome)).toEqual(['refused', 'refused']);
+      expect(report.instances[0]?.reason).toContain("67% of the cluster's 3 Nodes look dead");
+    }
+    expect(await cluster.volumeAttachmentNames()).toEqual(before);
+    expect((await cluster.volume(first.volumes[0]?.volumeId ?? '')).attachedTo).toEqual([
+      first.node.instanceId,
+    ]);
+  });
+
+  it('lifts our out-of-service taint from a Node whose instance runs again when the running event was missed', async () => {
+    const [{ node } = { node: undefined }] = await buildNodes(cluster, 1, 1);
+    if (!node) throw new Error('node missing');
+    await cluster.stopInstance(node);
+    await nodeLossFunction(cluster).invoke(ec2StateChangeEvent(node.instanceId, 'stopped'));
+    expect(await cluster.taintsOf(node)).toContainEqual(
+      expect.objectContaining({ key: 'node.kubernetes.io/out-of-service' }),
+    );
+    await cluster.startInstance(node);
+
+    const report = sweepOf(await sweepFunction(cluster).invoke({ action: 'sweep' }));
+
+    expect(await cluster.taintsOf(node)).not.toContainEqual(
+      expect.objectContaining({ key: 'node.kubernetes.io/out-of-service' }),
+    );
+    expect(report.instances).toContainEqual(
+      expect.objectContaining({
+        instanceId: node.instanceId,
+        actions: [expect.objectContaining({ action: 'lift-taint', outcome: 'done' })],
+      }),
+    );
   });
 });
 

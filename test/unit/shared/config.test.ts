@@ -13,12 +13,19 @@ describe('loadConfig', () => {
       detachTimeoutMs: 20_000,
       forceDetachTimeoutMs: 30_000,
       attacherGraceMs: 5_000,
-      maxVolumesPerInvocation: 50,
+      maxActionsPerInvocation: 100,
+      maxDeadNodePercent: 50,
       nodeSelector: undefined,
       lifecycleHookNames: [],
       lifecycleWaitMs: 600_000,
       lifecycleHeartbeatMs: 60_000,
     });
+  });
+
+  it('says what the renamed MAX_VOLUMES_PER_INVOCATION became', () => {
+    expect(() =>
+      loadConfig({ CLUSTER_NAME: 'prod', KUBECONFIG: '/k', MAX_VOLUMES_PER_INVOCATION: '50' }),
+    ).toThrow(/MAX_VOLUMES_PER_INVOCATION was renamed MAX_ACTIONS_PER_INVOCATION/);
   });
 
   it('reads a kubeconfig secret by ARN', () => {

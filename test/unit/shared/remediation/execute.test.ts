@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { executeRemediation } from '../../../../functions/shared/remediation/execute.ts';
-import type { VolumeFacts } from '../../../../functions/shared/remediation/facts.ts';
+import type {
+  AttachmentFacts,
+  InstanceState,
+  VolumeFacts,
+} from '../../../../functions/shared/remediation/facts.ts';
 import type { InstancePlan } from '../../../../functions/shared/remediation/plan.ts';
 import type { Ec2Port, KubernetesPort } from '../../../../functions/shared/remediation/ports.ts';
 
@@ -14,12 +18,15 @@ const options = {
 const noSleep = async () => undefined;
 
 /** An EC2 port whose DetachVolume takes a while, counting how many are in flight at once. */
-function slowEc2(stuck: ReadonlySet<string> = new Set()) {
+function slowEc2(stuck: ReadonlySet<string> = new Set(), stateNow = 'terminated' as const) {
   const held = new Map<string, boolean>();
   let inFlight = 0;
   const calls: Array<{ volumeId: string; force: boolean }> = [];
+  const current = { state: stateNow as InstanceState };
   const port: Ec2Port = {
-    describeInstances: async () => new Map(),
+    region: async () => 'us-east-1',
+    describeInstances: async (ids) =>
+      new Map(ids.map((id) => [id, { instanceId: id, state: current.state, tags: {} }])),
     describeVolumesAttachedTo: async () => [],
     async describeVolumes(ids): Promise<VolumeFacts[]> {
       return ids.map((volumeId) => ({
@@ -42,7 +49,7 @@ function slowEc2(stuck: ReadonlySet<string> = new Set()) {
     },
   };
   const stats = { maxInFlight: 0, calls };
-  return { port, stats };
+  return { port, stats, current };
 }
 
 const kube: KubernetesPort = {
@@ -51,7 +58,7 @@ const kube: KubernetesPort = {
   readPersistentVolume: async () => undefined,
   readVolumeAttachment: async () => undefined,
   deleteVolumeAttachment: async () => 'deleted',
-  removeVolumeAttachmentFinalizer: async () => [],
+  removeVolumeAttachmentFinalizer: async () => ({ outcome: 'gone' }),
   addNodeTaint: async () => undefined,
   removeNodeTaint: async () => undefined,
 };
@@ -65,7 +72,7 @@ function planWith(volumeCount: number, state: 'terminated' | 'shutting-down' = '
     volumes: Array.from({ length: volumeCount }, (_, i) => ({
       volumeId: `vol-${String(i).padStart(17, '0')}`,
       detach: { device: '/dev/xvdba' },
-      attachmentNames: [`va-${i}`],
+      attachments: [{ name: `va-${i}`, uid: `uid-${i}` }],
     })),
     skipped: [],
   } satisfies Extract<InstancePlan, { outcome: 'remediate' }>;
@@ -114,6 +121,102 @@ describe('executeRemediation', () => {
       { volumeId: 'vol-00000000000000000', force: true },
     ]);
     expect(records[0]).toMatchObject({ action: 'force-detach-volume', outcome: 'done' });
+  });
+
+  it('asks EC2 again right before forcing, and does not force an instance that came back', async () => {
+    const ec2 = slowEc2(new Set(['vol-00000000000000000']));
+    ec2.current.state = 'running';
+
+    const records = await executeRemediation(
+      planWith(1),
+      { ec2: ec2.port, kube, sleep: noSleep },
+      { ...options, detachTimeoutMs: 1 },
+    );
+
+    expect(ec2.stats.calls.every((call) => !call.force)).toBe(true);
+    expect(records).toEqual([
+      expect.objectContaining({
+        action: 'detach-volume',
+        outcome: 'failed',
+        detail: expect.stringContaining('EC2 now reports the instance running: no force detach'),
+      }),
+    ]);
+  });
+
+  it('asks EC2 again right before tainting, and leaves the Node of an instance that came back', async () => {
+    const ec2 = slowEc2(new Set(), 'terminated');
+    ec2.current.state = 'running';
+    const tainted: string[] = [];
+    const plan = { ...planWith(0), state: 'stopped' as const, taintNode: 'node-a' };
+
+    const records = await executeRemediation(
+      plan,
+      {
+        ec2: ec2.port,
+        kube: { ...kube, addNodeTaint: async (name) => void tainted.push(name) },
+        sleep: noSleep,
+      },
+      options,
+    );
+
+    expect(tainted).toEqual([]);
+    expect(records).toEqual([
+      expect.objectContaining({ action: 'taint-node', outcome: 'refused' }),
+    ]);
+  });
+
+  it('deletes a VolumeAttachment by the uid it observed', async () => {
+    const deleted: Array<[string, string | undefined]> = [];
+
+    await executeRemediation(
+      planWith(1),
+      {
+        ec2: slowEc2().port,
+        kube: {
+          ...kube,
+          deleteVolumeAttachment: async (name, uid) => {
+            deleted.push([name, uid]);
+            return 'deleted';
+          },
+        },
+        sleep: noSleep,
+      },
+      options,
+    );
+
+    expect(deleted).toEqual([['va-0', 'uid-0']]);
+  });
+
+  it('never strips the finalizer of a VolumeAttachment created again under the same name', async () => {
+    const recreated: AttachmentFacts = {
+      name: 'va-0',
+      uid: 'someone-elses',
+      attacher: 'ebs.csi.aws.com',
+      nodeName: 'node-a',
+      deleting: false,
+      finalizers: ['external-attacher/ebs-csi-aws-com'],
+    };
+    let removals = 0;
+
+    const records = await executeRemediation(
+      planWith(1),
+      {
+        ec2: slowEc2().port,
+        kube: {
+          ...kube,
+          readVolumeAttachment: async () => recreated,
+          removeVolumeAttachmentFinalizer: async () => {
+            removals++;
+            return { outcome: 'gone' };
+          },
+        },
+        sleep: noSleep,
+      },
+      options,
+    );
+
+    expect(removals).toBe(0);
+    expect(records.map((r) => r.action)).toEqual(['detach-volume', 'delete-volumeattachment']);
   });
 
   it('does not force while the instance is shutting down, and keeps the attachment', async () => {

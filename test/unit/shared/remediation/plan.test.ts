@@ -104,7 +104,9 @@ describe('planRemediation', () => {
 
     expect(plan).toMatchObject({
       outcome: 'remediate',
-      volumes: [{ volumeId: volA, detach: { device: '/dev/xvdba' }, attachmentNames: ['va-a'] }],
+      volumes: [
+        { volumeId: volA, detach: { device: '/dev/xvdba' }, attachments: [{ name: 'va-a' }] },
+      ],
     });
   });
 
@@ -133,13 +135,102 @@ describe('planRemediation', () => {
     expect(plan).toMatchObject({ volumes: [], skipped: [{ kind: 'volume', name: volB }] });
   });
 
-  it('detaches a volume tagged for the cluster even without a PersistentVolume', () => {
+  it.each<Record<string, string>>([
+    { 'kubernetes.io/cluster/prod': 'owned' },
+    { KubernetesCluster: 'prod' },
+    { 'eks:cluster-name': 'prod' },
+  ])(
+    'never detaches a volume that only a cluster tag marks (%o): Karpenter copies those onto node volumes',
+    (tags) => {
+      const plan = planRemediation(
+        observe({ volumesInEc2: [heldVolume(volB, '/dev/xvdbb', tags)] }),
+        settings,
+      );
+
+      expect(plan).toMatchObject({
+        volumes: [],
+        skipped: [
+          { kind: 'volume', name: volB, reason: expect.stringContaining('a tag alone never does') },
+        ],
+      });
+    },
+  );
+
+  it('never detaches a volume attached with DeleteOnTermination, even one a PersistentVolume names', () => {
+    const dataVolume: VolumeFacts = {
+      volumeId: volA,
+      tags: {},
+      attachments: [
+        { instanceId, device: '/dev/xvdb', state: 'attached', deleteOnTermination: true },
+      ],
+    };
     const plan = planRemediation(
-      observe({ volumesInEc2: [heldVolume(volB, '/dev/xvdbb', { KubernetesCluster: 'prod' })] }),
+      observe({
+        attachments: [{ attachment: attachment('va-a'), volumeId: volA }],
+        volumesInEc2: [dataVolume],
+      }),
       settings,
     );
 
-    expect(plan).toMatchObject({ volumes: [{ volumeId: volB, detach: {}, attachmentNames: [] }] });
+    expect(plan).toMatchObject({
+      skipped: [{ name: volA, reason: expect.stringContaining('DeleteOnTermination') }],
+    });
+    expect(plan.outcome === 'remediate' && plan.volumes.some((v) => v.detach)).toBe(false);
+  });
+
+  it('refuses an instance that is shutting down: its guest OS still holds its filesystems', () => {
+    const plan = planRemediation(
+      observe({ instance: instance({ state: 'shutting-down' }) }),
+      settings,
+    );
+
+    expect(plan).toMatchObject({
+      outcome: 'refused',
+      reason: expect.stringContaining('acts once EC2 reports it terminated'),
+    });
+  });
+
+  it('leaves a hibernated instance alone: it resumes with its memory and mounts', () => {
+    const plan = planRemediation(
+      observe({
+        instance: instance({ state: 'stopped', stateReasonCode: 'Client.UserInitiatedHibernate' }),
+        attachments: [{ attachment: attachment('va-a'), volumeId: volA }],
+      }),
+      settings,
+    );
+
+    expect(plan).toMatchObject({
+      outcome: 'skipped',
+      reason: expect.stringContaining('hibernated'),
+    });
+  });
+
+  it("refuses a Node whose zone is in another Region: this Region's EC2 proves nothing of it", () => {
+    const plan = planRemediation(
+      observe({
+        instance: { instanceId, state: 'gone', tags: {} },
+        node: { ...node, providerId: `aws:///eu-west-1a/${instanceId}` },
+        region: 'us-east-1',
+      }),
+      settings,
+    );
+
+    expect(plan).toMatchObject({
+      outcome: 'refused',
+      reason: expect.stringContaining("zone eu-west-1a is not in this function's Region us-east-1"),
+    });
+  });
+
+  it('acts on a Node of a Local Zone of its Region', () => {
+    const plan = planRemediation(
+      observe({
+        node: { ...node, providerId: `aws:///us-east-1-bos-1a/${instanceId}` },
+        region: 'us-east-1',
+      }),
+      settings,
+    );
+
+    expect(plan.outcome).toBe('remediate');
   });
 
   it('only deletes the attachment of a volume EC2 no longer holds on the instance', () => {
@@ -151,7 +242,7 @@ describe('planRemediation', () => {
       settings,
     );
 
-    expect(plan).toMatchObject({ volumes: [{ volumeId: volA, attachmentNames: ['va-a'] }] });
+    expect(plan).toMatchObject({ volumes: [{ volumeId: volA, attachments: [{ name: 'va-a' }] }] });
     expect(plan.outcome === 'remediate' && plan.volumes[0]?.detach).toBeUndefined();
   });
 
@@ -180,15 +271,6 @@ describe('planRemediation', () => {
     });
 
     expect(plan.outcome === 'remediate' && plan.taintNode).toBeFalsy();
-  });
-
-  it('never forces while the instance is still shutting down', () => {
-    const plan = planRemediation(
-      observe({ instance: instance({ state: 'shutting-down' }) }),
-      settings,
-    );
-
-    expect(plan).toMatchObject({ outcome: 'remediate', forceAllowed: false });
   });
 });
 
@@ -222,41 +304,69 @@ describe('planTaintLift', () => {
 });
 
 describe('applyCircuitBreaker', () => {
-  function planDetaching(count: number, id: string): InstancePlan {
+  const limits = { maxActions: 10, maxDeadNodePercent: 50 };
+
+  function planActing(
+    id: string,
+    volumes: number,
+    options: { deletions?: number; taint?: boolean; nodeName?: string } = {},
+  ): InstancePlan {
     return {
       outcome: 'remediate',
       instanceId: id,
-      state: 'terminated',
+      state: 'stopped',
+      ...(options.nodeName ? { nodeName: options.nodeName } : {}),
       forceAllowed: true,
-      volumes: Array.from({ length: count }, (_, i) => ({
+      volumes: Array.from({ length: volumes }, (_, i) => ({
         volumeId: `vol-${String(i).padStart(17, '0')}`,
         detach: { device: '/dev/xvdba' },
-        attachmentNames: [],
+        attachments: Array.from({ length: options.deletions ?? 0 }, (_, j) => ({
+          name: `va-${i}-${j}`,
+        })),
       })),
+      ...(options.taint ? { taintNode: options.nodeName ?? 'node' } : {}),
       skipped: [],
     };
   }
 
   it('lets plans through up to the limit', () => {
-    const plans = [
-      planDetaching(3, 'i-00000000000000001'),
-      planDetaching(2, 'i-00000000000000002'),
-    ];
+    const plans = [planActing('i-00000000000000001', 5), planActing('i-00000000000000002', 5)];
 
-    expect(applyCircuitBreaker(plans, 5)).toEqual(plans);
+    expect(applyCircuitBreaker(plans, limits, [])).toEqual(plans);
   });
 
-  it('refuses every acting plan once the total passes the limit', () => {
+  it('counts every destructive action: detaches, VolumeAttachment deletions and taints', () => {
+    // 3 detaches + 6 deletions + 1 taint = 10, then one more detach makes 11.
     const plans = [
-      planDetaching(3, 'i-00000000000000001'),
-      planDetaching(3, 'i-00000000000000002'),
+      planActing('i-00000000000000001', 3, { deletions: 2, taint: true }),
+      planActing('i-00000000000000002', 1),
     ];
 
-    const guarded = applyCircuitBreaker(plans, 5);
+    const guarded = applyCircuitBreaker(plans, limits, []);
 
     expect(guarded.map((p) => p.outcome)).toEqual(['refused', 'refused']);
     expect(guarded[0]).toMatchObject({
-      reason: expect.stringContaining('MAX_VOLUMES_PER_INVOCATION=5'),
+      reason: expect.stringContaining(
+        '11 destructive actions in one invocation, more than MAX_ACTIONS_PER_INVOCATION=10',
+      ),
+    });
+  });
+
+  it("refuses when more than MAX_DEAD_NODE_PERCENT of the cluster's Nodes look dead at once", () => {
+    const nodes: NodeFacts[] = [
+      { name: 'a', taints: [], ready: false },
+      { name: 'b', taints: [], ready: true },
+      { name: 'c', taints: [], ready: true },
+      { name: 'd', taints: [] },
+    ];
+    // a is NotReady, b is the one being remediated: 2 of 4 = 50%, allowed; c too makes 75%.
+    const one = [planActing('i-00000000000000001', 1, { nodeName: 'b' })];
+    const two = [...one, planActing('i-00000000000000002', 1, { nodeName: 'c' })];
+
+    expect(applyCircuitBreaker(one, limits, nodes)).toEqual(one);
+    expect(applyCircuitBreaker(two, limits, nodes)[0]).toMatchObject({
+      outcome: 'refused',
+      reason: expect.stringContaining("75% of the cluster's 4 Nodes look dead"),
     });
   });
 });

@@ -44,10 +44,15 @@ function stoppedCluster(instanceCount: number, volumesEach: number) {
     }
   }
   const detached: string[] = [];
+  const untainted: string[] = [];
   const ec2: Ec2Port = {
+    region: async () => 'us-east-1',
     describeInstances: async (ids) =>
       new Map(
-        ids.flatMap((id) => (instances.has(id) ? [[id, instances.get(id) as InstanceFacts]] : [])),
+        ids.map((id) => [
+          id,
+          instances.get(id) ?? { instanceId: id, state: 'gone' as const, tags: {} },
+        ]),
       ),
     describeVolumesAttachedTo: async (ids) =>
       [...volumes.values()].filter((v) => v.attachments.some((a) => ids.includes(a.instanceId))),
@@ -66,11 +71,13 @@ function stoppedCluster(instanceCount: number, volumesEach: number) {
     readPersistentVolume: async (name) => ({ name, volumeReference: name.replace(/^pv-/, '') }),
     readVolumeAttachment: async () => undefined,
     deleteVolumeAttachment: async () => 'deleted',
-    removeVolumeAttachmentFinalizer: async () => [],
+    removeVolumeAttachmentFinalizer: async () => ({ outcome: 'gone' }),
     addNodeTaint: async () => undefined,
-    removeNodeTaint: async () => undefined,
+    async removeNodeTaint(nodeName) {
+      untainted.push(nodeName);
+    },
   };
-  return { ec2, kube, detached };
+  return { ec2, kube, detached, untainted, instances, nodes };
 }
 
 const settings = {
@@ -81,36 +88,112 @@ const settings = {
   forceDetachTimeoutMs: 1000,
   attacherGraceMs: 0,
   dryRun: false,
+  maxActionsPerInvocation: 100,
+  maxDeadNodePercent: 100,
 };
 
 describe('sweepCluster', () => {
-  it('bounds the volumes one sweep detaches across its batches, and refuses the rest', async () => {
+  it('refuses the whole sweep before its first action when it would take more destructive actions than allowed', async () => {
+    // 3 instances with 2 volumes each: 6 detaches and 6 VolumeAttachment deletions.
     const world = stoppedCluster(3, 2);
 
     const report = await sweepCluster(
       { ec2: world.ec2, kube: world.kube },
-      { ...settings, maxVolumesPerInvocation: 3 },
+      { ...settings, maxActionsPerInvocation: 11 },
       { batchSize: 1 },
     );
 
-    expect(world.detached).toHaveLength(2);
-    expect(report.instances.map((i) => i.outcome)).toEqual(['remediated', 'refused', 'refused']);
-    expect(report.summary).toMatchObject({ volumesDetached: 2, refusals: 2 });
+    expect(world.detached).toEqual([]);
+    expect(report.instances.map((i) => i.outcome)).toEqual(['refused', 'refused', 'refused']);
+    expect(report.instances[0]?.reason).toContain('12 destructive actions');
+    expect(report.summary).toMatchObject({ volumesDetached: 0, refusals: 3 });
+  });
+
+  it('acts when the whole sweep stays within the allowance', async () => {
+    const world = stoppedCluster(3, 2);
+
+    const report = await sweepCluster(
+      { ec2: world.ec2, kube: world.kube },
+      { ...settings, maxActionsPerInvocation: 12 },
+      { batchSize: 1 },
+    );
+
+    expect(world.detached).toHaveLength(6);
+    expect(report.summary).toMatchObject({ volumesDetached: 6, refusals: 0 });
+  });
+
+  it('refuses when more of the Nodes look dead than MAX_DEAD_NODE_PERCENT allows', async () => {
+    const world = stoppedCluster(3, 1);
+    world.nodes.push(
+      {
+        name: 'live-1',
+        providerId: 'aws:///us-east-1a/i-0aaaaaaaaaaaaaaa1',
+        taints: [],
+        ready: true,
+      },
+      {
+        name: 'live-2',
+        providerId: 'aws:///us-east-1a/i-0aaaaaaaaaaaaaaa2',
+        taints: [],
+        ready: true,
+      },
+    );
+
+    const report = await sweepCluster(
+      { ec2: world.ec2, kube: world.kube },
+      { ...settings, maxDeadNodePercent: 50 },
+    );
+
+    expect(world.detached).toEqual([]);
+    expect(report.instances[0]?.reason).toContain('60% of the cluster');
+  });
+
+  it("lifts our out-of-service taint from a Node whose instance runs again, never another's", async () => {
+    const world = stoppedCluster(2, 0);
+    world.instances.set('i-00000000000000000', {
+      instanceId: 'i-00000000000000000',
+      state: 'running',
+      tags: {},
+    });
+    world.instances.set('i-00000000000000001', {
+      instanceId: 'i-00000000000000001',
+      state: 'running',
+      tags: {},
+    });
+    world.nodes[0] = {
+      ...(world.nodes[0] as NodeFacts),
+      taints: [
+        {
+          key: 'node.kubernetes.io/out-of-service',
+          value: 'ebs-volume-remediator',
+          effect: 'NoExecute',
+        },
+      ],
+    };
+    world.nodes[1] = {
+      ...(world.nodes[1] as NodeFacts),
+      taints: [
+        { key: 'node.kubernetes.io/out-of-service', value: 'nodeshutdown', effect: 'NoExecute' },
+      ],
+    };
+
+    const report = await sweepCluster({ ec2: world.ec2, kube: world.kube }, settings);
+
+    expect(world.untainted).toEqual(['node-0']);
+    expect(report.instances).toEqual([
+      expect.objectContaining({ instanceId: 'i-00000000000000000', outcome: 'remediated' }),
+    ]);
   });
 
   it('stops before a batch once its deadline has passed, and lists what it deferred', async () => {
     const world = stoppedCluster(4, 1);
     let tick = 0;
 
-    const report = await sweepCluster(
-      { ec2: world.ec2, kube: world.kube },
-      { ...settings, maxVolumesPerInvocation: 50 },
-      {
-        batchSize: 2,
-        deadline: 2,
-        now: () => tick++,
-      },
-    );
+    const report = await sweepCluster({ ec2: world.ec2, kube: world.kube }, settings, {
+      batchSize: 2,
+      deadline: 2,
+      now: () => tick++,
+    });
 
     expect(report.complete).toBe(false);
     expect(report.instances).toHaveLength(2);
@@ -122,7 +205,7 @@ describe('sweepCluster', () => {
 
     const report = await sweepCluster(
       { ec2: world.ec2, kube: world.kube },
-      { ...settings, onStopped: 'ignore', maxVolumesPerInvocation: 50 },
+      { ...settings, onStopped: 'ignore' },
     );
 
     expect(report.staleInstances).toBe(0);
