@@ -7,6 +7,7 @@ import {
   CfnOutput,
   aws_cloudwatch as cloudwatch,
   aws_events as events,
+  aws_kms as kms,
   Stack,
   aws_secretsmanager as secretsmanager,
   Validations,
@@ -111,6 +112,7 @@ export function buildApp(app: App): Stack {
     description: `ebs-volume-remediator for cluster ${props.clusterName}`,
   });
   const secretArn = app.node.tryGetContext('kubeconfigSecretArn');
+  const secretKeyArn = app.node.tryGetContext('kubeconfigSecretKmsKeyArn');
   const busArn = app.node.tryGetContext('resultEventBusArn');
   const remediator = new EbsVolumeRemediator(stack, 'Remediator', {
     ...props,
@@ -122,6 +124,9 @@ export function buildApp(app: App): Stack {
             String(secretArn),
           ),
         }
+      : {}),
+    ...(secretKeyArn
+      ? { kubeconfigSecretKey: kms.Key.fromKeyArn(stack, 'KubeconfigKey', String(secretKeyArn)) }
       : {}),
     ...(busArn
       ? { resultEventBus: events.EventBus.fromEventBusArn(stack, 'ResultBus', String(busArn)) }

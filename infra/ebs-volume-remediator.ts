@@ -64,9 +64,10 @@ export interface LifecycleHookProps {
 
 export interface EbsVolumeRemediatorProps {
   /**
-   * The Kubernetes cluster whose dead nodes' volumes are freed. Only instances and volumes
-   * tagged for it (`kubernetes.io/cluster/<name>`, `eks:cluster-name`, `KubernetesCluster`), or
-   * CSI volumes (`ebs.csi.aws.com/cluster=true`) on such instances, can be detached.
+   * The Kubernetes cluster whose dead nodes' volumes are freed. IAM lets volumes be detached
+   * only from instances tagged for it (`kubernetes.io/cluster/<name>`, `eks:cluster-name`,
+   * `KubernetesCluster`); the function detaches only volumes a PersistentVolume or
+   * VolumeAttachment of the cluster names.
    */
   readonly clusterName: string;
 
@@ -82,6 +83,13 @@ export interface EbsVolumeRemediatorProps {
    * @default none: the cluster is reached as an EKS cluster
    */
   readonly kubeconfigSecret?: secretsmanager.ISecret;
+
+  /**
+   * The customer managed KMS key that encrypts `kubeconfigSecret`, when the secret was imported
+   * without it (a secret created in the same app carries its key already).
+   * @default the secret's own key, or the AWS managed key of Secrets Manager
+   */
+  readonly kubeconfigSecretKey?: kms.IKey;
 
   /**
    * Create an EKS access entry that maps the function's role to the Kubernetes group
@@ -432,6 +440,14 @@ export class EbsVolumeRemediator extends Construct {
     });
     this.role.addToPolicy(
       new iam.PolicyStatement({
+        sid: 'DescribeLifecycleHooks',
+        // Heartbeats follow the hook's own timeout. Describe actions take no resource scope.
+        actions: ['autoscaling:DescribeLifecycleHooks'],
+        resources: ['*'],
+      }),
+    );
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
         sid: 'CompleteLifecycleActionsOfNamedGroups',
         actions: [
           'autoscaling:CompleteLifecycleAction',
@@ -509,8 +525,13 @@ export class EbsVolumeRemediator extends Construct {
 
   /**
    * Least privilege. DetachVolume is authorized against both the volume and the instance, and a
-   * statement's tag condition must hold for every resource it names, so each resource type
-   * gets its own statements, one per tag that may tie it to the cluster (statements are ORed).
+   * statement's tag condition must hold for every resource it names, so each resource type gets
+   * its own statements (statements are ORed). The instance must carry one of the tags that tie
+   * it to the cluster. The volume is not held to a tag: static and restored PersistentVolumes
+   * often have none, and a tag would not make a volume the cluster's anyway (Karpenter copies
+   * cluster tags onto node volumes); the function detaches only the volumes a PersistentVolume
+   * or VolumeAttachment of the cluster names, from this cluster's instances (as the EBS CSI
+   * driver's example policy allows DetachVolume on any volume of the instances it may use).
    */
   private grantPermissions(
     role: iam.Role,
@@ -539,12 +560,11 @@ export class EbsVolumeRemediator extends Construct {
       detach('DetachFromClusterInstances', 'instance', clusterTag, ['owned', 'shared']),
       detach('DetachFromEksManagedInstances', 'instance', 'eks:cluster-name', [clusterName]),
       detach('DetachFromLegacyTaggedInstances', 'instance', 'KubernetesCluster', [clusterName]),
-      detach('DetachClusterVolumes', 'volume', clusterTag, ['owned', 'shared']),
-      detach('DetachLegacyTaggedVolumes', 'volume', 'KubernetesCluster', [clusterName]),
-      // Without --k8s-tag-cluster-id the EBS CSI driver tags its volumes with this alone. The
-      // instance statements above still confine the detach to this cluster's instances, and
-      // the function itself detaches only volumes a PersistentVolume of the cluster names.
-      detach('DetachEbsCsiVolumes', 'volume', 'ebs.csi.aws.com/cluster', ['true']),
+      new iam.PolicyStatement({
+        sid: 'DetachVolumesOfClusterInstances',
+        actions: ['ec2:DetachVolume'],
+        resources: [arn('volume')],
+      }),
     ];
     if (eksClusterName) {
       statements.push(
@@ -565,7 +585,7 @@ export class EbsVolumeRemediator extends Construct {
           resources: [props.kubeconfigSecret.secretArn],
         }),
       );
-      props.kubeconfigSecret.encryptionKey?.grantDecrypt(role);
+      (props.kubeconfigSecretKey ?? props.kubeconfigSecret.encryptionKey)?.grantDecrypt(role);
     }
     if (props.resultEventBus) {
       statements.push(

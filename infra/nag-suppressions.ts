@@ -18,7 +18,7 @@ export function acknowledgeAcceptedFindings(scope: IConstruct, deadLetterQueue: 
     {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'ec2:DescribeInstances and ec2:DescribeVolumes, and the X-Ray trace writes, support no resource-level permissions.',
+        'ec2:DescribeInstances, ec2:DescribeVolumes and autoscaling:DescribeLifecycleHooks, and the X-Ray trace writes, support no resource-level permissions.',
     },
     {
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
@@ -28,7 +28,7 @@ export function acknowledgeAcceptedFindings(scope: IConstruct, deadLetterQueue: 
     {
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:volume/*]',
       reason:
-        'ec2:DetachVolume on volumes only under resource-tag conditions that tie them to the cluster or its CSI driver.',
+        "ec2:DetachVolume on volumes: the instance statements confine it to the cluster's instances, and the function detaches only volumes a PersistentVolume or VolumeAttachment of the cluster names (static PVs often have no tags).",
     },
   ];
   for (const finding of accepted) Validations.of(scope).acknowledge(finding);

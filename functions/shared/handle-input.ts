@@ -178,7 +178,7 @@ async function handleLifecycle(
   });
   const lifecycle = await awaitDrainAndComplete(
     request.lifecycleAction,
-    { kube: await deps.kubernetes(), autoScaling: deps.autoScaling },
+    { kube: await deps.kubernetes(), autoScaling: deps.autoScaling, ec2: deps.ec2 },
     { waitBudgetMs: config.lifecycleWaitMs, heartbeatIntervalMs: config.lifecycleHeartbeatMs },
   );
   logger.info('lifecycle result', { ...lifecycle });
@@ -299,7 +299,10 @@ async function handleInstances(
   const reports =
     request.type === 'remediate'
       ? await remediateInstances(request.instanceIds, executionDeps, { ...config, dryRun })
-      : await liftOutOfServiceTaints(request.instanceIds, executionDeps, { dryRun });
+      : await liftOutOfServiceTaints(request.instanceIds, executionDeps, {
+          dryRun,
+          clusterName: config.clusterName,
+        });
   for (const report of reports) {
     const { actions: _actions, ...summary } = report;
     logger.info('instance result', { ...summary, actionCount: report.actions.length });

@@ -133,7 +133,7 @@ describe('the EbsVolumeRemediator stack', () => {
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });
 
-  it('allows DetachVolume only on instances and volumes tagged for the cluster, or CSI volumes', () => {
+  it("allows DetachVolume only from instances tagged for the cluster, on any of their volumes (static PVs' volumes have no tags)", () => {
     const { template } = synth({});
     const tagCondition = (key: string, values: string[]) => ({
       StringEquals: { [`aws:ResourceTag/${key}`]: values },
@@ -147,16 +147,16 @@ describe('the EbsVolumeRemediator stack', () => {
     expect(statement(template, 'DetachFromEksManagedInstances').Condition).toEqual(
       tagCondition('eks:cluster-name', ['prod']),
     );
-    expect(statement(template, 'DetachClusterVolumes')).toMatchObject({
+    expect(statement(template, 'DetachVolumesOfClusterInstances')).toMatchObject({
       Resource: partitionArn('volume/*'),
-      Condition: tagCondition('kubernetes.io/cluster/prod', ['owned', 'shared']),
     });
-    expect(statement(template, 'DetachEbsCsiVolumes')).toMatchObject({
-      Resource: partitionArn('volume/*'),
-      Condition: tagCondition('ebs.csi.aws.com/cluster', ['true']),
-    });
-    const detachStatements = statements(template).filter((s) => s.Action === 'ec2:DetachVolume');
-    expect(detachStatements.every((s) => s.Condition !== undefined)).toBe(true);
+    expect(statement(template, 'DetachVolumesOfClusterInstances').Condition).toBeUndefined();
+    // Every statement that allows DetachVolume on instances holds them to a cluster tag.
+    const onInstances = statements(template).filter(
+      (s) => s.Action === 'ec2:DetachVolume' && JSON.stringify(s.Resource).includes('instance/'),
+    );
+    expect(onInstances).toHaveLength(3);
+    expect(onInstances.every((s) => s.Condition !== undefined)).toBe(true);
   });
 
   it('grants only the actions the remediator calls, never a wildcard action', () => {
@@ -211,6 +211,17 @@ describe('the EbsVolumeRemediator stack', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ KUBECONFIG_SECRET_ARN: arn }) },
     });
+  });
+
+  it('may decrypt a kubeconfig secret under a customer managed key with that key only', () => {
+    const key = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const { template } = synth({
+      kubeconfigSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kubeconfig-AbCdEf',
+      kubeconfigSecretKmsKeyArn: key,
+    });
+
+    const decrypt = statements(template).find((s) => [s.Action].flat().includes('kms:Decrypt'));
+    expect(decrypt?.Resource).toBe(key);
   });
 
   it('may put result events only on the configured bus', () => {

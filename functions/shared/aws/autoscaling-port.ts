@@ -1,6 +1,7 @@
 import {
   type AutoScalingClient,
   CompleteLifecycleActionCommand,
+  DescribeLifecycleHooksCommand,
   RecordLifecycleActionHeartbeatCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { RemediationError } from '../errors.ts';
@@ -21,6 +22,22 @@ export function createAutoScalingPort(client: AutoScalingClient): AutoScalingPor
     LifecycleActionToken: action.lifecycleActionToken,
   });
   return {
+    async heartbeatTimeoutSeconds(action) {
+      try {
+        const answer = await client.send(
+          new DescribeLifecycleHooksCommand({
+            AutoScalingGroupName: action.autoScalingGroupName,
+            LifecycleHookNames: [action.lifecycleHookName],
+          }),
+        );
+        return answer.LifecycleHooks?.[0]?.HeartbeatTimeout;
+      } catch (error) {
+        throw new RemediationError(
+          `describing hook ${action.lifecycleHookName} of group ${action.autoScalingGroupName}: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+    },
     async recordHeartbeat(action) {
       try {
         await client.send(new RecordLifecycleActionHeartbeatCommand(target(action)));

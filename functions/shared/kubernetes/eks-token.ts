@@ -20,6 +20,11 @@ export interface EksToken {
  * `k8s-aws-v1.` + base64url (unpadded) of a presigned STS GetCallerIdentity URL whose signature
  * covers the header `x-k8s-aws-id: <cluster name>`.
  */
+/** The DNS suffix of the Region's partition: aws-cn differs; aws and aws-us-gov share one. */
+export function dnsSuffixOf(region: string): string {
+  return region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
+}
+
 export async function eksBearerToken(options: {
   readonly clusterName: string;
   readonly region: string;
@@ -27,7 +32,7 @@ export async function eksBearerToken(options: {
   readonly now?: Date;
 }): Promise<EksToken> {
   const now = options.now ?? new Date();
-  const hostname = `sts.${options.region}.amazonaws.com`;
+  const hostname = `sts.${options.region}.${dnsSuffixOf(options.region)}`;
   const signer = new SignatureV4({
     credentials: options.credentials,
     region: options.region,

@@ -166,6 +166,15 @@ export function createKubernetesPort(config: KubeConfig): KubernetesPort {
         attachmentFacts,
       ),
 
+    async readNode(name) {
+      try {
+        return nodeFacts(await core.readNode({ name }));
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw failure(`reading node ${name}`, server, error);
+      }
+    },
+
     async readPersistentVolume(name) {
       try {
         const pv = await core.readPersistentVolume({ name });

@@ -7,10 +7,12 @@
  */
 import type { LifecycleAction } from '../events/types.ts';
 import { attachmentsOfInstance, nodeOfInstance } from '../remediation/plan.ts';
-import type { KubernetesPort } from '../remediation/ports.ts';
+import type { Ec2Port, KubernetesPort } from '../remediation/ports.ts';
 
 /** The Auto Scaling calls of a lifecycle action, and nothing more. */
 export interface AutoScalingPort {
+  /** The hook's own heartbeat timeout, or undefined when Auto Scaling does not know the hook. */
+  heartbeatTimeoutSeconds(action: LifecycleAction): Promise<number | undefined>;
   /** `not-active` when Auto Scaling no longer holds that action (completed, or timed out). */
   recordHeartbeat(action: LifecycleAction): Promise<'recorded' | 'not-active'>;
   complete(
@@ -25,12 +27,13 @@ export interface LifecycleReport {
   readonly autoScalingGroupName: string;
   readonly lifecycleHookName: string;
   /**
-   * drained: the VolumeAttachments went away and the action was completed;
+   * drained: the VolumeAttachments went away and the action was completed; instance-gone: EC2
+   * already reports the instance terminated or gone, so there is nothing to wait for;
    * budget-spent: they did not within the wait budget, and it was completed anyway (node-loss
    * cleans up after termination); already-completed: Auto Scaling no longer held the action
    * (a replayed event, or completed by someone else).
    */
-  readonly outcome: 'drained' | 'budget-spent' | 'already-completed';
+  readonly outcome: 'drained' | 'instance-gone' | 'budget-spent' | 'already-completed';
   readonly attachmentsLeft: readonly string[];
   readonly heartbeats: number;
   readonly waitedMs: number;
@@ -44,6 +47,7 @@ export interface AwaitDrainSettings {
 
 export interface AwaitDrainDeps {
   readonly kube: KubernetesPort;
+  readonly ec2: Pick<Ec2Port, 'describeInstances'>;
   readonly autoScaling: AutoScalingPort;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly now?: () => number;
@@ -56,7 +60,8 @@ export async function awaitDrainAndComplete(
 ): Promise<LifecycleReport> {
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const pollIntervalMs = settings.pollIntervalMs ?? 1000;
+  // A gentle poll: one VolumeAttachment list per instance every few seconds, not every second.
+  const pollIntervalMs = settings.pollIntervalMs ?? 5000;
   const started = now();
   const node = nodeOfInstance(await deps.kube.listNodes(), action.instanceId);
   const about = {
@@ -77,10 +82,24 @@ export async function awaitDrainAndComplete(
     waitedMs: now() - started,
   });
 
+  // An instance already terminated or gone has nothing left to drain: complete at once.
+  const state = (await deps.ec2.describeInstances([action.instanceId])).get(
+    action.instanceId,
+  )?.state;
+  if (state === 'terminated' || state === 'gone') {
+    const completed = await deps.autoScaling.complete(action, 'CONTINUE');
+    return report(completed === 'not-active' ? 'already-completed' : 'instance-gone', [], 0);
+  }
   // The first heartbeat also tells a replayed event from a live one, before any waiting.
   if ((await deps.autoScaling.recordHeartbeat(action)) === 'not-active') {
     return report('already-completed', [], 0);
   }
+  // Heartbeats follow the hook's own timeout (twice within it), never later than configured.
+  const hookTimeout = await deps.autoScaling.heartbeatTimeoutSeconds(action);
+  const heartbeatIntervalMs = Math.min(
+    settings.heartbeatIntervalMs,
+    hookTimeout === undefined ? Number.POSITIVE_INFINITY : (hookTimeout * 1000) / 2,
+  );
   let heartbeats = 1;
   let lastHeartbeat = now();
   let left: string[];
@@ -93,14 +112,20 @@ export async function awaitDrainAndComplete(
     if (left.length === 0) break;
     const elapsed = now() - started;
     if (elapsed >= settings.waitBudgetMs) break;
-    if (now() - lastHeartbeat >= settings.heartbeatIntervalMs) {
+    if (now() - lastHeartbeat >= heartbeatIntervalMs) {
       if ((await deps.autoScaling.recordHeartbeat(action)) === 'not-active') {
         return report('already-completed', left, heartbeats);
       }
       heartbeats++;
       lastHeartbeat = now();
     }
-    await sleep(Math.min(pollIntervalMs, settings.waitBudgetMs - elapsed));
+    await sleep(
+      Math.min(
+        pollIntervalMs,
+        settings.waitBudgetMs - elapsed,
+        Math.max(0, lastHeartbeat + heartbeatIntervalMs - now()),
+      ),
+    );
   }
   const outcome = left.length === 0 ? 'drained' : 'budget-spent';
   if ((await deps.autoScaling.complete(action, 'CONTINUE')) === 'not-active') {

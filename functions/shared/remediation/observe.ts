@@ -1,5 +1,10 @@
 import { mapConcurrently } from '../concurrency.ts';
-import { type AttachmentFacts, instanceAsReported, type NodeFacts } from './facts.ts';
+import {
+  type AttachmentFacts,
+  type InstanceFacts,
+  instanceAsReported,
+  type NodeFacts,
+} from './facts.ts';
 import {
   attachmentsOfInstance,
   type MappedAttachment,
@@ -33,9 +38,10 @@ export async function observeInstances(
   ec2: Ec2Port,
   kube: KubernetesPort,
   kubernetesSnapshot?: KubernetesSnapshot,
+  described?: ReadonlyMap<string, InstanceFacts>,
 ): Promise<{ observations: Observation[]; nodes: readonly NodeFacts[] }> {
   const [instances, nodes, attachments, volumesInEc2, region] = await Promise.all([
-    ec2.describeInstances(instanceIds),
+    described ?? ec2.describeInstances(instanceIds),
     kubernetesSnapshot?.nodes ?? kube.listNodes(),
     kubernetesSnapshot?.attachments ?? kube.listVolumeAttachments(),
     ec2.describeVolumesAttachedTo(instanceIds),

@@ -43,6 +43,8 @@ export type FinalizerRemoval =
 export interface KubernetesPort {
   /** Every Node, or those matching a label selector. */
   listNodes(labelSelector?: string): Promise<NodeFacts[]>;
+  /** One Node by name, or undefined when there is none. */
+  readNode(name: string): Promise<NodeFacts | undefined>;
   listVolumeAttachments(): Promise<AttachmentFacts[]>;
   readPersistentVolume(name: string): Promise<PersistentVolumeFacts | undefined>;
   readVolumeAttachment(name: string): Promise<AttachmentFacts | undefined>;

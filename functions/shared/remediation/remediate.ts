@@ -1,3 +1,4 @@
+import { instanceIdFromProviderId } from '../aws-ids.ts';
 import type { Config } from '../config.ts';
 import {
   type ActionRecord,
@@ -5,7 +6,12 @@ import {
   executeRemediation,
   executeTaintLift,
 } from './execute.ts';
-import { type InstanceState, instanceAsReported } from './facts.ts';
+import {
+  type InstanceFacts,
+  type InstanceState,
+  instanceAsReported,
+  type NodeFacts,
+} from './facts.ts';
 import { type KubernetesSnapshot, observeInstances } from './observe.ts';
 import {
   applyCircuitBreaker,
@@ -14,6 +20,7 @@ import {
   planRemediation,
   planTaintLift,
   type Skipped,
+  taggedForCluster,
 } from './plan.ts';
 
 /** What happened to one instance: returned, logged, and sent as the result event's detail. */
@@ -81,13 +88,19 @@ export async function planInstances(
   settings: RemediationSettings,
   kubernetesSnapshot?: KubernetesSnapshot,
 ): Promise<InstancePlan[]> {
+  // A sweep's instances come from the cluster's own Nodes; an event's may be anybody's.
+  const { relevant, strangers, instances } = kubernetesSnapshot
+    ? { relevant: instanceIds, strangers: [], instances: undefined }
+    : await screenInstances(instanceIds, deps, settings.clusterName);
+  if (relevant.length === 0) return strangers;
   const { observations, nodes } = await observeInstances(
-    instanceIds,
+    relevant,
     deps.ec2,
     deps.kube,
     kubernetesSnapshot,
+    instances,
   );
-  return applyCircuitBreaker(
+  const plans = applyCircuitBreaker(
     observations.map((observation) => planRemediation(observation, settings)),
     {
       maxActions: settings.maxActionsPerInvocation,
@@ -95,6 +108,48 @@ export async function planInstances(
     },
     nodes,
   );
+  return [...plans, ...strangers];
+}
+
+/**
+ * Sorts out, before any cluster-wide list, the instances that are plainly not the cluster's:
+ * every EC2 state change in the account reaches node-loss, and most are other instances'. An
+ * instance is kept when EC2 no longer knows it (its Node may still exist), when it carries a
+ * tag of the cluster, or when a Node by its private DNS name names it in its providerID: one
+ * DescribeInstances and at most one Node read per instance.
+ */
+async function screenInstances(
+  instanceIds: readonly string[],
+  deps: Pick<ExecutionDeps, 'ec2' | 'kube'>,
+  clusterName: string,
+): Promise<{
+  relevant: string[];
+  strangers: InstancePlan[];
+  instances: ReadonlyMap<string, InstanceFacts>;
+}> {
+  const instances = await deps.ec2.describeInstances(instanceIds);
+  const verdicts = await Promise.all(
+    instanceIds.map(async (instanceId) => {
+      const instance = instanceAsReported(instances, instanceId);
+      if (instance.state === 'gone' || taggedForCluster(instance.tags, clusterName)) return true;
+      if (!instance.privateDnsName) return false;
+      const node = await deps.kube.readNode(instance.privateDnsName);
+      return instanceIdFromProviderId(node?.providerId) === instanceId;
+    }),
+  );
+  const relevant = instanceIds.filter((_, i) => verdicts[i]);
+  const strangers = instanceIds
+    .filter((_, i) => !verdicts[i])
+    .map((instanceId): InstancePlan => {
+      const instance = instanceAsReported(instances, instanceId);
+      return {
+        outcome: 'skipped',
+        instanceId,
+        state: instance.state,
+        reason: `not an instance of cluster ${clusterName}: none of its tags, and no Node of the cluster names it`,
+      };
+    });
+  return { relevant, strangers, instances };
 }
 
 /**
@@ -111,20 +166,32 @@ export async function remediateInstances(
   return Promise.all(plans.map((plan) => runPlan(plan, deps, settings)));
 }
 
-/** Lifts the out-of-service taint we added, from the Nodes of instances EC2 reports running. */
+/**
+ * Lifts the out-of-service taint we added, from the Nodes of instances EC2 reports running.
+ * Every instance start in the account comes here: a Node is read by the instance's private DNS
+ * name, and all Nodes are listed only for an instance tagged for the cluster whose Node has
+ * another name.
+ */
 export async function liftOutOfServiceTaints(
   instanceIds: readonly string[],
   deps: ExecutionDeps,
-  settings: Pick<RemediationSettings, 'dryRun'>,
+  settings: Pick<RemediationSettings, 'dryRun' | 'clusterName'>,
 ): Promise<InstanceReport[]> {
-  const [instances, nodes] = await Promise.all([
-    deps.ec2.describeInstances(instanceIds),
-    deps.kube.listNodes(),
-  ]);
+  const instances = await deps.ec2.describeInstances(instanceIds);
+  let allNodes: Promise<NodeFacts[]> | undefined;
+  const nodeOf = async (instance: InstanceFacts) => {
+    const byName = instance.privateDnsName
+      ? await deps.kube.readNode(instance.privateDnsName)
+      : undefined;
+    if (instanceIdFromProviderId(byName?.providerId) === instance.instanceId) return byName;
+    if (!taggedForCluster(instance.tags, settings.clusterName)) return undefined;
+    allNodes ??= deps.kube.listNodes();
+    return nodeOfInstance(await allNodes, instance.instanceId);
+  };
   return Promise.all(
     instanceIds.map(async (instanceId): Promise<InstanceReport> => {
       const instance = instanceAsReported(instances, instanceId);
-      const node = nodeOfInstance(nodes, instanceId);
+      const node = instance.state === 'running' ? await nodeOf(instance) : undefined;
       const plan = planTaintLift(instance, node);
       const about = {
         instanceId,

@@ -43,6 +43,15 @@ describe('eksBearerToken', () => {
     expect(url.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it.each([
+    ['cn-north-1', 'https://sts.cn-north-1.amazonaws.com.cn'],
+    ['us-gov-west-1', 'https://sts.us-gov-west-1.amazonaws.com'],
+  ])('signs for the STS endpoint of the partition of %s', async (region, origin) => {
+    const { token } = await eksBearerToken({ clusterName: 'prod', region, credentials, now });
+
+    expect(presignedUrl(token).origin).toBe(origin);
+  });
+
   it('signs the x-k8s-aws-id header, so the token is good for that cluster only', async () => {
     const prod = await eksBearerToken({
       clusterName: 'prod',

@@ -54,6 +54,7 @@ function slowEc2(stuck: ReadonlySet<string> = new Set(), stateNow = 'terminated'
 
 const kube: KubernetesPort = {
   listNodes: async () => [],
+  readNode: async () => undefined,
   listVolumeAttachments: async () => [],
   readPersistentVolume: async () => undefined,
   readVolumeAttachment: async () => undefined,

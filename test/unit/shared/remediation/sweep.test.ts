@@ -67,6 +67,7 @@ function stoppedCluster(instanceCount: number, volumesEach: number) {
   };
   const kube: KubernetesPort = {
     listNodes: async () => nodes,
+    readNode: async (name) => nodes.find((n) => n.name === name),
     listVolumeAttachments: async () => attachments,
     readPersistentVolume: async (name) => ({ name, volumeReference: name.replace(/^pv-/, '') }),
     readVolumeAttachment: async () => undefined,
@@ -153,12 +154,12 @@ describe('sweepCluster', () => {
     world.instances.set('i-00000000000000000', {
       instanceId: 'i-00000000000000000',
       state: 'running',
-      tags: {},
+      tags: { 'kubernetes.io/cluster/prod': 'owned' },
     });
     world.instances.set('i-00000000000000001', {
       instanceId: 'i-00000000000000001',
       state: 'running',
-      tags: {},
+      tags: { 'kubernetes.io/cluster/prod': 'owned' },
     });
     world.nodes[0] = {
       ...(world.nodes[0] as NodeFacts),

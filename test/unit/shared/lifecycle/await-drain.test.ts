@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import type { LifecycleAction } from '../../../../functions/shared/events/types.ts';
+import {
+  type AutoScalingPort,
+  awaitDrainAndComplete,
+} from '../../../../functions/shared/lifecycle/await-drain.ts';
+import type { InstanceState } from '../../../../functions/shared/remediation/facts.ts';
+import type { KubernetesPort } from '../../../../functions/shared/remediation/ports.ts';
+
+const action: LifecycleAction = {
+  instanceId: 'i-0123456789abcdef0',
+  autoScalingGroupName: 'nodes',
+  lifecycleHookName: 'drain',
+  lifecycleActionToken: 'token',
+};
+
+/** A node whose VolumeAttachment never goes away, on a clock that sleeping moves forward. */
+function world(state: InstanceState, hookTimeoutSeconds: number | undefined) {
+  let clock = 0;
+  const calls: Array<{ call: string; at: number }> = [];
+  const autoScaling: AutoScalingPort = {
+    heartbeatTimeoutSeconds: async () => hookTimeoutSeconds,
+    async recordHeartbeat() {
+      calls.push({ call: 'heartbeat', at: clock });
+      return 'recorded';
+    },
+    async complete() {
+      calls.push({ call: 'complete', at: clock });
+      return 'completed';
+    },
+  };
+  const kube = {
+    listNodes: async () => [],
+    listVolumeAttachments: async () => [
+      {
+        name: 'va-stuck',
+        attacher: 'ebs.csi.aws.com',
+        nodeName: 'node-a',
+        nodeIdAnnotation: action.instanceId,
+        deleting: false,
+        finalizers: [],
+      },
+    ],
+  } as unknown as KubernetesPort;
+  const ec2 = {
+    describeInstances: async (ids: readonly string[]) =>
+      new Map(ids.map((id) => [id, { instanceId: id, state, tags: {} }])),
+  };
+  const deps = {
+    kube,
+    autoScaling,
+    ec2,
+    now: () => clock,
+    sleep: async (ms: number) => {
+      clock += ms;
+    },
+  };
+  return { deps, calls };
+}
+
+describe('awaitDrainAndComplete', () => {
+  it.each(['terminated', 'gone'] as const)(
+    'completes at once for an instance EC2 reports %s: nothing is left to drain',
+    async (state) => {
+      const { deps, calls } = world(state, 300);
+
+      const report = await awaitDrainAndComplete(action, deps, {
+        waitBudgetMs: 600_000,
+        heartbeatIntervalMs: 60_000,
+      });
+
+      expect(report.outcome).toBe('instance-gone');
+      expect(calls).toEqual([{ call: 'complete', at: 0 }]);
+    },
+  );
+
+  it("sends heartbeats within the hook's own timeout when it is shorter than configured", async () => {
+    const { deps, calls } = world('running', 30);
+
+    await awaitDrainAndComplete(action, deps, {
+      waitBudgetMs: 60_000,
+      heartbeatIntervalMs: 60_000,
+    });
+
+    const heartbeats = calls.filter((c) => c.call === 'heartbeat').map((c) => c.at);
+    expect(heartbeats).toEqual([0, 15_000, 30_000, 45_000]);
+  });
+
+  it('keeps the configured interval when Auto Scaling does not know the hook', async () => {
+    const { deps, calls } = world('running', undefined);
+
+    await awaitDrainAndComplete(action, deps, {
+      waitBudgetMs: 60_000,
+      heartbeatIntervalMs: 20_000,
+    });
+
+    const heartbeats = calls.filter((c) => c.call === 'heartbeat').map((c) => c.at);
+    expect(heartbeats).toEqual([0, 20_000, 40_000]);
+  });
+});

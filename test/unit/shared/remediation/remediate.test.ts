@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import type { InstanceFacts } from '../../../../functions/shared/remediation/facts.ts';
+import type { Ec2Port, KubernetesPort } from '../../../../functions/shared/remediation/ports.ts';
+import {
+  liftOutOfServiceTaints,
+  remediateInstances,
+} from '../../../../functions/shared/remediation/remediate.ts';
+
+const stranger: InstanceFacts = {
+  instanceId: 'i-0123456789abcdef0',
+  state: 'terminated',
+  privateDnsName: 'ip-10-9-8-7.ec2.internal',
+  tags: { 'kubernetes.io/cluster/another-cluster': 'owned' },
+};
+
+/** Ports that count every call, answering as for an instance of somebody else's. */
+function countingPorts(instance: InstanceFacts) {
+  const calls: string[] = [];
+  const count =
+    <T>(name: string, answer: T) =>
+    async () => {
+      calls.push(name);
+      return answer;
+    };
+  const ec2: Ec2Port = {
+    region: async () => 'us-east-1',
+    describeInstances: count('ec2 DescribeInstances', new Map([[instance.instanceId, instance]])),
+    describeVolumesAttachedTo: count('ec2 DescribeVolumes', []),
+    describeVolumes: count('ec2 DescribeVolumes', []),
+    detachVolume: count('ec2 DetachVolume', 'detaching' as const),
+  };
+  const kube: KubernetesPort = {
+    listNodes: count('kube list nodes', []),
+    readNode: count('kube get node', undefined),
+    listVolumeAttachments: count('kube list volumeattachments', []),
+    readPersistentVolume: count('kube get persistentvolume', undefined),
+    readVolumeAttachment: count('kube get volumeattachment', undefined),
+    deleteVolumeAttachment: count('kube delete volumeattachment', 'deleted' as const),
+    removeVolumeAttachmentFinalizer: count('kube patch volumeattachment', {
+      outcome: 'gone' as const,
+    }),
+    addNodeTaint: count('kube patch node', undefined),
+    removeNodeTaint: count('kube patch node', undefined),
+  };
+  return { ec2, kube, calls };
+}
+
+const settings = {
+  clusterName: 'prod',
+  onStopped: 'remediate' as const,
+  outOfServiceTaint: true,
+  detachTimeoutMs: 1000,
+  forceDetachTimeoutMs: 1000,
+  attacherGraceMs: 0,
+  maxActionsPerInvocation: 100,
+  maxDeadNodePercent: 50,
+  dryRun: false,
+};
+
+describe('an event about an instance that is not the cluster’s', () => {
+  it('is dismissed after one DescribeInstances and one Node read by name, before any list', async () => {
+    const ports = countingPorts(stranger);
+
+    const [report] = await remediateInstances([stranger.instanceId], ports, settings);
+
+    expect(report).toMatchObject({
+      outcome: 'skipped',
+      reason: expect.stringContaining('not an instance of cluster prod'),
+    });
+    expect(ports.calls).toEqual(['ec2 DescribeInstances', 'kube get node']);
+  });
+
+  it('that says the instance runs costs the same: no list of Nodes to find a taint', async () => {
+    const ports = countingPorts({ ...stranger, state: 'running' });
+
+    const [report] = await liftOutOfServiceTaints([stranger.instanceId], ports, settings);
+
+    expect(report).toMatchObject({ outcome: 'skipped' });
+    expect(ports.calls).toEqual(['ec2 DescribeInstances', 'kube get node']);
+  });
+});
