@@ -105,7 +105,10 @@ export interface EbsVolumeRemediatorProps {
   readonly vpc?: ec2.IVpc;
 
   /**
-   * The subnets in `vpc` (they need a route to the EC2, EventBridge and STS endpoints).
+   * The subnets in `vpc`. They need a route (NAT, or interface VPC endpoints) to the APIs the
+   * functions call: EC2, EventBridge (with a result bus), EKS (for EKS clusters), Secrets Manager
+   * (for a kubeconfig secret) and Auto Scaling (for the lifecycle function). Not STS: the EKS
+   * token is a URL presigned locally, which the cluster, not the function, calls.
    * @default the VPC's private subnets with egress
    */
   readonly vpcSubnets?: ec2.SubnetSelection;
