@@ -1,0 +1,80 @@
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { describe, expect, it } from 'vitest';
+import { createEc2Port, notFoundInstanceIds } from '../../../../functions/shared/aws/ec2-port.ts';
+
+/** EC2's InvalidInstanceID.NotFound, as the SDK throws it. */
+function notFound(message: string): Error {
+  return Object.assign(new Error(message), { name: 'InvalidInstanceID.NotFound' });
+}
+
+/** A client whose DescribeInstances answers by id: unknown ids fail the call, as EC2 does. */
+function ec2Knowing(known: readonly string[], options: { drop?: string } = {}) {
+  const asked: string[][] = [];
+  const client = {
+    config: { region: async () => 'us-east-1' },
+    async send(command: { input: { InstanceIds?: string[] } }) {
+      const ids = command.input.InstanceIds ?? [];
+      asked.push(ids);
+      const unknown = ids.filter((id) => !known.includes(id));
+      if (unknown.length > 0) {
+        throw notFound(
+          unknown.length === 1
+            ? `The instance ID '${unknown[0]}' does not exist`
+            : `The instance IDs '${unknown.join(', ')}' do not exist`,
+        );
+      }
+      return {
+        Reservations: [
+          {
+            Instances: ids
+              .filter((id) => id !== options.drop)
+              .map((id) => ({ InstanceId: id, State: { Name: 'stopped' } })),
+          },
+        ],
+      };
+    },
+  } as unknown as EC2Client;
+  return { client, asked };
+}
+
+const live = 'i-0aaaaaaaaaaaaaaa1';
+const forgotten = 'i-0bbbbbbbbbbbbbbb2';
+const alsoForgotten = 'i-0ccccccccccccccc3';
+
+describe('the EC2 port', () => {
+  it('asks by id and takes as gone exactly the ids EC2 answers InvalidInstanceID.NotFound for', async () => {
+    const { client, asked } = ec2Knowing([live]);
+
+    const instances = await createEc2Port(client).describeInstances([
+      live,
+      forgotten,
+      alsoForgotten,
+    ]);
+
+    expect(instances.get(live)?.state).toBe('stopped');
+    expect(instances.get(forgotten)?.state).toBe('gone');
+    expect(instances.get(alsoForgotten)?.state).toBe('gone');
+    expect(asked).toEqual([[live, forgotten, alsoForgotten], [live]]);
+  });
+
+  it('never takes absence from an answer as gone: it fails and says which id was not answered', async () => {
+    const { client } = ec2Knowing([live, forgotten], { drop: forgotten });
+
+    await expect(createEc2Port(client).describeInstances([live, forgotten])).rejects.toThrow(
+      `EC2 answered neither the instance nor InvalidInstanceID.NotFound for ${forgotten}`,
+    );
+  });
+
+  it('reads the ids out of both forms of the NotFound message, and of no other error', () => {
+    expect(
+      notFoundInstanceIds(notFound(`The instance IDs '${live}, ${forgotten}' do not exist`), [
+        live,
+        forgotten,
+        alsoForgotten,
+      ]),
+    ).toEqual([live, forgotten]);
+    expect(notFoundInstanceIds(new Error(`throttled while asking about ${live}`), [live])).toEqual(
+      [],
+    );
+  });
+});
