@@ -11,16 +11,12 @@ import {
   AttachVolumeCommand,
   CreateVolumeCommand,
   DescribeInstancesCommand,
-  DescribeVolumesCommand,
   EC2Client,
   RunInstancesCommand,
   StartInstancesCommand,
-  StopInstancesCommand,
   type Tag,
   TerminateInstancesCommand,
   waitUntilInstanceRunning,
-  waitUntilInstanceStopped,
-  waitUntilInstanceTerminated,
 } from '@aws-sdk/client-ec2';
 import {
   ApiException,
@@ -37,6 +33,7 @@ import {
   ebsCsiAttacherFinalizer,
   volumeAttachmentName,
 } from '../../functions/shared/volume-attachment-name.ts';
+import { stopInstance, terminateInstance, volumeState } from './ec2-instances.ts';
 import { awsClientConfigFor, type Endpoints, testRegion } from './endpoints.ts';
 
 /** The label that ties every Kubernetes object of a test cluster to that cluster. */
@@ -243,21 +240,13 @@ export class TestCluster {
   }
 
   /** Terminates the instance and waits until EC2 reports it terminated. */
-  async terminateInstance(node: TestNode): Promise<void> {
-    await this.ec2.send(new TerminateInstancesCommand({ InstanceIds: [node.instanceId] }));
-    await waitUntilInstanceTerminated(
-      { client: this.ec2, maxWaitTime: 30, minDelay: 1 },
-      { InstanceIds: [node.instanceId] },
-    );
+  terminateInstance(node: TestNode): Promise<void> {
+    return terminateInstance(this.ec2, node.instanceId);
   }
 
   /** Stops the instance (its volumes stay attached) and waits until EC2 reports it stopped. */
-  async stopInstance(node: TestNode): Promise<void> {
-    await this.ec2.send(new StopInstancesCommand({ InstanceIds: [node.instanceId] }));
-    await waitUntilInstanceStopped(
-      { client: this.ec2, maxWaitTime: 30, minDelay: 1 },
-      { InstanceIds: [node.instanceId] },
-    );
+  stopInstance(node: TestNode): Promise<void> {
+    return stopInstance(this.ec2, node.instanceId);
   }
 
   async startInstance(node: TestNode): Promise<void> {
@@ -290,46 +279,28 @@ export class TestCluster {
    * Attaches a volume that is not this cluster's (no PersistentVolume, another cluster's tag)
    * to the node's instance, as another team's tooling might.
    */
-  async attachForeignVolume(node: TestNode): Promise<string> {
-    const created = await this.ec2.send(
-      new CreateVolumeCommand({
-        AvailabilityZone: node.zone,
-        Size: 10,
-        TagSpecifications: [
-          {
-            ResourceType: 'volume',
-            Tags: [
-              { Key: 'kubernetes.io/cluster/some-other-cluster', Value: 'owned' },
-              { Key: 'ebs.csi.aws.com/cluster', Value: 'true' },
-            ],
-          },
-        ],
-      }),
-    );
-    const volumeId = created.VolumeId;
-    if (!volumeId) throw new Error('CreateVolume returned no volume id');
-    await this.ec2.send(
-      new AttachVolumeCommand({
-        VolumeId: volumeId,
-        InstanceId: node.instanceId,
-        Device: this.nextDevice(node.instanceId),
-      }),
-    );
-    return volumeId;
+  attachForeignVolume(node: TestNode): Promise<string> {
+    return this.attachUnclaimedVolume(node, [
+      { Key: 'kubernetes.io/cluster/some-other-cluster', Value: 'owned' },
+      { Key: 'ebs.csi.aws.com/cluster', Value: 'true' },
+    ]);
   }
 
   /**
    * Attaches a volume tagged for this cluster that no PersistentVolume names, as Karpenter and
    * kOps leave on nodes (a data or etcd volume).
    */
-  async attachClusterTaggedVolume(node: TestNode): Promise<string> {
+  attachClusterTaggedVolume(node: TestNode): Promise<string> {
+    return this.attachUnclaimedVolume(node, [{ Key: this.clusterTagKey, Value: 'owned' }]);
+  }
+
+  /** Attaches a new volume with these tags, and no PersistentVolume, to the node's instance. */
+  private async attachUnclaimedVolume(node: TestNode, tags: Tag[]): Promise<string> {
     const created = await this.ec2.send(
       new CreateVolumeCommand({
         AvailabilityZone: node.zone,
         Size: 10,
-        TagSpecifications: [
-          { ResourceType: 'volume', Tags: [{ Key: this.clusterTagKey, Value: 'owned' }] },
-        ],
+        TagSpecifications: [{ ResourceType: 'volume', Tags: tags }],
       }),
     );
     const volumeId = created.VolumeId;
@@ -379,15 +350,8 @@ export class TestCluster {
   }
 
   /** The volume's state and the instances EC2 says it is attached to. */
-  async volume(volumeId: string): Promise<{ state?: string; attachedTo: string[] }> {
-    const described = await this.ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
-    const volume = described.Volumes?.[0];
-    return {
-      ...(volume?.State ? { state: volume.State } : {}),
-      attachedTo: (volume?.Attachments ?? [])
-        .filter((a) => a.State !== 'detached')
-        .map((a) => a.InstanceId ?? ''),
-    };
+  volume(volumeId: string): Promise<{ state?: string; attachedTo: string[] }> {
+    return volumeState(this.ec2, volumeId);
   }
 
   /** The root volume EC2 created with the instance. */

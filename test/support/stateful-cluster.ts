@@ -12,13 +12,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   CreateVolumeCommand,
-  DescribeVolumesCommand,
   EC2Client,
   RunInstancesCommand,
-  StopInstancesCommand,
   TerminateInstancesCommand,
-  waitUntilInstanceStopped,
-  waitUntilInstanceTerminated,
 } from '@aws-sdk/client-ec2';
 import {
   AppsV1Api,
@@ -30,6 +26,7 @@ import {
 } from '@kubernetes/client-node';
 import { providerIdFor } from '../../functions/shared/aws-ids.ts';
 import { ebsCsiAttacher } from '../../functions/shared/volume-attachment-name.ts';
+import { stopInstance, terminateInstance, volumeState } from './ec2-instances.ts';
 import { awsClientConfigFor, testRegion } from './endpoints.ts';
 import { ignoreNotFound, type TestNode, testClusterLabel } from './fixtures.ts';
 
@@ -351,33 +348,18 @@ export class StatefulCluster {
   }
 
   /** Terminates the node's instance; its kubelet stops with it. */
-  async terminateInstance(node: TestNode): Promise<void> {
-    await this.ec2.send(new TerminateInstancesCommand({ InstanceIds: [node.instanceId] }));
-    await waitUntilInstanceTerminated(
-      { client: this.ec2, maxWaitTime: 30, minDelay: 1 },
-      { InstanceIds: [node.instanceId] },
-    );
+  terminateInstance(node: TestNode): Promise<void> {
+    return terminateInstance(this.ec2, node.instanceId);
   }
 
   /** Stops the node's instance (its volumes stay attached in EC2); its kubelet stops with it. */
-  async stopInstance(node: TestNode): Promise<void> {
-    await this.ec2.send(new StopInstancesCommand({ InstanceIds: [node.instanceId] }));
-    await waitUntilInstanceStopped(
-      { client: this.ec2, maxWaitTime: 30, minDelay: 1 },
-      { InstanceIds: [node.instanceId] },
-    );
+  stopInstance(node: TestNode): Promise<void> {
+    return stopInstance(this.ec2, node.instanceId);
   }
 
   /** The volume's state and the instances EC2 says it is attached to. */
-  async volumeState(volumeId: string): Promise<{ state?: string; attachedTo: string[] }> {
-    const described = await this.ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
-    const volume = described.Volumes?.[0];
-    return {
-      ...(volume?.State ? { state: volume.State } : {}),
-      attachedTo: (volume?.Attachments ?? [])
-        .filter((a) => a.State !== 'detached')
-        .map((a) => a.InstanceId ?? ''),
-    };
+  volumeState(volumeId: string): Promise<{ state?: string; attachedTo: string[] }> {
+    return volumeState(this.ec2, volumeId);
   }
 
   /** Events about the namespace's object `name` (a pod), newest last. */

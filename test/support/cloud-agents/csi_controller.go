@@ -112,19 +112,13 @@ func (c *csiController) ControllerPublishVolume(ctx context.Context, req *csi.Co
 	}
 	defer c.lockInstance(instanceID)()
 
-	instances, err := c.ec2.describeInstances(ctx, []string{instanceID})
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "describing instance %s: %v", instanceID, err)
-	}
-	inst, ok := instances[instanceID]
-	if !ok {
+	inst, vol, err := c.lookup(ctx, instanceID, volumeID)
+	switch {
+	case err != nil:
+		return nil, err
+	case inst == nil:
 		return nil, status.Errorf(codes.NotFound, "Instance %q not found", instanceID)
-	}
-	vol, err := c.ec2.describeVolume(ctx, volumeID)
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "describing volume %s: %v", volumeID, err)
-	}
-	if vol == nil {
+	case vol == nil:
 		return nil, status.Errorf(codes.NotFound, "Volume %q not found", volumeID)
 	}
 	for _, a := range vol.Attachments {
@@ -183,19 +177,11 @@ func (c *csiController) ControllerUnpublishVolume(ctx context.Context, req *csi.
 	defer c.lockInstance(instanceID)()
 
 	// Like the EBS CSI driver: an instance or a volume EC2 does not know is detached.
-	instances, err := c.ec2.describeInstances(ctx, []string{instanceID})
+	inst, vol, err := c.lookup(ctx, instanceID, volumeID)
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "describing instance %s: %v", instanceID, err)
+		return nil, err
 	}
-	inst, ok := instances[instanceID]
-	if !ok {
-		return &csi.ControllerUnpublishVolumeResponse{}, nil
-	}
-	vol, err := c.ec2.describeVolume(ctx, volumeID)
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "describing volume %s: %v", volumeID, err)
-	}
-	if vol == nil || !attachedTo(vol, instanceID) {
+	if inst == nil || vol == nil || !attachedTo(vol, instanceID) {
 		return &csi.ControllerUnpublishVolumeResponse{}, nil
 	}
 	if err := c.ec2.detachVolume(ctx, volumeID, instanceID); err != nil {
@@ -209,6 +195,23 @@ func (c *csiController) ControllerUnpublishVolume(ctx context.Context, req *csi.
 		return nil, status.Errorf(codes.Internal, "waiting for %s to detach from %s: %v", volumeID, instanceID, err)
 	}
 	return &csi.ControllerUnpublishVolumeResponse{}, nil
+}
+
+// lookup asks EC2 for the instance and the volume; either is nil when EC2 does not know it.
+func (c *csiController) lookup(ctx context.Context, instanceID, volumeID string) (*instance, *volume, error) {
+	instances, err := c.ec2.describeInstances(ctx, []string{instanceID})
+	if err != nil {
+		return nil, nil, status.Errorf(codes.Internal, "describing instance %s: %v", instanceID, err)
+	}
+	vol, err := c.ec2.describeVolume(ctx, volumeID)
+	if err != nil {
+		return nil, nil, status.Errorf(codes.Internal, "describing volume %s: %v", volumeID, err)
+	}
+	inst, ok := instances[instanceID]
+	if !ok {
+		return nil, vol, nil
+	}
+	return &inst, vol, nil
 }
 
 func attachedTo(v *volume, instanceID string) bool {
