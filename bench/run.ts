@@ -71,6 +71,8 @@ function remediatorSettings(
     // No external-attacher runs here: its finalizer is removed after this grace, which the
     // benchmark keeps short so it measures the remediator, not the wait.
     ATTACHER_GRACE_SECONDS: '0.05',
+    // No controllers run on the bare apiserver: the remediator frees the volumes itself.
+    CONTROLLER_GRACE_SECONDS: '0.05',
     MAX_ACTIONS_PER_INVOCATION: '200',
     // Each benchmark cluster is one node, and it dies: the share-of-dead-Nodes rule would refuse.
     MAX_DEAD_NODE_PERCENT: '100',
@@ -235,6 +237,7 @@ async function sweepOfLargeCluster(env: LocalEnvironment, nodes: number) {
     KUBECONFIG: env.kubeconfigs.remediator,
     NODE_SELECTOR: cluster.labelSelector,
     ATTACHER_GRACE_SECONDS: '0.05',
+    CONTROLLER_GRACE_SECONDS: '0.05',
     MAX_ACTIONS_PER_INVOCATION: '5000',
   };
   // A dry run of the built bundle in its own process: its peak memory is the function's.

@@ -24,6 +24,10 @@ export interface Config {
   readonly forceDetachTimeoutMs: number;
   /** How long a deleted VolumeAttachment may wait for its attacher before its finalizer is removed. */
   readonly attacherGraceMs: number;
+  /** How long the taint-eviction controller may take to delete a dead Node's pod before it is force-deleted anyway. */
+  readonly evictionGraceMs: number;
+  /** How long the attach/detach controller and the attacher may take to free a fenced Node's volumes before the remediator does. */
+  readonly controllerGraceMs: number;
   /** The circuit breaker: more destructive actions than this in one invocation or sweep, and it refuses. */
   readonly maxActionsPerInvocation: number;
   /** The circuit breaker: more of the cluster's Nodes than this share (%) look dead, and it refuses. */
@@ -82,6 +86,8 @@ const environmentSchema = z.object({
   DETACH_TIMEOUT_SECONDS: seconds(20),
   FORCE_DETACH_TIMEOUT_SECONDS: seconds(30),
   ATTACHER_GRACE_SECONDS: seconds(5),
+  EVICTION_GRACE_SECONDS: seconds(5),
+  CONTROLLER_GRACE_SECONDS: seconds(15),
   MAX_ACTIONS_PER_INVOCATION: z.coerce
     .number({ error: 'must be a whole number' })
     .int({ error: 'must be a whole number' })
@@ -150,6 +156,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     detachTimeoutMs: settings.DETACH_TIMEOUT_SECONDS,
     forceDetachTimeoutMs: settings.FORCE_DETACH_TIMEOUT_SECONDS,
     attacherGraceMs: settings.ATTACHER_GRACE_SECONDS,
+    evictionGraceMs: settings.EVICTION_GRACE_SECONDS,
+    controllerGraceMs: settings.CONTROLLER_GRACE_SECONDS,
     maxActionsPerInvocation: settings.MAX_ACTIONS_PER_INVOCATION,
     maxDeadNodePercent: settings.MAX_DEAD_NODE_PERCENT,
     nodeSelector: settings.NODE_SELECTOR,

@@ -93,6 +93,7 @@ const metricOfAction: Partial<Record<ActionRecord['action'], string>> = {
   'delete-volumeattachment': metricNames.attachmentsDeleted,
   'remove-finalizer': metricNames.finalizersRemoved,
   'taint-node': metricNames.taintsChanged,
+  'delete-pod': metricNames.podsDeleted,
   'lift-taint': metricNames.taintsChanged,
 };
 

@@ -20,6 +20,7 @@ export const metricNames = {
   attachmentsDeleted: 'AttachmentsDeleted',
   finalizersRemoved: 'FinalizersRemoved',
   taintsChanged: 'TaintsChanged',
+  podsDeleted: 'PodsDeleted',
   refusals: 'Refusals',
   failures: 'Failures',
   resultEventFailures: 'ResultEventFailures',

@@ -43,6 +43,9 @@ export function testSettings(cluster: TestCluster): Record<string, string> {
     DETACH_TIMEOUT_SECONDS: '5',
     FORCE_DETACH_TIMEOUT_SECONDS: '5',
     ATTACHER_GRACE_SECONDS: '0.5',
+    // The bare apiserver runs no controllers: nothing frees a fenced Node's volumes but the
+    // remediator, so waiting for them only slows the tests (the control-plane tests wait).
+    CONTROLLER_GRACE_SECONDS: '0.1',
     MAX_DEAD_NODE_PERCENT: '100',
   };
 }

@@ -1,5 +1,5 @@
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { attachmentsDeleted, volumesDetached } from '../remediation/execute.ts';
+import { attachmentsDeleted, podsDeleted, volumesDetached } from '../remediation/execute.ts';
 import type { InstanceReport } from '../remediation/remediate.ts';
 
 /** The `source` of every result event. */
@@ -37,6 +37,7 @@ export interface ResultEventDetail extends InstanceReport {
   readonly summary: {
     readonly volumesDetached: number;
     readonly attachmentsDeleted: number;
+    readonly podsDeleted: number;
     readonly failures: number;
   };
 }
@@ -53,6 +54,7 @@ export function resultEventDetail(
     summary: {
       volumesDetached: volumesDetached(report.actions),
       attachmentsDeleted: attachmentsDeleted(report.actions),
+      podsDeleted: podsDeleted(report.actions),
       failures: report.actions.filter((a) => a.outcome === 'failed').length,
     },
   };

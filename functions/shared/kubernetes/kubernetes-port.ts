@@ -4,10 +4,11 @@ import {
   type KubeConfig,
   StorageV1Api,
   type V1Node,
+  type V1Pod,
   type V1VolumeAttachment,
 } from '@kubernetes/client-node';
 import { ClusterAccessError, messageOf, RemediationError } from '../errors.ts';
-import type { AttachmentFacts, NodeFacts, Taint } from '../remediation/facts.ts';
+import type { AttachmentFacts, NodeFacts, PodFacts, Taint } from '../remediation/facts.ts';
 import type { KubernetesPort } from '../remediation/ports.ts';
 import { csiNodeIdAnnotation, ebsCsiAttacher } from '../volume-attachment-name.ts';
 
@@ -78,6 +79,26 @@ function attachmentFacts(attachment: V1VolumeAttachment): AttachmentFacts {
     ...(attachment.metadata?.resourceVersion
       ? { resourceVersion: attachment.metadata.resourceVersion }
       : {}),
+  };
+}
+
+/** Whether a toleration lets the pod stay on a Node tainted out-of-service:NoExecute. */
+function toleratesOutOfService(pod: V1Pod): boolean {
+  return (pod.spec?.tolerations ?? []).some(
+    (t) =>
+      (t.effect === undefined || t.effect === '' || t.effect === 'NoExecute') &&
+      ((t.operator === 'Exists' && (t.key === undefined || t.key === '')) ||
+        t.key === 'node.kubernetes.io/out-of-service'),
+  );
+}
+
+function podFacts(pod: V1Pod): PodFacts {
+  return {
+    namespace: pod.metadata?.namespace ?? '',
+    name: pod.metadata?.name ?? '',
+    uid: pod.metadata?.uid ?? '',
+    deleting: pod.metadata?.deletionTimestamp !== undefined,
+    toleratesOutOfService: toleratesOutOfService(pod),
   };
 }
 
@@ -172,6 +193,39 @@ export function createKubernetesPort(config: KubeConfig): KubernetesPort {
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
         throw failure(`reading node ${name}`, server, error);
+      }
+    },
+
+    listPodsOnNode: (nodeName) =>
+      listAll(
+        `listing the pods of node ${nodeName}`,
+        (page) =>
+          core.listPodForAllNamespaces({ ...page, fieldSelector: `spec.nodeName=${nodeName}` }),
+        podFacts,
+      ),
+
+    async readPod(namespace, name) {
+      try {
+        return podFacts(await core.readNamespacedPod({ namespace, name }));
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw failure(`reading pod ${namespace}/${name}`, server, error);
+      }
+    },
+
+    async forceDeletePod(namespace, name, uid) {
+      try {
+        await core.deleteNamespacedPod({
+          namespace,
+          name,
+          gracePeriodSeconds: 0,
+          body: { gracePeriodSeconds: 0, preconditions: { uid } },
+        });
+        return 'deleted';
+      } catch (error) {
+        // 409: the uid precondition failed: that pod is gone, another took its name.
+        if (statusOf(error) === 404 || statusOf(error) === 409) return 'not-found';
+        throw failure(`force-deleting pod ${namespace}/${name}`, server, error);
       }
     },
 

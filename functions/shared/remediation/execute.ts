@@ -4,21 +4,25 @@
  */
 import { messageOf } from '../errors.ts';
 import { ebsCsiAttacherFinalizer } from '../volume-attachment-name.ts';
-import type { AttachmentFacts } from './facts.ts';
+import type { AttachmentFacts, PodFacts } from './facts.ts';
 import {
   type AttachmentRef,
   type InstancePlan,
   outOfServiceTaint,
+  type PodRef,
   type VolumeTask,
 } from './plan.ts';
 import type { Ec2Port, KubernetesPort } from './ports.ts';
 
 export type ActionKind =
+  | 'taint-node'
+  | 'delete-pod'
+  /** Not the remediator's own: the attach/detach controller and the attacher freed the volume. */
+  | 'controllers-detached'
   | 'detach-volume'
   | 'force-detach-volume'
   | 'delete-volumeattachment'
   | 'remove-finalizer'
-  | 'taint-node'
   | 'lift-taint';
 
 /** One action, as logged, returned and sent in the result event. */
@@ -28,6 +32,8 @@ export interface ActionRecord {
   readonly volumeId?: string;
   readonly volumeAttachment?: string;
   readonly node?: string;
+  /** namespace/name of a pod. */
+  readonly pod?: string;
   /**
    * done; already-done (an earlier run or someone else did it); planned (dry-run); refused (a
    * re-check right before it found the instance back, or the object not the one observed);
@@ -51,16 +57,26 @@ export const volumesDetached = counter(['detach-volume', 'force-detach-volume'])
 /** How many VolumeAttachments these actions deleted (or, with `planned`, would delete). */
 export const attachmentsDeleted = counter(['delete-volumeattachment']);
 
+/** How many pods these actions force-deleted (or, with `planned`, would). */
+export const podsDeleted = counter(['delete-pod']);
+
 /** Destructive actions taken or, in dry-run, planned: what the circuit breaker counts. */
 export function destructiveActionsTaken(actions: readonly ActionRecord[]): number {
-  return counter(['detach-volume', 'force-detach-volume', 'delete-volumeattachment', 'taint-node'])(
-    actions,
-    ['done', 'planned'],
-  );
+  return counter([
+    'detach-volume',
+    'force-detach-volume',
+    'delete-volumeattachment',
+    'taint-node',
+    'delete-pod',
+  ])(actions, ['done', 'planned']);
 }
 
 export interface ExecutionOptions {
   readonly dryRun: boolean;
+  /** How long the taint-eviction controller may take to delete a pod before it is force-deleted anyway. */
+  readonly evictionGraceMs: number;
+  /** How long the attach/detach controller and the attacher may take to free a fenced Node's volumes. */
+  readonly controllerGraceMs: number;
   readonly detachTimeoutMs: number;
   readonly forceDetachTimeoutMs: number;
   readonly attacherGraceMs: number;
@@ -84,9 +100,10 @@ async function pollUntil(
   done: () => Promise<boolean>,
   timeoutMs: number,
   sleep: (ms: number) => Promise<void>,
+  firstGap = 500,
 ): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  let gap = 500;
+  let gap = firstGap;
   while (Date.now() < deadline) {
     if (await done()) return true;
     await sleep(Math.min(gap, Math.max(0, deadline - Date.now())));
@@ -115,7 +132,7 @@ class Recorder {
   /** Runs one action, timing it and recording its outcome; a failure is recorded, not thrown. */
   async run(
     action: ActionKind,
-    target: Pick<ActionRecord, 'volumeId' | 'volumeAttachment' | 'node'>,
+    target: Pick<ActionRecord, 'volumeId' | 'volumeAttachment' | 'node' | 'pod'>,
     perform: () => Promise<ActionResult>,
   ): Promise<ActionRecord> {
     const started = Date.now();
@@ -286,38 +303,142 @@ async function deleteAttachment(
   });
 }
 
-/** Executes a remediation plan; returns every action's record. Never throws for one action. */
+/**
+ * Executes a remediation plan in stages, each waiting on Kubernetes' own controllers before the
+ * next: fence the Node (the out-of-service taint), evict its pods (force-delete them once the
+ * taint-eviction controller's own delete has landed), let the attach/detach controller and the
+ * attacher free the volumes, and only then free in EC2 and Kubernetes what they did not.
+ * Returns every action's record; never throws for one action.
+ */
 export async function executeRemediation(
   plan: Extract<InstancePlan, { outcome: 'remediate' }>,
   deps: ExecutionDeps,
   options: ExecutionOptions,
 ): Promise<ActionRecord[]> {
   const recorder = new Recorder(plan.instanceId, deps.onAction);
+  if (plan.taintNode) {
+    const fence = await taintNode(plan, plan.taintNode, deps, options, recorder);
+    // An instance that came back keeps its Node, its pods and its volumes.
+    if (fence.outcome === 'refused') return recorder.records;
+  }
+  await Promise.all(plan.evictPods.map((pod) => evictPod(plan, pod, deps, options, recorder)));
+  if (plan.keepAttachments) return recorder.records;
+
   const isReleased = createReleaseChecker(deps.ec2, plan.instanceId);
+  const left =
+    plan.controllersDetach && !options.dryRun
+      ? await awaitControllers(plan, deps, options, recorder, isReleased)
+      : plan.volumes;
   // Independent volumes at once: 20 volumes take about as long as one.
   await Promise.all(
-    plan.volumes.map((task) => freeVolume(plan, task, deps, options, recorder, isReleased)),
+    left.map((task) => freeVolume(plan, task, deps, options, recorder, isReleased)),
   );
-  const { taintNode } = plan;
-  if (taintNode) {
-    await recorder.run('taint-node', { node: taintNode }, async () => {
-      if (options.dryRun) return { outcome: 'planned' };
-      // Re-check right before: the taint makes Kubernetes evict the Node's pods.
-      const current = (await deps.ec2.describeInstances([plan.instanceId])).get(plan.instanceId);
-      if (current?.state !== 'stopped') {
-        return {
-          outcome: 'refused',
-          detail: `EC2 now reports the instance ${current?.state ?? 'unknown'}: not tainted`,
-        };
-      }
-      await deps.kube.addNodeTaint(taintNode, outOfServiceTaint);
-      return {
-        outcome: 'done',
-        detail: `${outOfServiceTaint.key}=${outOfServiceTaint.value}:NoExecute`,
-      };
-    });
-  }
   return recorder.records;
+}
+
+async function taintNode(
+  plan: Extract<InstancePlan, { outcome: 'remediate' }>,
+  nodeName: string,
+  deps: ExecutionDeps,
+  options: ExecutionOptions,
+  recorder: Recorder,
+): Promise<ActionRecord> {
+  return recorder.run('taint-node', { node: nodeName }, async () => {
+    if (options.dryRun) return { outcome: 'planned' };
+    // Re-check right before: the taint makes Kubernetes evict the Node's pods.
+    const current = (await deps.ec2.describeInstances([plan.instanceId])).get(plan.instanceId);
+    if (!current || !forceStates.has(current.state)) {
+      return {
+        outcome: 'refused',
+        detail: `EC2 now reports the instance ${current?.state ?? 'unknown'}: not tainted`,
+      };
+    }
+    await deps.kube.addNodeTaint(nodeName, outOfServiceTaint);
+    return {
+      outcome: 'done',
+      detail: `${outOfServiceTaint.key}=${outOfServiceTaint.value}:NoExecute`,
+    };
+  });
+}
+
+/**
+ * Force-deletes one pod of the dead Node with its uid as precondition. On a fenced Node it first
+ * waits for the taint-eviction controller's own delete: that controller deletes by name and
+ * retries, and a force delete landing between its attempts would let it delete the
+ * StatefulSet's replacement, which has the same name.
+ */
+async function evictPod(
+  plan: Extract<InstancePlan, { outcome: 'remediate' }>,
+  pod: PodRef,
+  deps: ExecutionDeps,
+  options: ExecutionOptions,
+  recorder: Recorder,
+): Promise<void> {
+  const { kube } = deps;
+  const sleep = deps.sleep ?? defaultSleep;
+  await recorder.run('delete-pod', { pod: `${pod.namespace}/${pod.name}` }, async () => {
+    if (options.dryRun) return { outcome: 'planned' };
+    if (plan.controllersDetach && !pod.deleting) {
+      let current: PodFacts | undefined;
+      await pollUntil(
+        async () => {
+          current = await kube.readPod(pod.namespace, pod.name);
+          return current === undefined || current.uid !== pod.uid || current.deleting;
+        },
+        options.evictionGraceMs,
+        sleep,
+        100,
+      );
+      if (current === undefined || current.uid !== pod.uid) return { outcome: 'already-done' };
+    }
+    const answer = await kube.forceDeletePod(pod.namespace, pod.name, pod.uid);
+    return { outcome: answer === 'deleted' ? 'done' : 'already-done' };
+  });
+}
+
+/**
+ * Waits, up to the controller grace, for the attach/detach controller and the attacher to free
+ * the fenced Node's volumes (they detach at once once its pods are gone); returns the volume
+ * tasks they left, for the remediator to finish itself.
+ */
+async function awaitControllers(
+  plan: Extract<InstancePlan, { outcome: 'remediate' }>,
+  deps: ExecutionDeps,
+  options: ExecutionOptions,
+  recorder: Recorder,
+  isReleased: (volumeId: string) => Promise<boolean>,
+): Promise<VolumeTask[]> {
+  const sleep = deps.sleep ?? defaultSleep;
+  // Freed: EC2 no longer holds the volume on the instance, and each VolumeAttachment observed
+  // is gone (one created again under its name is another object).
+  const freed = async (task: VolumeTask) => {
+    const [released, ...now] = await Promise.all([
+      isReleased(task.volumeId),
+      ...task.attachments.map((ref) => deps.kube.readVolumeAttachment(ref.name)),
+    ]);
+    return (
+      released &&
+      task.attachments.every((ref, i) => (ref.uid ? now[i]?.uid !== ref.uid : now[i] === undefined))
+    );
+  };
+  let left = [...plan.volumes];
+  await pollUntil(
+    async () => {
+      const done = await Promise.all(left.map(freed));
+      for (const [i, task] of left.entries()) {
+        if (!done[i]) continue;
+        await recorder.run('controllers-detached', { volumeId: task.volumeId }, async () => ({
+          outcome: 'done',
+          detail: 'the attach/detach controller and the attacher freed it',
+        }));
+      }
+      left = left.filter((_, i) => !done[i]);
+      return left.length === 0;
+    },
+    options.controllerGraceMs,
+    sleep,
+  );
+  return left;
 }
 
 /** Lifts the out-of-service taint this project added to a Node. */

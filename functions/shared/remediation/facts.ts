@@ -86,6 +86,17 @@ export interface AttachmentFacts {
   readonly resourceVersion?: string;
 }
 
+/** A pod bound to a dead instance's Node. */
+export interface PodFacts {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  /** It carries a deletionTimestamp: someone (the taint-eviction controller) deleted it. */
+  readonly deleting: boolean;
+  /** It tolerates node.kubernetes.io/out-of-service:NoExecute, so it is not to be evicted. */
+  readonly toleratesOutOfService: boolean;
+}
+
 export interface PersistentVolumeFacts {
   readonly name: string;
   /** CSI volumeHandle or in-tree awsElasticBlockStore.volumeID, as written. */

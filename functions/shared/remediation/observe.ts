@@ -28,6 +28,12 @@ export interface KubernetesSnapshot {
 /** How many PersistentVolumes are read at once. */
 const persistentVolumeReadConcurrency = 10;
 
+/** How many Nodes' pods are listed at once. */
+const podListConcurrency = 10;
+
+/** States in which an instance's Node is dead for good: its pods are looked at. */
+const deadStates = new Set(['stopped', 'terminated', 'gone']);
+
 /**
  * Observes these instances in both systems with a fixed number of calls, whatever their
  * number: one DescribeInstances and one DescribeVolumes per 200 instances, one list of Nodes
@@ -48,11 +54,16 @@ export async function observeInstances(
     ec2.region(),
   ]);
 
-  const perInstance = instanceIds.map((instanceId) => {
+  const perInstance = await mapConcurrently(instanceIds, podListConcurrency, async (instanceId) => {
     const instance = instanceAsReported(instances, instanceId);
     const node = nodeOfInstance(nodes, instanceId);
-    const own = attachmentsOfInstance(attachments, instanceId, nodeNameOfInstance(nodes, instance));
-    return { instance, node, own };
+    const nodeName = nodeNameOfInstance(nodes, instance);
+    const own = attachmentsOfInstance(attachments, instanceId, nodeName);
+    // The pods of a Node whose instance is off: what PodGC would delete, and what keeps the
+    // attach/detach controller attaching their volumes to it.
+    const pods =
+      nodeName && deadStates.has(instance.state) ? await kube.listPodsOnNode(nodeName) : [];
+    return { instance, node, own, pods };
   });
 
   const pvNames = [
@@ -67,7 +78,8 @@ export async function observeInstances(
   );
   const referenceOf = new Map(pvs.flatMap((pv) => (pv ? [[pv.name, pv.volumeReference]] : [])));
 
-  const observations = perInstance.map(({ instance, node, own }) => ({
+  const observations = perInstance.map(({ instance, node, own, pods }) => ({
+    pods,
     instance,
     region,
     ...(node ? { node } : {}),

@@ -10,6 +10,7 @@ import type {
   InstanceFacts,
   InstanceState,
   NodeFacts,
+  PodFacts,
   Taint,
   VolumeFacts,
 } from './facts.ts';
@@ -46,6 +47,8 @@ export interface Observation {
   readonly attachments: readonly MappedAttachment[];
   /** The volumes EC2 holds on this instance now. */
   readonly volumesInEc2: readonly VolumeFacts[];
+  /** The pods bound to the instance's Node (by name: the Node may be gone). */
+  readonly pods?: readonly PodFacts[];
   /** The Region of the EC2 API that was asked: the only Region this function acts in. */
   readonly region?: string;
 }
@@ -86,9 +89,32 @@ export type InstancePlan =
       /** Force is the last resort, for an instance that is stopped, terminated or gone. */
       readonly forceAllowed: boolean;
       readonly volumes: readonly VolumeTask[];
+      /** The first stage: the out-of-service taint, so that Kubernetes stops waiting. */
       readonly taintNode?: string;
+      /**
+       * The second: the pods bound to the dead Node that do not tolerate the taint, force-deleted
+       * (as PodGC does for an out-of-service Node, without its wait for NotReady) once the
+       * taint-eviction controller's own delete has landed, or at once when the Node is gone.
+       */
+      readonly evictPods: readonly PodRef[];
+      /** Whether the Node still exists and carries (or gets) our taint: the attach/detach
+       * controller then detaches at once, and the remediator lets it. */
+      readonly controllersDetach: boolean;
+      /**
+       * Pods bound to the dead Node that stay (they tolerate the taint): their volumes'
+       * VolumeAttachments are kept, or the attach/detach controller would attach them back.
+       */
+      readonly keepAttachments?: string;
       readonly skipped: readonly Skipped[];
     };
+
+/** A pod as observed: it is deleted only with this uid as precondition. */
+export interface PodRef {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly deleting: boolean;
+}
 
 export type TaintLiftPlan =
   | { readonly outcome: 'skipped'; readonly instanceId: string; readonly reason: string }
@@ -276,13 +302,18 @@ export function planRemediation(observation: Observation, settings: PlanSettings
     if (!heldByEc2.has(volumeId)) volumes.push({ volumeId, attachments });
   }
 
-  const taint =
-    settings.outOfServiceTaint &&
-    instance.state === 'stopped' &&
-    node !== undefined &&
-    !node.taints.some(
+  // KEP-2268: a Node known to be shut down gets the out-of-service taint. EC2's word that the
+  // instance is stopped, terminated or gone is that knowledge, earlier than any Node condition.
+  const tainted =
+    node?.taints.some(
       (t) => t.key === outOfServiceTaint.key && t.effect === outOfServiceTaint.effect,
-    );
+    ) ?? false;
+  const taint = settings.outOfServiceTaint && node !== undefined && !tainted;
+  const fenced = node !== undefined && (tainted || taint);
+  // A gone Node's pods are PodGC's orphans; a fenced Node's, those that do not tolerate it.
+  const pods = observation.pods ?? [];
+  const evictable = pods.filter((p) => node === undefined || (fenced && !p.toleratesOutOfService));
+  const staying = pods.filter((p) => !evictable.includes(p));
 
   return {
     outcome: 'remediate',
@@ -290,6 +321,23 @@ export function planRemediation(observation: Observation, settings: PlanSettings
     forceAllowed: ['stopped', 'terminated', 'gone'].includes(instance.state),
     volumes,
     ...(taint && node ? { taintNode: node.name } : {}),
+    evictPods: evictable.map(({ namespace, name, uid, deleting }) => ({
+      namespace,
+      name,
+      uid,
+      deleting,
+    })),
+    controllersDetach: fenced,
+    ...(staying.length > 0
+      ? {
+          keepAttachments: `pods bound to the dead Node stay (${staying
+            .slice(0, 3)
+            .map((p) => `${p.namespace}/${p.name}`)
+            .join(
+              ', ',
+            )}): deleting their VolumeAttachments would make the controller attach them back`,
+        }
+      : {}),
     skipped,
   };
 }
@@ -327,14 +375,14 @@ export function volumesToDetach(plans: readonly InstancePlan[]): number {
 
 /**
  * How many destructive actions a set of plans would take: detaches, VolumeAttachment
- * deletions and taints. Finalizer removals and force detaches are fallbacks of those.
+ * deletions, taints and pod deletions. Finalizer removals and force detaches are fallbacks.
  */
 export function destructiveActions(plans: readonly InstancePlan[]): number {
   return plans.reduce((sum, plan) => {
     if (plan.outcome !== 'remediate') return sum;
     const detaches = plan.volumes.filter((v) => v.detach).length;
     const deletions = plan.volumes.reduce((n, v) => n + v.attachments.length, 0);
-    return sum + detaches + deletions + (plan.taintNode ? 1 : 0);
+    return sum + detaches + deletions + (plan.taintNode ? 1 : 0) + plan.evictPods.length;
   }, 0);
 }
 

@@ -3,6 +3,7 @@ import type {
   InstanceFacts,
   NodeFacts,
   PersistentVolumeFacts,
+  PodFacts,
   Taint,
   VolumeFacts,
 } from './facts.ts';
@@ -63,6 +64,15 @@ export interface KubernetesPort {
     finalizer: string,
     seen: AttachmentFacts,
   ): Promise<FinalizerRemoval>;
+  /** The pods bound to a node (spec.nodeName), in every namespace; the Node may be gone. */
+  listPodsOnNode(nodeName: string): Promise<PodFacts[]>;
+  /** Reads one pod, or undefined when it is gone. */
+  readPod(namespace: string, name: string): Promise<PodFacts | undefined>;
+  /**
+   * Force-deletes (grace period 0) the pod with this uid (a precondition: a replacement under
+   * the same name is never touched). Resolves `not-found` when that pod is already gone.
+   */
+  forceDeletePod(namespace: string, name: string, uid: string): Promise<'deleted' | 'not-found'>;
   /** Adds the taint unless the Node has it already. */
   addNodeTaint(nodeName: string, taint: Taint): Promise<void>;
   /** Removes taints with this key and value, if present. */

@@ -48,6 +48,8 @@ export type RemediationSettings = Pick<
   | 'detachTimeoutMs'
   | 'forceDetachTimeoutMs'
   | 'attacherGraceMs'
+  | 'evictionGraceMs'
+  | 'controllerGraceMs'
   | 'maxActionsPerInvocation'
   | 'maxDeadNodePercent'
 > & { readonly dryRun: boolean; readonly nodeSelector?: string | undefined };

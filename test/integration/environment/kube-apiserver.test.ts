@@ -35,11 +35,24 @@ describe('the kube-apiserver the tests run against', () => {
     expect(await ignoreNotFound(cluster.storage.readVolumeAttachment({ name }))).toBeUndefined();
   });
 
-  it('enforces RBAC: the remediator identity is refused Secrets and Pods', async () => {
+  it('enforces RBAC: the remediator identity is refused Secrets, and may not create or change pods', async () => {
     const core = kubeConfig('remediator').makeApiClient(CoreV1Api);
 
     expect(await statusOf(core.listSecretForAllNamespaces())).toBe(403);
-    expect(await statusOf(core.listPodForAllNamespaces())).toBe(403);
+    expect(
+      await statusOf(
+        core.createNamespacedPod({
+          namespace: 'default',
+          body: {
+            metadata: { name: 'rbac-probe' },
+            spec: { containers: [{ name: 'c', image: 'i' }] },
+          },
+        }),
+      ),
+    ).toBe(403);
+    expect(
+      await statusOf(core.patchNamespacedPod({ namespace: 'default', name: 'p', body: [] })),
+    ).toBe(403);
   });
 
   it('grants the remediator identity what infra/kubernetes/rbac.yaml gives it', async () => {
@@ -50,6 +63,13 @@ describe('the kube-apiserver the tests run against', () => {
     expect(await statusOf(storage.listVolumeAttachment())).toBe(200);
     expect(await statusOf(core.listNode())).toBe(200);
     expect(await statusOf(core.listPersistentVolume())).toBe(200);
+    // Pods: list (by node) and delete, to do PodGC's work for a dead Node.
+    expect(
+      await statusOf(core.listPodForAllNamespaces({ fieldSelector: 'spec.nodeName=nowhere' })),
+    ).toBe(200);
+    expect(
+      await statusOf(core.deleteNamespacedPod({ namespace: 'default', name: 'does-not-exist' })),
+    ).toBe(404);
     // Read-only on PersistentVolumes: it must never delete the data's record.
     expect(await statusOf(core.deletePersistentVolume({ name: 'does-not-matter' }))).toBe(403);
   });

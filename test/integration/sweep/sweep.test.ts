@@ -136,9 +136,10 @@ describe('sweep of a 60-node cluster with 12 dead nodes', () => {
     // EC2 is asked about instances by id in batches, never one call per node: for all 60 nodes,
     // for the whole sweep's plan (the circuit breaker decides before the first action) and for
     // its one batch of dead ones, each answer naming unknown ids, which are then asked without
-    // (moto names one unknown id per answer, EC2 all of them); and once right before each taint.
+    // (moto names one unknown id per answer, EC2 all of them); and once right before each taint
+    // (every dead node's Node is tainted out-of-service).
     const rounds = 3 * (1 + forgotten.length);
-    expect(counting.calls.get('DescribeInstances')).toBe(rounds + stopped.length);
+    expect(counting.calls.get('DescribeInstances')).toBe(rounds + dead.length);
     const total = [...counting.calls.values()].reduce((a, b) => a + b, 0);
     expect(total).toBeLessThan(60);
   });

@@ -13,6 +13,8 @@ describe('loadConfig', () => {
       detachTimeoutMs: 20_000,
       forceDetachTimeoutMs: 30_000,
       attacherGraceMs: 5_000,
+      evictionGraceMs: 5_000,
+      controllerGraceMs: 15_000,
       maxActionsPerInvocation: 100,
       maxDeadNodePercent: 50,
       nodeSelector: undefined,

@@ -11,6 +11,8 @@ import type { Ec2Port, KubernetesPort } from '../../../../functions/shared/remed
 const instanceId = 'i-0123456789abcdef0';
 const options = {
   dryRun: false,
+  evictionGraceMs: 0,
+  controllerGraceMs: 0,
   detachTimeoutMs: 1000,
   forceDetachTimeoutMs: 1000,
   attacherGraceMs: 0,
@@ -55,6 +57,9 @@ function slowEc2(stuck: ReadonlySet<string> = new Set(), stateNow = 'terminated'
 const kube: KubernetesPort = {
   listNodes: async () => [],
   readNode: async () => undefined,
+  listPodsOnNode: async () => [],
+  readPod: async () => undefined,
+  forceDeletePod: async () => 'deleted',
   listVolumeAttachments: async () => [],
   readPersistentVolume: async () => undefined,
   readVolumeAttachment: async () => undefined,
@@ -75,6 +80,8 @@ function planWith(volumeCount: number, state: 'terminated' | 'shutting-down' = '
       detach: { device: '/dev/xvdba' },
       attachments: [{ name: `va-${i}`, uid: `uid-${i}` }],
     })),
+    evictPods: [],
+    controllersDetach: false,
     skipped: [],
   } satisfies Extract<InstancePlan, { outcome: 'remediate' }>;
 }

@@ -325,6 +325,8 @@ describe('applyCircuitBreaker', () => {
         })),
       })),
       ...(options.taint ? { taintNode: options.nodeName ?? 'node' } : {}),
+      evictPods: [],
+      controllersDetach: false,
       skipped: [],
     };
   }

@@ -31,6 +31,9 @@ function countingPorts(instance: InstanceFacts) {
   };
   const kube: KubernetesPort = {
     listNodes: count('kube list nodes', []),
+    listPodsOnNode: count('kube list pods', []),
+    readPod: count('kube get pod', undefined),
+    forceDeletePod: count('kube delete pod', 'deleted' as const),
     readNode: count('kube get node', undefined),
     listVolumeAttachments: count('kube list volumeattachments', []),
     readPersistentVolume: count('kube get persistentvolume', undefined),
@@ -52,6 +55,8 @@ const settings = {
   detachTimeoutMs: 1000,
   forceDetachTimeoutMs: 1000,
   attacherGraceMs: 0,
+  evictionGraceMs: 0,
+  controllerGraceMs: 0,
   maxActionsPerInvocation: 100,
   maxDeadNodePercent: 50,
   dryRun: false,

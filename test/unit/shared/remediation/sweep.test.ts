@@ -67,6 +67,9 @@ function stoppedCluster(instanceCount: number, volumesEach: number) {
   };
   const kube: KubernetesPort = {
     listNodes: async () => nodes,
+    listPodsOnNode: async () => [],
+    readPod: async () => undefined,
+    forceDeletePod: async () => 'deleted',
     readNode: async (name) => nodes.find((n) => n.name === name),
     listVolumeAttachments: async () => attachments,
     readPersistentVolume: async (name) => ({ name, volumeReference: name.replace(/^pv-/, '') }),
@@ -88,6 +91,8 @@ const settings = {
   detachTimeoutMs: 1000,
   forceDetachTimeoutMs: 1000,
   attacherGraceMs: 0,
+  evictionGraceMs: 0,
+  controllerGraceMs: 0,
   dryRun: false,
   maxActionsPerInvocation: 100,
   maxDeadNodePercent: 100,
