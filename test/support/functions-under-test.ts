@@ -18,7 +18,7 @@ import {
   handleInput,
   type InvocationResult,
 } from '../../functions/shared/handle-input.ts';
-import { endpoints, kubeconfigPath } from './environment.ts';
+import { controlPlaneKubeconfig, endpoints, kubeconfigPath } from './environment.ts';
 import type { TestCluster } from './fixtures.ts';
 import { type LogLine, wireHandler } from './wire.ts';
 
@@ -64,6 +64,22 @@ export function nodeLossFunction(cluster: TestCluster, settings: Record<string, 
   return functionUnderTest(
     parseNodeLossInput,
     loadConfig({ ...testSettings(cluster), ...settings }),
+  );
+}
+
+/**
+ * The node-loss function on the full control plane, with every timing at its default: what a
+ * user deploys. Its clusters share that apiserver with the tests of Kubernetes alone, whose
+ * dead Nodes stay NotReady, so the share-of-dead-Nodes rule (tested on its own) is lifted.
+ */
+export function nodeLossOnControlPlane(clusterName: string): FunctionUnderTest {
+  return functionUnderTest(
+    parseNodeLossInput,
+    loadConfig({
+      CLUSTER_NAME: clusterName,
+      KUBECONFIG: controlPlaneKubeconfig('remediator'),
+      MAX_DEAD_NODE_PERCENT: '100',
+    }),
   );
 }
 
