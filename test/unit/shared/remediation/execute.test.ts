@@ -261,3 +261,117 @@ describe('executeRemediation', () => {
     expect(records.every((r) => r.outcome === 'planned')).toBe(true);
   });
 });
+
+describe('executeRemediation: the stages that recover the pod', () => {
+  const podRef = { namespace: 'db', name: 'db-0', uid: 'uid-old', deleting: false };
+
+  function fencedPlan(volumeCount: number) {
+    return {
+      ...planWith(volumeCount),
+      state: 'terminated' as const,
+      taintNode: 'node-a',
+      evictPods: [podRef],
+      controllersDetach: true,
+    };
+  }
+
+  it('taints first, then force-deletes the pod by uid only once the taint-eviction controller deleted it', async () => {
+    const steps: string[] = [];
+    let reads = 0;
+    const records = await executeRemediation(
+      fencedPlan(0),
+      {
+        ec2: slowEc2().port,
+        kube: {
+          ...kube,
+          addNodeTaint: async () => void steps.push('taint'),
+          readPod: async () => {
+            reads++;
+            steps.push('read');
+            // The taint-eviction controller's delete lands on the second look.
+            return { ...podRef, toleratesOutOfService: false, deleting: reads >= 2 };
+          },
+          forceDeletePod: async (namespace, name, uid) => {
+            steps.push(`force-delete ${namespace}/${name} ${uid}`);
+            return 'deleted';
+          },
+        },
+        sleep: noSleep,
+      },
+      { ...options, evictionGraceMs: 5_000 },
+    );
+
+    expect(steps).toEqual(['taint', 'read', 'read', 'force-delete db/db-0 uid-old']);
+    expect(records.map((r) => [r.action, r.outcome])).toEqual([
+      ['taint-node', 'done'],
+      ['delete-pod', 'done'],
+    ]);
+  });
+
+  it('leaves the replacement alone: a pod under the same name with another uid is not the one observed', async () => {
+    let forceDeletes = 0;
+    const records = await executeRemediation(
+      fencedPlan(0),
+      {
+        ec2: slowEc2().port,
+        kube: {
+          ...kube,
+          readPod: async () => ({
+            ...podRef,
+            uid: 'uid-replacement',
+            toleratesOutOfService: false,
+          }),
+          forceDeletePod: async () => {
+            forceDeletes++;
+            return 'deleted';
+          },
+        },
+        sleep: noSleep,
+      },
+      { ...options, evictionGraceMs: 5_000 },
+    );
+
+    expect(forceDeletes).toBe(0);
+    expect(records.find((r) => r.action === 'delete-pod')?.outcome).toBe('already-done');
+  });
+
+  it('lets the controllers free the fenced Node’s volumes, and frees none itself when they do', async () => {
+    const ec2 = slowEc2();
+    // EC2 no longer holds the volume and the VolumeAttachment is gone: the controllers did it.
+    const freedEc2 = { ...ec2.port, describeVolumes: async () => [] };
+
+    const records = await executeRemediation(
+      { ...fencedPlan(1), evictPods: [] },
+      { ec2: freedEc2, kube, sleep: noSleep },
+      { ...options, controllerGraceMs: 1_000 },
+    );
+
+    expect(ec2.stats.calls).toEqual([]);
+    expect(records.map((r) => r.action)).toEqual(['taint-node', 'controllers-detached']);
+  });
+
+  it('frees what the controllers left after their grace (an attacher that does not answer)', async () => {
+    const ec2 = slowEc2();
+    const stuck: AttachmentFacts = {
+      name: 'va-0',
+      uid: 'uid-0',
+      attacher: 'ebs.csi.aws.com',
+      nodeName: 'node-a',
+      deleting: false,
+      finalizers: [],
+    };
+
+    const records = await executeRemediation(
+      { ...fencedPlan(1), evictPods: [] },
+      {
+        ec2: ec2.port,
+        kube: { ...kube, readVolumeAttachment: async () => stuck },
+        sleep: noSleep,
+      },
+      { ...options, controllerGraceMs: 1 },
+    );
+
+    expect(ec2.stats.calls).toEqual([{ volumeId: 'vol-00000000000000000', force: false }]);
+    expect(records.map((r) => r.action)).toContain('delete-volumeattachment');
+  });
+});

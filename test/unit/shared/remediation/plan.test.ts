@@ -3,6 +3,7 @@ import type {
   AttachmentFacts,
   InstanceFacts,
   NodeFacts,
+  PodFacts,
   VolumeFacts,
 } from '../../../../functions/shared/remediation/facts.ts';
 import {
@@ -408,5 +409,67 @@ describe('nodeNameOfInstance', () => {
     };
 
     expect(nodeNameOfInstance([liveNodeOfAnotherInstance], instance())).toBeUndefined();
+  });
+});
+
+describe('planRemediation: the stages that recover the pod', () => {
+  const pod = (name: string, extra: Partial<PodFacts> = {}): PodFacts => ({
+    namespace: 'db',
+    name,
+    uid: `uid-${name}`,
+    deleting: false,
+    toleratesOutOfService: false,
+    ...extra,
+  });
+
+  it.each(['terminated', 'stopped', 'gone'] as const)(
+    'taints the Node of a %s instance out-of-service and evicts its pods',
+    (state) => {
+      const plan = planRemediation(
+        observe({ instance: instance({ state }), pods: [pod('db-0')] }),
+        settings,
+      );
+
+      expect(plan).toMatchObject({
+        outcome: 'remediate',
+        taintNode: nodeName,
+        controllersDetach: true,
+        evictPods: [{ namespace: 'db', name: 'db-0', uid: 'uid-db-0' }],
+      });
+    },
+  );
+
+  it('leaves a pod that tolerates the taint, and keeps the VolumeAttachments it may still use', () => {
+    const plan = planRemediation(
+      observe({ pods: [pod('db-0'), pod('agent', { toleratesOutOfService: true })] }),
+      settings,
+    );
+
+    expect(plan).toMatchObject({
+      evictPods: [{ name: 'db-0' }],
+      keepAttachments: expect.stringContaining('db/agent'),
+    });
+  });
+
+  it('evicts every pod of a Node that is gone, as PodGC would after 40 s, and lets nobody wait for a taint', () => {
+    const plan = planRemediation(
+      observe({
+        node: undefined,
+        pods: [pod('db-0'), pod('agent', { toleratesOutOfService: true })],
+      }),
+      settings,
+    );
+
+    expect(plan).toMatchObject({ controllersDetach: false, evictPods: [{}, {}] });
+    expect(plan.outcome === 'remediate' && plan.taintNode).toBeFalsy();
+  });
+
+  it('without the taint (OUT_OF_SERVICE_TAINT=false) evicts nothing from a Node that exists', () => {
+    const plan = planRemediation(observe({ pods: [pod('db-0')] }), {
+      ...settings,
+      outOfServiceTaint: false,
+    });
+
+    expect(plan).toMatchObject({ controllersDetach: false, evictPods: [] });
   });
 });
