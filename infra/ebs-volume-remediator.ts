@@ -132,8 +132,9 @@ export interface EbsVolumeRemediatorProps {
   readonly onStopped?: 'remediate' | 'ignore';
 
   /**
-   * Taint the Node of a stopped instance `node.kubernetes.io/out-of-service:NoExecute`
-   * (Kubernetes 1.28+), and lift the taint when the instance runs again.
+   * Taint the Node of a stopped or terminated instance `node.kubernetes.io/out-of-service:NoExecute`
+   * (Kubernetes 1.28+) and force-delete its pods, so the replacement pods get their volumes in
+   * seconds; the taint is lifted when the instance runs again.
    * @default true
    */
   readonly outOfServiceTaint?: boolean;
