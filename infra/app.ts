@@ -46,6 +46,7 @@ export function propsFromContext(app: App): EbsVolumeRemediatorProps {
       dryRun: flag('dryRun'),
       onStopped,
       outOfServiceTaint: flag('outOfServiceTaint'),
+      deleteTerminatedNodes: flag('deleteTerminatedNodes'),
       createAccessEntry: flag('createAccessEntry'),
       alarmEmail: text('alarmEmail'),
       maxActionsPerInvocation:

@@ -140,6 +140,14 @@ export interface EbsVolumeRemediatorProps {
   readonly outOfServiceTaint?: boolean;
 
   /**
+   * Delete the Node of a terminated instance once its pods and volumes are free: for clusters
+   * with no cloud node lifecycle (EKS has one), where that Node would stay NotReady for good.
+   * Needs `infra/kubernetes/rbac-delete-nodes.yaml` applied beside `rbac.yaml`.
+   * @default false
+   */
+  readonly deleteTerminatedNodes?: boolean;
+
+  /**
    * The bus that receives one result event per instance acted on.
    * @default none: no result events
    */
@@ -290,6 +298,7 @@ export class EbsVolumeRemediator extends Construct {
       DRY_RUN: String(props.dryRun ?? false),
       ON_STOPPED: props.onStopped ?? 'remediate',
       OUT_OF_SERVICE_TAINT: String(props.outOfServiceTaint ?? true),
+      DELETE_TERMINATED_NODES: String(props.deleteTerminatedNodes ?? false),
       MAX_ACTIONS_PER_INVOCATION: String(props.maxActionsPerInvocation ?? 100),
       MAX_DEAD_NODE_PERCENT: String(props.maxDeadNodePercent ?? 50),
       ...(props.resultEventBus ? { RESULT_EVENT_BUS: props.resultEventBus.eventBusArn } : {}),

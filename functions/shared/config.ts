@@ -17,6 +17,11 @@ export interface Config {
   readonly dryRun: boolean;
   readonly onStopped: OnStopped;
   readonly outOfServiceTaint: boolean;
+  /**
+   * Delete the Node of a terminated (or gone) instance once its pods and volumes are free, for
+   * clusters without a cloud node lifecycle (which EKS has): otherwise that Node stays NotReady.
+   */
+  readonly deleteTerminatedNodes: boolean;
   readonly resultEventBus: string | undefined;
   /** How long to wait for a plain DetachVolume before forcing it. */
   readonly detachTimeoutMs: number;
@@ -82,6 +87,7 @@ const environmentSchema = z.object({
     .enum(['remediate', 'ignore'], { error: 'must be remediate or ignore' })
     .default('remediate'),
   OUT_OF_SERVICE_TAINT: booleanSetting(true),
+  DELETE_TERMINATED_NODES: booleanSetting(false),
   RESULT_EVENT_BUS: optionalText,
   DETACH_TIMEOUT_SECONDS: seconds(20),
   FORCE_DETACH_TIMEOUT_SECONDS: seconds(30),
@@ -152,6 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dryRun: settings.DRY_RUN,
     onStopped: settings.ON_STOPPED,
     outOfServiceTaint: settings.OUT_OF_SERVICE_TAINT,
+    deleteTerminatedNodes: settings.DELETE_TERMINATED_NODES,
     resultEventBus: settings.RESULT_EVENT_BUS,
     detachTimeoutMs: settings.DETACH_TIMEOUT_SECONDS,
     forceDetachTimeoutMs: settings.FORCE_DETACH_TIMEOUT_SECONDS,

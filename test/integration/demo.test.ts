@@ -17,6 +17,7 @@ describe('npm run demo', () => {
     expect(demo.stdout).toMatch(/✓ db-0 Running on ip-[\w.-]+ with vol-\w+ attached/);
     expect(demo.stdout).toMatch(/replacement Running +\d+(\.\d)? s/);
     expect(demo.stdout).toMatch(/Kubernetes alone +/);
+    expect(demo.stdout).toMatch(/✓ no fight with the attach\/detach controller/);
     expect(demo.stdout).toMatch(/✓ db-1: untouched on its running node/);
     expect(demo.stdout).toContain('✓ nothing left to do');
     expect(demo.stdout).not.toContain('✗');

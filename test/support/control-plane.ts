@@ -180,6 +180,8 @@ export async function startControlPlane(
     stops.push(() => scheduler.stop(2_000));
 
     await applyManifestFile(admin, join(repoRoot, 'infra', 'kubernetes', 'rbac.yaml'));
+    // The optional grant of DELETE_TERMINATED_NODES, which tests here use.
+    await applyManifestFile(admin, join(repoRoot, 'infra', 'kubernetes', 'rbac-delete-nodes.yaml'));
     await applyObjects(admin, [
       {
         apiVersion: 'storage.k8s.io/v1',

@@ -72,13 +72,17 @@ export function nodeLossFunction(cluster: TestCluster, settings: Record<string, 
  * user deploys. Its clusters share that apiserver with the tests of Kubernetes alone, whose
  * dead Nodes stay NotReady, so the share-of-dead-Nodes rule (tested on its own) is lifted.
  */
-export function nodeLossOnControlPlane(clusterName: string): FunctionUnderTest {
+export function nodeLossOnControlPlane(
+  clusterName: string,
+  settings: Record<string, string> = {},
+): FunctionUnderTest {
   return functionUnderTest(
     parseNodeLossInput,
     loadConfig({
       CLUSTER_NAME: clusterName,
       KUBECONFIG: controlPlaneKubeconfig('remediator'),
       MAX_DEAD_NODE_PERCENT: '100',
+      ...settings,
     }),
   );
 }

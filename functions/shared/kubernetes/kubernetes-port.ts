@@ -213,6 +213,16 @@ export function createKubernetesPort(config: KubeConfig): KubernetesPort {
       }
     },
 
+    async deleteNode(name, uid) {
+      try {
+        await core.deleteNode({ name, ...(uid ? { body: { preconditions: { uid } } } : {}) });
+        return 'deleted';
+      } catch (error) {
+        if (statusOf(error) === 404 || (uid && statusOf(error) === 409)) return 'not-found';
+        throw failure(`deleting node ${name}`, server, error);
+      }
+    },
+
     async forceDeletePod(namespace, name, uid) {
       try {
         await core.deleteNamespacedPod({

@@ -23,6 +23,7 @@ export type ActionKind =
   | 'force-detach-volume'
   | 'delete-volumeattachment'
   | 'remove-finalizer'
+  | 'delete-node'
   | 'lift-taint';
 
 /** One action, as logged, returned and sent in the result event. */
@@ -68,6 +69,7 @@ export function destructiveActionsTaken(actions: readonly ActionRecord[]): numbe
     'delete-volumeattachment',
     'taint-node',
     'delete-pod',
+    'delete-node',
   ])(actions, ['done', 'planned']);
 }
 
@@ -333,6 +335,15 @@ export async function executeRemediation(
   await Promise.all(
     left.map((task) => freeVolume(plan, task, deps, options, recorder, isReleased)),
   );
+  const { deleteNode } = plan;
+  // Only a Node whose pods and volumes are all free: nothing of it is left to anyone.
+  if (deleteNode && !recorder.records.some((r) => r.outcome === 'failed')) {
+    await recorder.run('delete-node', { node: deleteNode.name }, async () => {
+      if (options.dryRun) return { outcome: 'planned' };
+      const answer = await deps.kube.deleteNode(deleteNode.name, deleteNode.uid);
+      return { outcome: answer === 'deleted' ? 'done' : 'already-done' };
+    });
+  }
   return recorder.records;
 }
 

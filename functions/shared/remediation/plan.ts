@@ -105,6 +105,8 @@ export type InstancePlan =
        * VolumeAttachments are kept, or the attach/detach controller would attach them back.
        */
       readonly keepAttachments?: string;
+      /** The last stage, with DELETE_TERMINATED_NODES: the Node of a terminated instance. */
+      readonly deleteNode?: { readonly name: string; readonly uid?: string };
       readonly skipped: readonly Skipped[];
     };
 
@@ -120,7 +122,8 @@ export type TaintLiftPlan =
   | { readonly outcome: 'skipped'; readonly instanceId: string; readonly reason: string }
   | { readonly outcome: 'lift-taint'; readonly instanceId: string; readonly nodeName: string };
 
-type PlanSettings = Pick<Config, 'clusterName' | 'onStopped' | 'outOfServiceTaint'>;
+type PlanSettings = Pick<Config, 'clusterName' | 'onStopped' | 'outOfServiceTaint'> &
+  Partial<Pick<Config, 'deleteTerminatedNodes'>>;
 
 /** The zone in a providerID aws:///<zone>/<instance-id>, when it names one. */
 export function zoneOfProviderId(providerId: string | undefined): string | undefined {
@@ -328,6 +331,11 @@ export function planRemediation(observation: Observation, settings: PlanSettings
       deleting,
     })),
     controllersDetach: fenced,
+    ...(settings.deleteTerminatedNodes &&
+    node &&
+    (instance.state === 'terminated' || instance.state === 'gone')
+      ? { deleteNode: { name: node.name, ...(node.uid ? { uid: node.uid } : {}) } }
+      : {}),
     ...(staying.length > 0
       ? {
           keepAttachments: `pods bound to the dead Node stay (${staying
@@ -382,7 +390,8 @@ export function destructiveActions(plans: readonly InstancePlan[]): number {
     if (plan.outcome !== 'remediate') return sum;
     const detaches = plan.volumes.filter((v) => v.detach).length;
     const deletions = plan.volumes.reduce((n, v) => n + v.attachments.length, 0);
-    return sum + detaches + deletions + (plan.taintNode ? 1 : 0) + plan.evictPods.length;
+    const nodeActions = (plan.taintNode ? 1 : 0) + (plan.deleteNode ? 1 : 0);
+    return sum + detaches + deletions + nodeActions + plan.evictPods.length;
   }, 0);
 }
 

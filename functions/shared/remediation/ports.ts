@@ -73,6 +73,8 @@ export interface KubernetesPort {
    * the same name is never touched). Resolves `not-found` when that pod is already gone.
    */
   forceDeletePod(namespace: string, name: string, uid: string): Promise<'deleted' | 'not-found'>;
+  /** Deletes the Node with this uid (a precondition). Resolves `not-found` when it is gone. */
+  deleteNode(name: string, uid?: string): Promise<'deleted' | 'not-found'>;
   /** Adds the taint unless the Node has it already. */
   addNodeTaint(nodeName: string, taint: Taint): Promise<void>;
   /** Removes taints with this key and value, if present. */

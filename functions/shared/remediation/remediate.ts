@@ -45,6 +45,7 @@ export type RemediationSettings = Pick<
   | 'clusterName'
   | 'onStopped'
   | 'outOfServiceTaint'
+  | 'deleteTerminatedNodes'
   | 'detachTimeoutMs'
   | 'forceDetachTimeoutMs'
   | 'attacherGraceMs'

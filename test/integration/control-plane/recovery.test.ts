@@ -23,6 +23,7 @@ async function deathAndRecovery(options: {
   readonly cloudNodeLifecycle: boolean;
   /** Deliver the event only once the cloud node lifecycle deleted the Node and PodGC the pod. */
   readonly late?: boolean;
+  readonly settings?: Record<string, string>;
 }) {
   const cluster = await StatefulCluster.start(`recover-${options.death}`, controlPlaneEndpoints(), {
     replicas: 2,
@@ -48,7 +49,7 @@ async function deathAndRecovery(options: {
     );
   }
   const eventAt = Date.now();
-  const result = await nodeLossOnControlPlane(cluster.name).invoke(
+  const result = await nodeLossOnControlPlane(cluster.name, options.settings).invoke(
     ec2StateChangeEvent(before.deadNode.instanceId, options.death),
   );
   const timeline = await watchRecovery({ ...before, diedAt }, controlPlaneEc2Log(), {
@@ -90,6 +91,26 @@ describe.concurrent('recovery on a real control plane', { timeout: 420_000 }, ()
       }
     },
   );
+
+  it('with DELETE_TERMINATED_NODES deletes the Node of a terminated instance nothing else deletes, once its pod and volume are free', async () => {
+    const run = await deathAndRecovery({
+      death: 'terminated',
+      cloudNodeLifecycle: false,
+      settings: { DELETE_TERMINATED_NODES: 'true' },
+    });
+
+    expect(run.timeline).toMatchObject({ recovered: true, volumeAttachmentsRecreated: 0 });
+    expect(await run.cluster.node(run.before.deadNode.nodeName)).toBeUndefined();
+    expect(run.result).toMatchObject({
+      instances: [
+        {
+          actions: expect.arrayContaining([
+            expect.objectContaining({ action: 'delete-node', outcome: 'done' }),
+          ]),
+        },
+      ],
+    });
+  });
 
   it('recovers within a sync period from an event that arrives after the Node and the old pod are gone', async () => {
     const run = await deathAndRecovery({

@@ -9,6 +9,7 @@ describe('loadConfig', () => {
       dryRun: false,
       onStopped: 'remediate',
       outOfServiceTaint: true,
+      deleteTerminatedNodes: false,
       resultEventBus: undefined,
       detachTimeoutMs: 20_000,
       forceDetachTimeoutMs: 30_000,

@@ -60,6 +60,7 @@ const kube: KubernetesPort = {
   listPodsOnNode: async () => [],
   readPod: async () => undefined,
   forceDeletePod: async () => 'deleted',
+  deleteNode: async () => 'deleted',
   listVolumeAttachments: async () => [],
   readPersistentVolume: async () => undefined,
   readVolumeAttachment: async () => undefined,

@@ -464,6 +464,22 @@ describe('planRemediation: the stages that recover the pod', () => {
     expect(plan.outcome === 'remediate' && plan.taintNode).toBeFalsy();
   });
 
+  it.each([
+    ['terminated', true],
+    ['gone', true],
+    ['stopped', false],
+  ] as const)(
+    'with DELETE_TERMINATED_NODES deletes the Node of a %s instance last: %s',
+    (state, deletes) => {
+      const plan = planRemediation(observe({ instance: instance({ state }) }), {
+        ...settings,
+        deleteTerminatedNodes: true,
+      });
+
+      expect(plan.outcome === 'remediate' && plan.deleteNode?.name === nodeName).toBe(deletes);
+    },
+  );
+
   it('without the taint (OUT_OF_SERVICE_TAINT=false) evicts nothing from a Node that exists', () => {
     const plan = planRemediation(observe({ pods: [pod('db-0')] }), {
       ...settings,
