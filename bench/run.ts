@@ -422,6 +422,12 @@ async function measureEmulatorSections(env: LocalEnvironment) {
 async function main() {
   const started = Date.now();
   const resultsPath = join(repoRoot, 'bench', 'results.json');
+  // `--render` writes BENCHMARKS.md again from bench/results.json, measuring nothing.
+  if (process.argv.includes('--render')) {
+    const results = JSON.parse(readFileSync(resultsPath, 'utf8')) as Results;
+    writeFileSync(join(repoRoot, 'BENCHMARKS.md'), markdown(results));
+    return;
+  }
   const previous = only ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as Results) : undefined;
   const measureRecovery = only !== 'emulator';
   say(

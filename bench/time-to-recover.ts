@@ -23,6 +23,8 @@ export interface RecoveryScenario {
   /** Kubernetes alone behaves as in that scenario: the difference is only in the event or
    * in something back long before Kubernetes' own 6 minutes end. */
   readonly aloneAsIn?: string;
+  /** The goal, in seconds from the event: median and max of the runs with the remediator. */
+  readonly goal: { readonly medianSeconds: number; readonly maxSeconds: number };
 }
 
 export const recoveryScenarios: readonly RecoveryScenario[] = [
@@ -31,14 +33,22 @@ export const recoveryScenarios: readonly RecoveryScenario[] = [
     title: 'terminated, Node deleted by the cloud node lifecycle',
     death: 'terminated',
     cloudNodeLifecycle: true,
+    goal: { medianSeconds: 5, maxSeconds: 10 },
   },
   {
     id: 'terminated-node-stays',
     title: 'terminated, no cloud node lifecycle (Node stays)',
     death: 'terminated',
     cloudNodeLifecycle: false,
+    goal: { medianSeconds: 5, maxSeconds: 10 },
   },
-  { id: 'stopped', title: 'stopped', death: 'stopped', cloudNodeLifecycle: true },
+  {
+    id: 'stopped',
+    title: 'stopped',
+    death: 'stopped',
+    cloudNodeLifecycle: true,
+    goal: { medianSeconds: 5, maxSeconds: 10 },
+  },
   {
     id: 'late-event',
     title: 'terminated, event 2 minutes late',
@@ -46,6 +56,7 @@ export const recoveryScenarios: readonly RecoveryScenario[] = [
     cloudNodeLifecycle: true,
     eventDelaySeconds: 120,
     aloneAsIn: 'terminated',
+    goal: { medianSeconds: 70, maxSeconds: 70 },
   },
   {
     id: 'csi-down',
@@ -54,6 +65,7 @@ export const recoveryScenarios: readonly RecoveryScenario[] = [
     cloudNodeLifecycle: true,
     csiDownSeconds: 120,
     aloneAsIn: 'terminated',
+    goal: { medianSeconds: 20, maxSeconds: 20 },
   },
 ];
 
@@ -293,6 +305,43 @@ export function timeToRecoverMarkdown(
     );
   }
   lines.push(
+    '',
+    'Goals (seconds from the event, which reaches the function right after the death here, or 120 s after it in the late-event scenario; and no fight):',
+    '',
+    '| scenario | goal: median, max | measured from the event: median, max | no VolumeAttachment re-created, no re-attachment | met |',
+    '|---|---|---|---|---|',
+  );
+  for (const result of results) {
+    // Goals belong to the code: results written before a goal was set still get it.
+    const goal = recoveryScenarios.find((s) => s.id === result.scenario.id)?.goal;
+    if (!goal) continue;
+    const { eventDelaySeconds = 0 } = result.scenario;
+    const fromEvent = result.withRemediator.map((r) =>
+      r.replacementRunning === undefined
+        ? Number.POSITIVE_INFINITY
+        : Number((r.replacementRunning - eventDelaySeconds).toFixed(1)),
+    );
+    const med = median(fromEvent) ?? Number.POSITIVE_INFINITY;
+    const max = Math.max(...fromEvent);
+    const noFight = result.withRemediator.every(
+      (r) => r.volumeAttachmentsRecreated === 0 && r.reattachmentsToDeadInstance === 0,
+    );
+    const misses = [
+      ...(med > goal.medianSeconds
+        ? [`median ${seconds(Number((med - goal.medianSeconds).toFixed(1)))} over`]
+        : []),
+      ...(max > goal.maxSeconds
+        ? [`max ${seconds(Number((max - goal.maxSeconds).toFixed(1)))} over`]
+        : []),
+      ...(noFight ? [] : ['a fight']),
+    ];
+    lines.push(
+      `| ${result.scenario.title} | ${goal.medianSeconds} s, ${goal.maxSeconds} s | ${seconds(med)}, ${seconds(max)} | ${noFight ? 'yes' : 'no'} | ${misses.length === 0 ? 'yes' : `no: ${misses.join(', ')}`} |`,
+    );
+  }
+  lines.push(
+    '',
+    'Where the seconds go where a goal is missed: each event starts the built bundle in a fresh Node.js process (a cold start every time, 1 to 4 s on these 2 busy cores, where all runs of a phase share the machine); the simulated kubelets and the CSI controller poll every second or so; the old pod is gone about 1 s after the taint and its replacement is scheduled at once (the step columns). With the CSI controller down, nothing can attach the volume to the new node until it is back, whatever frees the old one: recovery follows its return by a second or two, so a 2-minute outage cannot meet a 20-second goal; the 20 seconds hold for a controller back within about 15 s (a second replica, or its pod rescheduled).',
     '',
     'How each remediator invocation ended:',
     '',
