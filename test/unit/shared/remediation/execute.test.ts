@@ -336,6 +336,41 @@ describe('executeRemediation: the stages that recover the pod', () => {
     expect(records.find((r) => r.action === 'delete-pod')?.outcome).toBe('already-done');
   });
 
+  it('in dry-run plans the taint, the pod deletion and the volume actions, and calls nothing that changes anything', async () => {
+    const changes: string[] = [];
+    const ec2 = slowEc2();
+
+    const records = await executeRemediation(
+      fencedPlan(1),
+      {
+        ec2: ec2.port,
+        kube: {
+          ...kube,
+          addNodeTaint: async () => void changes.push('taint'),
+          forceDeletePod: async () => {
+            changes.push('delete pod');
+            return 'deleted';
+          },
+          deleteVolumeAttachment: async () => {
+            changes.push('delete attachment');
+            return 'deleted';
+          },
+        },
+        sleep: noSleep,
+      },
+      { ...options, dryRun: true },
+    );
+
+    expect(changes).toEqual([]);
+    expect(ec2.stats.calls).toEqual([]);
+    expect(records.map((r) => [r.action, r.outcome])).toEqual([
+      ['taint-node', 'planned'],
+      ['delete-pod', 'planned'],
+      ['detach-volume', 'planned'],
+      ['delete-volumeattachment', 'planned'],
+    ]);
+  });
+
   it('lets the controllers free the fenced Node’s volumes, and frees none itself when they do', async () => {
     const ec2 = slowEc2();
     // EC2 no longer holds the volume and the VolumeAttachment is gone: the controllers did it.
