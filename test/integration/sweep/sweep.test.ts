@@ -140,8 +140,10 @@ describe('sweep of a 60-node cluster with 12 dead nodes', () => {
     // (every dead node's Node is tainted out-of-service).
     const rounds = 3 * (1 + forgotten.length);
     expect(counting.calls.get('DescribeInstances')).toBe(rounds + dead.length);
+    // The other calls (release checks, detaches) are a few per dead instance: none is spent on
+    // the 48 healthy nodes.
     const total = [...counting.calls.values()].reduce((a, b) => a + b, 0);
-    expect(total).toBeLessThan(60);
+    expect(total).toBeLessThan(8 * dead.length);
   });
 });
 
