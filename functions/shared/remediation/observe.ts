@@ -35,9 +35,9 @@ const podListConcurrency = 10;
 const deadStates = new Set(['stopped', 'terminated', 'gone']);
 
 /**
- * Observes these instances in both systems with a fixed number of calls, whatever their
- * number: one DescribeInstances and one DescribeVolumes per 200 instances, one list of Nodes
- * and one of VolumeAttachments, and one read per PersistentVolume involved.
+ * Observes these instances in both systems: one DescribeInstances and one DescribeVolumes per
+ * 200 instances, one list of Nodes and one of VolumeAttachments, whatever their number; then
+ * one read per PersistentVolume involved and one list of pods per dead instance's Node.
  */
 export async function observeInstances(
   instanceIds: readonly string[],
