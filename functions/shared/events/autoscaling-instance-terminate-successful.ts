@@ -2,7 +2,7 @@
 // {"source":"aws.autoscaling","detail-type":"EC2 Instance Terminate Successful",
 //  "detail":{"AutoScalingGroupName":"eks-workers","EC2InstanceId":"i-1234567890abcdef0",...}}
 import { z } from 'zod';
-import { type EventParser, instanceIdSchema, malformed, type Request } from './types.ts';
+import { type EventParser, instanceIdSchema, malformed, type Request, shown } from './types.ts';
 
 const detailSchema = z.object({
   EC2InstanceId: instanceIdSchema,
@@ -23,7 +23,9 @@ export const autoScalingInstanceTerminateSuccessful: EventParser = {
       kind,
       instanceIds: [detail.data.EC2InstanceId],
       eventTime: new Date(event.time),
-      reason: group ? `scaled in by Auto Scaling group ${group}` : 'scaled in by Auto Scaling',
+      reason: group
+        ? `scaled in by Auto Scaling group ${shown(group)}`
+        : 'scaled in by Auto Scaling',
     };
   },
 };

@@ -4,7 +4,7 @@
 //   "LifecycleHookName":"ebs-volume-remediator","EC2InstanceId":"i-...",
 //   "LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING"}}
 import { z } from 'zod';
-import { type EventParser, instanceIdSchema, malformed, type Request } from './types.ts';
+import { type EventParser, instanceIdSchema, malformed, type Request, shown } from './types.ts';
 
 const detailSchema = z.object({
   LifecycleActionToken: z.string().min(1),
@@ -28,11 +28,15 @@ export const autoScalingLifecycleAction: EventParser = {
       return {
         type: 'skip',
         kind,
-        reason: `lifecycle hook ${d.LifecycleHookName} is not one of LIFECYCLE_HOOK_NAMES (${config.lifecycleHookNames.join(', ') || 'none'}): left to its owner`,
+        reason: `lifecycle hook ${shown(d.LifecycleHookName)} is not one of LIFECYCLE_HOOK_NAMES (${config.lifecycleHookNames.join(', ') || 'none'}): left to its owner`,
       };
     }
     if (d.LifecycleTransition !== 'autoscaling:EC2_INSTANCE_TERMINATING') {
-      return { type: 'skip', kind, reason: `transition ${d.LifecycleTransition}: nothing to do` };
+      return {
+        type: 'skip',
+        kind,
+        reason: `transition ${shown(d.LifecycleTransition)}: nothing to do`,
+      };
     }
     return {
       type: 'lifecycle',
@@ -44,7 +48,7 @@ export const autoScalingLifecycleAction: EventParser = {
         lifecycleActionToken: d.LifecycleActionToken,
       },
       eventTime: new Date(event.time),
-      reason: `Auto Scaling group ${d.AutoScalingGroupName} is terminating ${d.EC2InstanceId}`,
+      reason: `Auto Scaling group ${shown(d.AutoScalingGroupName)} is terminating ${d.EC2InstanceId}`,
     };
   },
 };

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { isInstanceId } from '../aws-ids.ts';
 import type { EventParser, Request } from './types.ts';
-import { malformed } from './types.ts';
+import { malformed, shown } from './types.ts';
 
 const alarmDataSchema = z.object({
   alarmName: z.string(),
@@ -42,7 +42,7 @@ function fromAlarmData(data: unknown, eventTime: Date | undefined): Request {
     return {
       type: 'skip',
       kind,
-      reason: `alarm ${alarm.alarmName} entered ${alarm.state.value}, not ALARM: nothing to do`,
+      reason: `alarm ${shown(alarm.alarmName)} entered ${shown(alarm.state.value)}, not ALARM: nothing to do`,
     };
   }
   const instanceIds = [
@@ -59,10 +59,10 @@ function fromAlarmData(data: unknown, eventTime: Date | undefined): Request {
       kind,
       instanceIds,
       ...time,
-      reason: `alarm ${alarm.alarmName} in ALARM for ${instanceIds.join(', ')}`,
+      reason: `alarm ${shown(alarm.alarmName)} in ALARM for ${instanceIds.join(', ')}`,
     };
   }
-  return { type: 'sweep', kind, ...time, reason: `alarm ${alarm.alarmName} in ALARM` };
+  return { type: 'sweep', kind, ...time, reason: `alarm ${shown(alarm.alarmName)} in ALARM` };
 }
 
 /** The EventBridge "CloudWatch Alarm State Change" event. */

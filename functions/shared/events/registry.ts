@@ -6,7 +6,14 @@ import { ec2InstanceStateChange } from './ec2-instance-state-change.ts';
 import { parseManualRemediate } from './manual-remediate.ts';
 import { parseManualSweep } from './manual-sweep.ts';
 import { scheduledEvent } from './scheduled-event.ts';
-import { type EventParser, envelopeSchema, malformed, type Request } from './types.ts';
+import {
+  type EventParser,
+  envelopeSchema,
+  malformed,
+  type Request,
+  shown,
+  withBoundedReason,
+} from './types.ts';
 
 /** What one function accepts: EventBridge events by kind, manual invokes by action. */
 export interface InputRegistry {
@@ -32,10 +39,13 @@ export function createInputParser(
   registry: InputRegistry,
 ): (input: unknown, config: Config) => Request {
   const byKind = new Map(registry.parsers.map((p) => [key(p.source, p.detailType), p]));
+  // A Map, not the object: `{"action":"constructor"}` must not find Object.prototype's members
+  // (a plain lookup returned `Object` itself, which handed the unvalidated input on as a request).
+  const actions = new Map(Object.entries(registry.actions));
   const actionNames = Object.keys(registry.actions)
     .map((a) => `"${a}"`)
     .join(' or ');
-  return (input, config) => {
+  const parse = (input: unknown, config: Config): Request => {
     if (isObject(input)) {
       for (const shape of registry.otherShapes ?? []) {
         const request = shape(input);
@@ -43,12 +53,12 @@ export function createInputParser(
       }
     }
     if (isObject(input) && 'action' in input && !('source' in input)) {
-      const parse = typeof input.action === 'string' ? registry.actions[input.action] : undefined;
-      if (parse) return parse(input);
+      const parseAction = typeof input.action === 'string' ? actions.get(input.action) : undefined;
+      if (parseAction) return parseAction(input);
       return {
         type: 'skip',
         kind: 'unknown',
-        reason: `unknown action ${JSON.stringify(input.action)}: this function accepts ${actionNames}`,
+        reason: `unknown action ${shown(input.action)}: this function accepts ${actionNames}`,
       };
     }
     if (
@@ -71,11 +81,12 @@ export function createInputParser(
       return {
         type: 'skip',
         kind: 'unknown',
-        reason: `no parser for source ${source} and detail-type "${detailType}"`,
+        reason: `no parser for source ${shown(source)} and detail-type ${shown(detailType)}`,
       };
     }
     return parser.parse(envelope.data, config);
   };
+  return (input, config) => withBoundedReason(parse(input, config));
 }
 
 /** node-loss: EC2 state changes, Auto Scaling terminations, `{"action":"remediate"}`. */

@@ -82,6 +82,32 @@ export const envelopeSchema = z.object({
 
 export type EventBridgeEnvelope = z.infer<typeof envelopeSchema>;
 
+/** The longest value of an input a skip reason repeats: enough to recognise it, never a flood. */
+const maxShownLength = 64;
+
+/**
+ * A value from the input, quoted and cut for a log line: a 1 MB `action` must not become a
+ * 1 MB log event (CloudWatch caps them at 256 KB).
+ */
+export function shown(value: unknown): string {
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  const cut =
+    text.length > maxShownLength
+      ? `${text.slice(0, maxShownLength)}... (${text.length} characters)`
+      : text;
+  return JSON.stringify(cut);
+}
+
+/** The longest reason a request carries; every reason is cut to it. */
+export const maxReasonLength = 1000;
+
+/** The request with its reason cut to `maxReasonLength`, however much of the input it repeats. */
+export function withBoundedReason(request: Request): Request {
+  if (request.reason.length <= maxReasonLength) return request;
+  const reason = `${request.reason.slice(0, maxReasonLength - 20)}... (cut)`;
+  return { ...request, reason };
+}
+
 /** A skip for an input that does not have the shape its kind promises. */
 export function malformed(kind: EventKind, error: z.ZodError): Request {
   const problems = error.issues.map(

@@ -318,7 +318,7 @@ describe('node-loss with bad input or no cluster', () => {
       status: 'skipped',
       kind: 'unknown',
       reason:
-        'no parser for source aws.ec2 and detail-type "EC2 Spot Instance Interruption Warning"',
+        'no parser for source "aws.ec2" and detail-type "EC2 Spot Instance Interruption Warning"',
     });
   });
 

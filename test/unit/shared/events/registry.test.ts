@@ -63,7 +63,7 @@ describe('parseNodeLossInput on the real samples in events/', () => {
       kind: 'autoscaling-instance-terminate-successful',
       instanceIds: [instanceId],
       eventTime: new Date('2021-11-11T21:31:02Z'),
-      reason: 'scaled in by Auto Scaling group eks-workers',
+      reason: 'scaled in by Auto Scaling group "eks-workers"',
     });
   });
 
@@ -111,6 +111,32 @@ describe('parseNodeLossInput on bad input', () => {
     });
   });
 
+  it('skips an action named after an inherited member, which once passed the input on unparsed', () => {
+    // The lifecycle function used to complete this hook, though it is not configured.
+    const forged = {
+      action: 'constructor',
+      type: 'lifecycle',
+      lifecycleAction: {
+        instanceId,
+        autoScalingGroupName: 'eks-workers',
+        lifecycleHookName: 'someone-elses-hook',
+        lifecycleActionToken: 'token',
+      },
+    };
+
+    for (const parse of [parseNodeLossInput, parseSweepInput, parseLifecycleInput]) {
+      expect(parse(forged, config)).toMatchObject({ type: 'skip', kind: 'unknown' });
+    }
+  });
+
+  it('repeats at most 64 characters of a 1 MB action in its reason', () => {
+    const request = parseNodeLossInput({ action: 'x'.repeat(1_000_000) }, config);
+
+    expect(request.type === 'skip' && request.reason).toBe(
+      `unknown action "${'x'.repeat(64)}... (1000000 characters)": this function accepts "remediate"`,
+    );
+  });
+
   it('skips a manual invoke without instance ids', () => {
     expect(parseNodeLossInput({ action: 'remediate', instanceIds: [] }, config)).toMatchObject({
       type: 'skip',
@@ -151,7 +177,7 @@ describe('parseSweepInput on the real samples in events/', () => {
       kind: 'cloudwatch-alarm',
       instanceIds: [instanceId],
       eventTime: new Date('2021-11-11T21:32:10Z'),
-      reason: `alarm node-status-check-failed in ALARM for ${instanceId}`,
+      reason: `alarm "node-status-check-failed" in ALARM for ${instanceId}`,
     });
   });
 
@@ -161,7 +187,7 @@ describe('parseSweepInput on the real samples in events/', () => {
     ).toMatchObject({
       type: 'sweep',
       kind: 'cloudwatch-alarm',
-      reason: 'alarm pods-stuck-multi-attach in ALARM',
+      reason: 'alarm "pods-stuck-multi-attach" in ALARM',
     });
   });
 
@@ -174,7 +200,7 @@ describe('parseSweepInput on the real samples in events/', () => {
     ).toMatchObject({
       type: 'skip',
       kind: 'cloudwatch-alarm',
-      reason: expect.stringContaining('entered OK'),
+      reason: expect.stringContaining('entered "OK"'),
     });
   });
 
