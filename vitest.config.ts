@@ -25,11 +25,26 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          exclude: ['test/integration/outage/**'],
           // Builds (first run only) and starts kube-apiserver and moto; has no timeout of its own.
           globalSetup: ['test/support/global-setup.ts'],
           // In-process functions would print EMF lines into the test output; the bundle test,
           // which checks them, runs the function in its own process with its own environment.
           env: { POWERTOOLS_METRICS_DISABLED: 'true' },
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          // Tests that take a shared part down (the CSI controller): they run after every other
+          // project, on the same environment (global setup shares it), so no other test waits
+          // on the outage.
+          name: 'outage',
+          include: ['test/integration/outage/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          env: { POWERTOOLS_METRICS_DISABLED: 'true' },
+          sequence: { groupOrder: 1 },
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

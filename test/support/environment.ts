@@ -9,6 +9,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { awsClientConfigFor, awsEnvironmentFor, type Endpoints } from './endpoints.ts';
 import { type RecordedLifecycleAction, recordingPath } from './lifecycle-stand-in.ts';
+import { switchCsiController } from './outage-switch.ts';
 import type { StatefulClusterEndpoints } from './stateful-cluster.ts';
 
 export { testRegion } from './endpoints.ts';
@@ -75,4 +76,9 @@ export function controlPlaneKubeconfig(identity: KubeIdentity): string {
 /** The CSI controller's log of every attach and detach it made in EC2. */
 export function controlPlaneEc2Log(): string {
   return inject('controlPlane').ec2Log;
+}
+
+/** Takes the control plane's CSI controller down or brings it back: `outage` project tests only. */
+export function switchCsiControllerTo(to: 'stop' | 'start'): Promise<void> {
+  return switchCsiController(inject('outageSwitch'), to);
 }

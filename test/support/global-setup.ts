@@ -11,8 +11,13 @@
  *
  * A part that cannot start fails the run with a message that says what to install; the
  * integration tests are never skipped silently.
+ *
+ * Two projects name this setup: `integration` and `outage` (tests that take a part down, run
+ * after all others). Vitest calls it once per project at the start of the run, in one process:
+ * the first call starts the environment, the second shares it, and the last teardown stops it.
  */
 import { join } from 'node:path';
+import type { ProvidedContext } from 'vitest';
 import type { TestProject } from 'vitest/node';
 import {
   type ControlPlaneInfo,
@@ -25,6 +30,7 @@ import {
 import { applyManifestFile } from './kube-manifests.ts';
 import { startLifecycleStandIn } from './lifecycle-stand-in.ts';
 import { ensureMotoServer, startMoto } from './moto.ts';
+import { startOutageSwitch } from './outage-switch.ts';
 import { repoRoot } from './paths.ts';
 
 declare module 'vitest' {
@@ -35,10 +41,36 @@ declare module 'vitest' {
     awsEndpoint: string;
     /** moto itself, for the rare test that must bypass the stand-in. */
     motoEndpoint: string;
+    /** Takes the control plane's CSI controller down and back (outage-switch.ts). */
+    outageSwitch: string;
   }
 }
 
+interface Environment {
+  readonly provided: { [K in keyof ProvidedContext]: ProvidedContext[K] };
+  readonly stop: () => Promise<void>;
+}
+
+/** Shared by the projects' calls: they run in one process, each with its own module instance. */
+const shared = globalThis as {
+  ebsRemediatorTestEnvironment?: Promise<Environment>;
+  ebsRemediatorTestUsers?: number;
+};
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  shared.ebsRemediatorTestEnvironment ??= startEnvironment();
+  shared.ebsRemediatorTestUsers = (shared.ebsRemediatorTestUsers ?? 0) + 1;
+  const environment = await shared.ebsRemediatorTestEnvironment;
+  for (const [key, value] of Object.entries(environment.provided)) {
+    project.provide(key as keyof ProvidedContext, value as never);
+  }
+  return async () => {
+    shared.ebsRemediatorTestUsers = (shared.ebsRemediatorTestUsers ?? 1) - 1;
+    if (shared.ebsRemediatorTestUsers === 0) await environment.stop();
+  };
+}
+
+async function startEnvironment(): Promise<Environment> {
   const stops: Array<() => Promise<void>> = [];
   const teardown = async () => {
     // Stop in reverse order; one failing stop must not leave the others running.
@@ -70,16 +102,23 @@ export default async function setup(project: TestProject): Promise<() => Promise
     stops.push(standIn.stop);
     const controlPlane = await startControlPlane(binary, agents, moto.endpoint);
     stops.push(controlPlane.stop);
+    const outageSwitch = await startOutageSwitch(controlPlane);
+    stops.push(outageSwitch.stop);
 
-    project.provide('kube', { server: kube.server, kubeconfigs: kube.kubeconfigs });
-    project.provide('controlPlane', {
-      server: controlPlane.server,
-      kubeconfigs: controlPlane.kubeconfigs,
-      ec2Log: controlPlane.ec2Log,
-    });
-    project.provide('awsEndpoint', standIn.endpoint);
-    project.provide('motoEndpoint', moto.endpoint);
-    return teardown;
+    return {
+      provided: {
+        kube: { server: kube.server, kubeconfigs: kube.kubeconfigs },
+        controlPlane: {
+          server: controlPlane.server,
+          kubeconfigs: controlPlane.kubeconfigs,
+          ec2Log: controlPlane.ec2Log,
+        },
+        awsEndpoint: standIn.endpoint,
+        motoEndpoint: moto.endpoint,
+        outageSwitch: outageSwitch.endpoint,
+      },
+      stop: teardown,
+    };
   } catch (error) {
     await teardown();
     throw error;

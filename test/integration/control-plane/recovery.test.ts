@@ -4,64 +4,13 @@
 // node, no attach to the dead instance, watched for one sync period after the recovery), and
 // the other replica untouched.
 import { afterAll, describe, expect, it } from 'vitest';
-import { controlPlaneEc2Log, controlPlaneEndpoints } from '../../support/environment.ts';
-import { ec2StateChangeEvent, nodeLossOnControlPlane } from '../../support/functions-under-test.ts';
-import { waitUntil } from '../../support/processes.ts';
-import { beforeDeath, watchRecovery } from '../../support/recovery.ts';
-import { StatefulCluster } from '../../support/stateful-cluster.ts';
+import { deathAndRecovery } from '../../support/death-and-recovery.ts';
+import type { StatefulCluster } from '../../support/stateful-cluster.ts';
 
 const clusters: StatefulCluster[] = [];
 afterAll(async () => {
   await Promise.all(clusters.map((c) => c.dispose().catch(() => undefined)));
 });
-
-/** One attach/detach controller sync period and a margin: time enough for it to undo. */
-const oneSyncPeriodMs = 65_000;
-
-async function deathAndRecovery(options: {
-  readonly death: 'terminated' | 'stopped';
-  readonly cloudNodeLifecycle: boolean;
-  /** Deliver the event only once the cloud node lifecycle deleted the Node and PodGC the pod. */
-  readonly late?: boolean;
-  readonly settings?: Record<string, string>;
-}) {
-  const cluster = await StatefulCluster.start(`recover-${options.death}`, controlPlaneEndpoints(), {
-    replicas: 2,
-    cloudNodeLifecycle: options.cloudNodeLifecycle,
-  });
-  clusters.push(cluster);
-  const [replica, other] = cluster.replicas;
-  if (!replica || !other) throw new Error('the StatefulSet has fewer than 2 replicas');
-  const before = await beforeDeath(cluster, replica);
-  const otherNode = await cluster.nodeOf(other);
-
-  const diedAt = Date.now();
-  if (options.death === 'terminated') await cluster.terminateInstance(before.deadNode);
-  else await cluster.stopInstance(before.deadNode);
-  if (options.late) {
-    await waitUntil(
-      'the cloud node lifecycle deleting the Node and PodGC the old pod',
-      async () =>
-        (await cluster.node(before.deadNode.nodeName)) === undefined &&
-        (await cluster.pod(replica))?.metadata?.uid !== before.oldUid,
-      240_000,
-      1_000,
-    );
-  }
-  const eventAt = Date.now();
-  const result = await nodeLossOnControlPlane(cluster.name, options.settings).invoke(
-    ec2StateChangeEvent(before.deadNode.instanceId, options.death),
-  );
-  const timeline = await watchRecovery({ ...before, diedAt }, controlPlaneEc2Log(), {
-    timeoutMs: eventAt - diedAt + 120_000,
-    settleMs: oneSyncPeriodMs,
-  });
-  const recoveredAfterEvent =
-    timeline.replacementRunning === undefined
-      ? undefined
-      : timeline.replacementRunning - (eventAt - diedAt) / 1000;
-  return { cluster, replica, other, otherNode, before, result, timeline, recoveredAfterEvent };
-}
 
 describe.concurrent('recovery on a real control plane', { timeout: 420_000 }, () => {
   it.each([
@@ -71,7 +20,7 @@ describe.concurrent('recovery on a real control plane', { timeout: 420_000 }, ()
   ] as const)(
     'brings the replacement pod of a $death instance (cloud node lifecycle: $cloudNodeLifecycle) Running with its volume in seconds, with no fight',
     async (scenario) => {
-      const run = await deathAndRecovery(scenario);
+      const run = await deathAndRecovery(clusters, scenario);
 
       expect(run.result).toMatchObject({ status: 'done', instances: [{ outcome: 'remediated' }] });
       expect(run.timeline).toMatchObject({
@@ -93,7 +42,7 @@ describe.concurrent('recovery on a real control plane', { timeout: 420_000 }, ()
   );
 
   it('with DELETE_TERMINATED_NODES deletes the Node of a terminated instance nothing else deletes, once its pod and volume are free', async () => {
-    const run = await deathAndRecovery({
+    const run = await deathAndRecovery(clusters, {
       death: 'terminated',
       cloudNodeLifecycle: false,
       settings: { DELETE_TERMINATED_NODES: 'true' },
@@ -113,7 +62,7 @@ describe.concurrent('recovery on a real control plane', { timeout: 420_000 }, ()
   });
 
   it('recovers within a sync period from an event that arrives after the Node and the old pod are gone', async () => {
-    const run = await deathAndRecovery({
+    const run = await deathAndRecovery(clusters, {
       death: 'terminated',
       cloudNodeLifecycle: true,
       late: true,
