@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// The command line runs the project's TypeScript sources directly, which Node.js does from
-// 22.18 on (type stripping); the Lambda functions and the tests use Node.js 24.
+// In the repository the command line runs the TypeScript sources directly, which Node.js does
+// from 22.18 on (type stripping); the installed package carries the bundle of the same code
+// (dist/cli/main.mjs), because Node.js strips no types under node_modules.
+import { existsSync } from 'node:fs';
+
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(
@@ -9,7 +12,8 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(2);
 }
-const { main } = await import('../cli/main.ts');
+const sources = new URL('../cli/main.ts', import.meta.url);
+const { main } = await import(existsSync(sources) ? sources.href : '../dist/cli/main.mjs');
 process.exitCode = await main(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,

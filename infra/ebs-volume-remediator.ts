@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   ArnFormat,
   aws_autoscaling as autoscaling,
@@ -36,8 +36,19 @@ import {
 /** The Kubernetes group infra/kubernetes/rbac.yaml binds; the access entry maps the role to it. */
 export const kubernetesGroup = 'ebs-volume-remediator';
 
-/** Where `npm run build` writes the function bundles the construct deploys. */
-export const defaultBundleDir = join(import.meta.dirname, '..', 'dist');
+/**
+ * The folder of the package (or the repository): the nearest one with a package.json above
+ * this file, which is infra/ in the repository and lib/infra/ in the installed package.
+ */
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
+  }
+}
+
+/** Where `npm run build` writes the function bundles the construct deploys; the package carries them. */
+export const defaultBundleDir = join(packageRoot(import.meta.dirname), 'dist');
 
 /** A terminate lifecycle hook the remediator uses to detach volumes before scale-in ends. */
 export interface LifecycleHookProps {
@@ -319,7 +330,7 @@ export class EbsVolumeRemediator extends Construct {
         runtime: lambda.Runtime.NODEJS_24_X,
         architecture: lambda.Architecture.ARM_64,
         handler: 'index.handler',
-        code: lambda.Code.fromAsset(join(bundleDir, bundle)),
+        code: lambda.Code.fromAsset(join(bundleDir, bundle), { exclude: ['*.map'] }),
         role: this.role,
         memorySize,
         timeout,

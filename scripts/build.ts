@@ -1,5 +1,7 @@
 // Bundles each Lambda function (functions/<name>/index.ts) into one self-contained, minified
-// ESM file, dist/<name>/index.mjs exporting `handler`: the exact file the CDK app deploys.
+// ESM file, dist/<name>/index.mjs exporting `handler`: the exact file the CDK app deploys. Also
+// bundles the command line (cli/main.ts) into dist/cli/main.mjs, which the installed package
+// runs (Node.js does not strip types of files under node_modules).
 import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
@@ -16,16 +18,28 @@ const names = readdirSync(functionsDir).filter((name) => {
   }
 });
 
-for (const name of names) {
-  const outfile = join(root, 'dist', name, 'index.mjs');
+const bundles = [
+  ...names.map((name) => ({
+    entry: join(functionsDir, name, 'index.ts'),
+    out: `${name}/index.mjs`,
+  })),
+  { entry: join(root, 'cli', 'main.ts'), out: 'cli/main.mjs' },
+];
+
+for (const { entry, out } of bundles) {
+  const outfile = join(root, 'dist', out);
   const result = await build({
-    entryPoints: [join(functionsDir, name, 'index.ts')],
+    entryPoints: [entry],
     outfile,
     bundle: true,
     minify: true,
     // Error class names (ConfigurationError, ...) stay readable in logs.
     keepNames: true,
-    sourcemap: 'linked',
+    // A map beside each bundle, to decode a minified stack trace from the logs by hand. Not
+    // deployed (the construct leaves *.map out of the function's code) nor packed: Lambda would
+    // not read it without --enable-source-maps, which parses it at every cold start.
+    sourcemap: 'external',
+    sourcesContent: false,
     platform: 'node',
     target: 'node24',
     format: 'esm',
@@ -47,5 +61,5 @@ for (const name of names) {
     renameSync(partial, file.path);
   }
   const bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
-  console.log(`built dist/${name}/index.mjs (${(bytes / 1024).toFixed(0)} KiB)`);
+  console.log(`built dist/${out} (${(bytes / 1024).toFixed(0)} KiB)`);
 }

@@ -13,7 +13,6 @@ import {
   resultDetailType,
   resultEventDetail,
   sweepResultDetailType,
-  type Trigger,
 } from './aws/result-events.ts';
 import type { Config } from './config.ts';
 import { RemediationError } from './errors.ts';
@@ -32,6 +31,11 @@ import {
   remediateInstances,
 } from './remediation/remediate.ts';
 import { type SweepReport, sweepCluster } from './remediation/sweep.ts';
+import type {
+  LifecycleResultDetail,
+  SweepResultDetail,
+  Trigger,
+} from './result-events-contract.ts';
 
 export interface HandlerDeps {
   readonly config: Config;
@@ -136,7 +140,11 @@ async function publish(deps: HandlerDeps, events: readonly ResultEvent[]): Promi
 /** EventBridge takes events up to 256 KB: a sweep's event lists its instances without their actions. */
 const maxInstancesInSweepEvent = 200;
 
-function sweepEventDetail(sweep: SweepReport, clusterName: string, trigger: Trigger) {
+function sweepEventDetail(
+  sweep: SweepReport,
+  clusterName: string,
+  trigger: Trigger,
+): SweepResultDetail {
   const { instances, ...summary } = sweep;
   return {
     clusterName,
@@ -195,7 +203,11 @@ async function handleLifecycle(
   await publish(deps, [
     {
       detailType: lifecycleResultDetailType,
-      detail: { clusterName: config.clusterName, trigger, ...lifecycle },
+      detail: {
+        clusterName: config.clusterName,
+        trigger,
+        ...lifecycle,
+      } satisfies LifecycleResultDetail,
     },
   ]);
   return { status: 'lifecycle', kind: request.kind, reason: request.reason, lifecycle };

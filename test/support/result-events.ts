@@ -13,16 +13,16 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import {
-  type ResultEventDetail,
+  type RemediationResultDetail,
   resultEventSource,
-} from '../../functions/shared/aws/result-events.ts';
+} from '../../functions/shared/result-events-contract.ts';
 import { awsClientConfig } from './environment.ts';
 
 export interface DeliveredResultEvent {
   readonly source: string;
   readonly 'detail-type': string;
-  /** A ResultEventDetail for instance results; other result kinds carry their own detail. */
-  readonly detail: ResultEventDetail | Record<string, unknown>;
+  /** A RemediationResultDetail for instance results; other result kinds carry their own detail. */
+  readonly detail: RemediationResultDetail | Record<string, unknown>;
 }
 
 /**

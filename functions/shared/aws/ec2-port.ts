@@ -51,6 +51,42 @@ const knownStates = new Set<string>([
   'terminated',
 ]);
 
+/** Error codes by which EC2 (and the SDK, after its own retries) says "too many requests". */
+const throttlingCodes = new Set([
+  'RequestLimitExceeded',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequestsException',
+]);
+
+/** The longest part of EC2's own message that goes into ours. */
+const maxCauseLength = 300;
+
+/**
+ * What went wrong in an EC2 call, for a message that also names the operation and its objects:
+ * throttling said as such, with the attempts the SDK made; any other error with its code.
+ */
+export function ec2Failure(error: unknown): string {
+  const e = error as {
+    name?: string;
+    message?: string;
+    $metadata?: { attempts?: number };
+  };
+  const attempts = e.$metadata?.attempts;
+  const afterRetries = attempts && attempts > 1 ? ` after ${attempts} attempts` : '';
+  if (e.name && throttlingCodes.has(e.name)) return `throttled by EC2${afterRetries} (${e.name})`;
+  const text = e.message ?? String(error);
+  const message = text.length > maxCauseLength ? `${text.slice(0, maxCauseLength)}...` : text;
+  const code = e.name && e.name !== 'Error' ? `${e.name}: ` : '';
+  return `${code}${message}${afterRetries}`;
+}
+
+/** Up to three ids and how many more: enough to find them, short enough for a log line. */
+function listed(ids: readonly string[]): string {
+  const shown = ids.slice(0, 3).join(', ');
+  return ids.length > 3 ? `${shown} and ${ids.length - 3} more` : shown;
+}
+
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const result: T[][] = [];
   for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size));
@@ -95,15 +131,23 @@ function volumeFacts(volume: Volume): VolumeFacts | undefined {
 /** The Ec2Port over the AWS SDK, batching by filter (never one call per instance). */
 export function createEc2Port(client: EC2Client): Ec2Port {
   const detachLimit = createLimiter(maxDetachesInFlight);
-  async function describeVolumesBy(filterName: string, values: readonly string[]) {
+  async function describeVolumesBy(
+    filterName: string,
+    values: readonly string[],
+    what: (batch: readonly string[]) => string,
+  ) {
     const volumes: VolumeFacts[] = [];
     for (const batch of chunks([...new Set(values)], maxFilterValues)) {
       const filters: Filter[] = [{ Name: filterName, Values: batch }];
       let nextToken: string | undefined;
       do {
-        const page = await client.send(
-          new DescribeVolumesCommand({ Filters: filters, MaxResults: 500, NextToken: nextToken }),
-        );
+        const page = await client
+          .send(
+            new DescribeVolumesCommand({ Filters: filters, MaxResults: 500, NextToken: nextToken }),
+          )
+          .catch((error: unknown) => {
+            throw new RemediationError(`${what(batch)}: ${ec2Failure(error)}`, { cause: error });
+          });
         for (const volume of page.Volumes ?? []) {
           const facts = volumeFacts(volume);
           if (facts) volumes.push(facts);
@@ -135,7 +179,7 @@ export function createEc2Port(client: EC2Client): Ec2Port {
             const unknown = notFoundInstanceIds(error, asked);
             if (unknown.length === 0) {
               throw new RemediationError(
-                `describing instances ${asked.slice(0, 3).join(', ')}${asked.length > 3 ? ` and ${asked.length - 3} more` : ''}: ${(error as Error).message}`,
+                `describing instances ${listed(asked)}: ${ec2Failure(error)}`,
                 { cause: error },
               );
             }
@@ -156,9 +200,14 @@ export function createEc2Port(client: EC2Client): Ec2Port {
     },
 
     describeVolumesAttachedTo: (instanceIds) =>
-      describeVolumesBy('attachment.instance-id', instanceIds),
+      describeVolumesBy(
+        'attachment.instance-id',
+        instanceIds,
+        (batch) => `describing the volumes attached to ${listed(batch)}`,
+      ),
 
-    describeVolumes: (volumeIds) => describeVolumesBy('volume-id', volumeIds),
+    describeVolumes: (volumeIds) =>
+      describeVolumesBy('volume-id', volumeIds, (batch) => `describing volumes ${listed(batch)}`),
 
     async detachVolume(volumeId, instanceId, force) {
       try {
@@ -172,7 +221,7 @@ export function createEc2Port(client: EC2Client): Ec2Port {
         const code = (error as { name?: string }).name ?? '';
         if (alreadyDetachedCodes.has(code)) return 'already-detached';
         throw new RemediationError(
-          `${force ? 'force-detaching' : 'detaching'} ${volumeId} from ${instanceId}: ${(error as Error).message}`,
+          `${force ? 'force-detaching' : 'detaching'} ${volumeId} from ${instanceId}: ${ec2Failure(error)}`,
           { cause: error },
         );
       }

@@ -1,18 +1,18 @@
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { attachmentsDeleted, podsDeleted, volumesDetached } from '../remediation/execute.ts';
-import type { InstanceReport } from '../remediation/remediate.ts';
+import {
+  type InstanceReport,
+  type RemediationResultDetail,
+  resultEventSource,
+  type Trigger,
+} from '../result-events-contract.ts';
 
-/** The `source` of every result event. */
-export const resultEventSource = 'ebs-volume-remediator';
-
-/** The `detail-type` of the result event sent for each instance acted on. */
-export const resultDetailType = 'EBS Volume Remediation Result';
-
-/** The `detail-type` of the one result event a sweep sends. */
-export const sweepResultDetailType = 'EBS Volume Sweep Result';
-
-/** The `detail-type` of the result event of a terminate lifecycle hook. */
-export const lifecycleResultDetailType = 'EBS Volume Lifecycle Result';
+export {
+  lifecycleResultDetailType,
+  resultDetailType,
+  resultEventSource,
+  sweepResultDetailType,
+} from '../result-events-contract.ts';
 
 /** One event to send: its detail-type and detail. */
 export interface ResultEvent {
@@ -20,33 +20,11 @@ export interface ResultEvent {
   readonly detail: object;
 }
 
-/** What started the run, as it appears in each result event. */
-export interface Trigger {
-  readonly kind: string;
-  readonly reason: string;
-  readonly eventTime?: string;
-}
-
-/**
- * The detail of a result event: one instance, what was decided and every action with its
- * outcome. Fields are only ever added, never renamed, so rules written against it keep working.
- */
-export interface ResultEventDetail extends InstanceReport {
-  readonly clusterName: string;
-  readonly trigger: Trigger;
-  readonly summary: {
-    readonly volumesDetached: number;
-    readonly attachmentsDeleted: number;
-    readonly podsDeleted: number;
-    readonly failures: number;
-  };
-}
-
 export function resultEventDetail(
   report: InstanceReport,
   clusterName: string,
   trigger: Trigger,
-): ResultEventDetail {
+): RemediationResultDetail {
   return {
     clusterName,
     trigger,

@@ -21,23 +21,9 @@ export interface AutoScalingPort {
   ): Promise<'completed' | 'not-active'>;
 }
 
-export interface LifecycleReport {
-  readonly instanceId: string;
-  readonly nodeName?: string;
-  readonly autoScalingGroupName: string;
-  readonly lifecycleHookName: string;
-  /**
-   * drained: the VolumeAttachments went away and the action was completed; instance-gone: EC2
-   * already reports the instance terminated or gone, so there is nothing to wait for;
-   * budget-spent: they did not within the wait budget, and it was completed anyway (node-loss
-   * cleans up after termination); already-completed: Auto Scaling no longer held the action
-   * (a replayed event, or completed by someone else).
-   */
-  readonly outcome: 'drained' | 'instance-gone' | 'budget-spent' | 'already-completed';
-  readonly attachmentsLeft: readonly string[];
-  readonly heartbeats: number;
-  readonly waitedMs: number;
-}
+export type { LifecycleReport } from '../result-events-contract.ts';
+
+import type { LifecycleReport } from '../result-events-contract.ts';
 
 export interface AwaitDrainSettings {
   readonly waitBudgetMs: number;

@@ -14,36 +14,9 @@ import {
 } from './plan.ts';
 import type { Ec2Port, KubernetesPort } from './ports.ts';
 
-export type ActionKind =
-  | 'taint-node'
-  | 'delete-pod'
-  /** Not the remediator's own: the attach/detach controller and the attacher freed the volume. */
-  | 'controllers-detached'
-  | 'detach-volume'
-  | 'force-detach-volume'
-  | 'delete-volumeattachment'
-  | 'remove-finalizer'
-  | 'delete-node'
-  | 'lift-taint';
+export type { ActionKind, ActionRecord } from '../result-events-contract.ts';
 
-/** One action, as logged, returned and sent in the result event. */
-export interface ActionRecord {
-  readonly action: ActionKind;
-  readonly instanceId: string;
-  readonly volumeId?: string;
-  readonly volumeAttachment?: string;
-  readonly node?: string;
-  /** namespace/name of a pod. */
-  readonly pod?: string;
-  /**
-   * done; already-done (an earlier run or someone else did it); planned (dry-run); refused (a
-   * re-check right before it found the instance back, or the object not the one observed);
-   * failed.
-   */
-  readonly outcome: 'done' | 'already-done' | 'planned' | 'refused' | 'failed';
-  readonly detail?: string;
-  readonly durationMs: number;
-}
+import type { ActionKind, ActionRecord } from '../result-events-contract.ts';
 
 type Outcome = ActionRecord['outcome'];
 

@@ -3,15 +3,9 @@
  * the planner decides on them alone, so every decision can be tested without a network.
  */
 
-export type InstanceState =
-  | 'pending'
-  | 'running'
-  | 'stopping'
-  | 'stopped'
-  | 'shutting-down'
-  | 'terminated'
-  /** EC2 no longer knows the instance (InvalidInstanceID.NotFound, or gone from DescribeInstances). */
-  | 'gone';
+export type { InstanceState } from '../result-events-contract.ts';
+
+import type { InstanceState } from '../result-events-contract.ts';
 
 export interface InstanceFacts {
   readonly instanceId: string;

@@ -67,11 +67,9 @@ export interface VolumeTask {
   readonly attachments: readonly AttachmentRef[];
 }
 
-export interface Skipped {
-  readonly kind: 'volume' | 'volumeattachment';
-  readonly name: string;
-  readonly reason: string;
-}
+export type { Skipped } from '../result-events-contract.ts';
+
+import type { Skipped } from '../result-events-contract.ts';
 
 export type InstancePlan =
   | {

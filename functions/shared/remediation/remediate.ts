@@ -6,12 +6,7 @@ import {
   executeRemediation,
   executeTaintLift,
 } from './execute.ts';
-import {
-  type InstanceFacts,
-  type InstanceState,
-  instanceAsReported,
-  type NodeFacts,
-} from './facts.ts';
+import { type InstanceFacts, instanceAsReported, type NodeFacts } from './facts.ts';
 import { type KubernetesSnapshot, observeInstances } from './observe.ts';
 import {
   applyCircuitBreaker,
@@ -19,26 +14,13 @@ import {
   nodeOfInstance,
   planRemediation,
   planTaintLift,
-  type Skipped,
   taggedForCluster,
 } from './plan.ts';
 
 /** What happened to one instance: returned, logged, and sent as the result event's detail. */
-export interface InstanceReport {
-  readonly instanceId: string;
-  readonly nodeName?: string;
-  readonly state: InstanceState;
-  /**
-   * remediated: something was done; nothing-to-do: all was already done (a replayed event);
-   * dry-run: the actions are what would be done; refused: a safety rule stopped it;
-   * skipped: not this remediator's business; failed: at least one action failed.
-   */
-  readonly outcome: 'remediated' | 'nothing-to-do' | 'dry-run' | 'refused' | 'skipped' | 'failed';
-  readonly reason?: string;
-  readonly dryRun: boolean;
-  readonly actions: readonly ActionRecord[];
-  readonly skipped: readonly Skipped[];
-}
+export type { InstanceReport } from '../result-events-contract.ts';
+
+import type { InstanceReport } from '../result-events-contract.ts';
 
 export type RemediationSettings = Pick<
   Config,

@@ -5,6 +5,7 @@
  * point when its time budget runs out.
  */
 import { instanceIdFromProviderId, isInstanceId } from '../aws-ids.ts';
+import type { SweepSummary } from '../result-events-contract.ts';
 import { ebsCsiAttacher } from '../volume-attachment-name.ts';
 import {
   attachmentsDeleted,
@@ -22,28 +23,9 @@ import {
   remediateInstances,
 } from './remediate.ts';
 
-/** One sweep's report: returned, logged, and sent as one result event. */
-export interface SweepReport {
-  /** False when the time budget ran out: `deferred` lists what the next run will pick up. */
-  readonly complete: boolean;
-  readonly dryRun: boolean;
-  readonly nodesExamined: number;
-  readonly attachmentsExamined: number;
-  readonly instancesExamined: number;
-  /** Instances stopped, terminated or gone that still have VolumeAttachments. */
-  readonly staleInstances: number;
-  readonly staleAttachments: number;
-  /** VolumeAttachments whose node names no instance: left alone, listed for a person to look at. */
-  readonly unresolvedAttachments: readonly string[];
+/** One sweep's report: returned, logged, and sent (instances summed up) as one result event. */
+export interface SweepReport extends SweepSummary {
   readonly instances: readonly InstanceReport[];
-  readonly deferred: readonly string[];
-  readonly summary: {
-    readonly volumesDetached: number;
-    readonly attachmentsDeleted: number;
-    readonly refusals: number;
-    readonly failures: number;
-  };
-  readonly elapsedMs: number;
 }
 
 export interface SweepOptions {

@@ -78,3 +78,56 @@ describe('the EC2 port', () => {
     );
   });
 });
+
+/** A client whose every call fails the way the SDK fails once its own retries are spent. */
+function ec2Failing(error: Error, attempts: number) {
+  const failure = Object.assign(error, { $metadata: { attempts } });
+  return {
+    config: { region: async () => 'us-east-1' },
+    send: async () => {
+      throw failure;
+    },
+  } as unknown as EC2Client;
+}
+
+const throttled = () =>
+  Object.assign(new Error('Request limit exceeded.'), { name: 'RequestLimitExceeded' });
+
+describe('EC2 failures', () => {
+  it.each([
+    [
+      'describing instances',
+      (port: ReturnType<typeof createEc2Port>) => port.describeInstances([live]),
+      `describing instances ${live}: throttled by EC2 after 3 attempts (RequestLimitExceeded)`,
+    ],
+    [
+      'describing the volumes of instances',
+      (port: ReturnType<typeof createEc2Port>) =>
+        port.describeVolumesAttachedTo([live, forgotten, alsoForgotten, 'i-0ddddddddddddddd4']),
+      `describing the volumes attached to ${live}, ${forgotten}, ${alsoForgotten} and 1 more: throttled by EC2 after 3 attempts (RequestLimitExceeded)`,
+    ],
+    [
+      'describing volumes',
+      (port: ReturnType<typeof createEc2Port>) => port.describeVolumes(['vol-0123456789abcdef0']),
+      'describing volumes vol-0123456789abcdef0: throttled by EC2 after 3 attempts (RequestLimitExceeded)',
+    ],
+  ])('name the operation and its objects when %s is throttled', async (_what, call, message) => {
+    await expect(call(createEc2Port(ec2Failing(throttled(), 3)))).rejects.toThrow(message);
+  });
+
+  it('keep the error code and cut a long message', async () => {
+    const failure = Object.assign(new Error(`An internal error has occurred ${'x'.repeat(2000)}`), {
+      name: 'InternalError',
+    });
+
+    const error = await createEc2Port(ec2Failing(failure, 1))
+      .describeVolumes(['vol-0123456789abcdef0'])
+      .catch((e: Error) => e);
+
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(
+      /^describing volumes vol-0123456789abcdef0: InternalError: An internal error has occurred x+\.\.\.$/,
+    );
+    expect((error as Error).message.length).toBeLessThan(400);
+  });
+});

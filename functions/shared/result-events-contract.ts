@@ -1,0 +1,170 @@
+/**
+ * The public contract of the result events the functions send to EventBridge, exported by the
+ * package for rules and consumers written against them. Fields are only ever added, never
+ * renamed or removed, within a major version (CHANGELOG.md).
+ *
+ * Types and constants only, importing nothing: the functions build their reports from these
+ * types, so the code cannot send what the contract does not say.
+ */
+
+/** The `source` of every result event. */
+export const resultEventSource = 'ebs-volume-remediator';
+
+/** The `detail-type` of the result event sent for each instance acted on. */
+export const resultDetailType = 'EBS Volume Remediation Result';
+
+/** The `detail-type` of the one result event a sweep sends. */
+export const sweepResultDetailType = 'EBS Volume Sweep Result';
+
+/** The `detail-type` of the result event of a terminate lifecycle hook. */
+export const lifecycleResultDetailType = 'EBS Volume Lifecycle Result';
+
+/** An instance's state as EC2 reports it. */
+export type InstanceState =
+  | 'pending'
+  | 'running'
+  | 'stopping'
+  | 'stopped'
+  | 'shutting-down'
+  | 'terminated'
+  /** EC2 no longer knows the instance (InvalidInstanceID.NotFound, or gone from DescribeInstances). */
+  | 'gone';
+
+export type ActionKind =
+  | 'taint-node'
+  | 'delete-pod'
+  /** Not the remediator's own: the attach/detach controller and the attacher freed the volume. */
+  | 'controllers-detached'
+  | 'detach-volume'
+  | 'force-detach-volume'
+  | 'delete-volumeattachment'
+  | 'remove-finalizer'
+  | 'delete-node'
+  | 'lift-taint';
+
+/** One action, as logged, returned and sent in the result event. */
+export interface ActionRecord {
+  readonly action: ActionKind;
+  readonly instanceId: string;
+  readonly volumeId?: string;
+  readonly volumeAttachment?: string;
+  readonly node?: string;
+  /** namespace/name of a pod. */
+  readonly pod?: string;
+  /**
+   * done; already-done (an earlier run or someone else did it); planned (dry-run); refused (a
+   * re-check right before it found the instance back, or the object not the one observed);
+   * failed.
+   */
+  readonly outcome: 'done' | 'already-done' | 'planned' | 'refused' | 'failed';
+  readonly detail?: string;
+  readonly durationMs: number;
+}
+
+/** A volume or VolumeAttachment of the instance that was left alone, and why. */
+export interface Skipped {
+  readonly kind: 'volume' | 'volumeattachment';
+  readonly name: string;
+  readonly reason: string;
+}
+
+/** What was decided and done for one instance. */
+export interface InstanceReport {
+  readonly instanceId: string;
+  readonly nodeName?: string;
+  readonly state: InstanceState;
+  /**
+   * remediated: something was done; nothing-to-do: all was already done (a replayed event);
+   * dry-run: the actions are what would be done; refused: a safety rule stopped it;
+   * skipped: not this remediator's business; failed: at least one action failed.
+   */
+  readonly outcome: 'remediated' | 'nothing-to-do' | 'dry-run' | 'refused' | 'skipped' | 'failed';
+  readonly reason?: string;
+  readonly dryRun: boolean;
+  readonly actions: readonly ActionRecord[];
+  readonly skipped: readonly Skipped[];
+}
+
+/** What started the run, as it appears in each result event. */
+export interface Trigger {
+  readonly kind: string;
+  readonly reason: string;
+  readonly eventTime?: string;
+}
+
+/** The detail of an "EBS Volume Remediation Result" event: one instance. */
+export interface RemediationResultDetail extends InstanceReport {
+  readonly clusterName: string;
+  readonly trigger: Trigger;
+  readonly summary: {
+    readonly volumesDetached: number;
+    readonly attachmentsDeleted: number;
+    readonly podsDeleted: number;
+    readonly failures: number;
+  };
+}
+
+/** A sweep's counts, in its report and its result event. */
+export interface SweepSummary {
+  /** False when the time budget ran out: `deferred` lists what the next run will pick up. */
+  readonly complete: boolean;
+  readonly dryRun: boolean;
+  readonly nodesExamined: number;
+  readonly attachmentsExamined: number;
+  readonly instancesExamined: number;
+  /** Instances stopped, terminated or gone that still have VolumeAttachments. */
+  readonly staleInstances: number;
+  readonly staleAttachments: number;
+  /** VolumeAttachments whose node names no instance: left alone, listed for a person to look at. */
+  readonly unresolvedAttachments: readonly string[];
+  readonly deferred: readonly string[];
+  readonly summary: {
+    readonly volumesDetached: number;
+    readonly attachmentsDeleted: number;
+    readonly refusals: number;
+    readonly failures: number;
+  };
+  readonly elapsedMs: number;
+}
+
+/**
+ * The detail of an "EBS Volume Sweep Result" event. EventBridge takes events up to 256 KB:
+ * the instances come without their actions (counted instead), at most 200 of them.
+ */
+export interface SweepResultDetail extends SweepSummary {
+  readonly clusterName: string;
+  readonly trigger: Trigger;
+  readonly instances: ReadonlyArray<
+    Omit<InstanceReport, 'actions' | 'skipped'> & {
+      readonly actions: number;
+      readonly failedActions: number;
+    }
+  >;
+  /** How many instances did not fit in `instances`. */
+  readonly instancesLeftOut: number;
+}
+
+/** How a terminate lifecycle hook ended. */
+export interface LifecycleReport {
+  readonly instanceId: string;
+  readonly nodeName?: string;
+  readonly autoScalingGroupName: string;
+  readonly lifecycleHookName: string;
+  /**
+   * drained: the VolumeAttachments went away and the action was completed; instance-gone: EC2
+   * already reports the instance terminated or gone, so there is nothing to wait for;
+   * budget-spent: they did not within the wait budget, and it was completed anyway (node-loss
+   * cleans up after termination); already-completed: Auto Scaling no longer held the action
+   * (a replayed event, or completed by someone else).
+   */
+  readonly outcome: 'drained' | 'instance-gone' | 'budget-spent' | 'already-completed';
+  readonly attachmentsLeft: readonly string[];
+  readonly heartbeats: number;
+  readonly waitedMs: number;
+}
+
+/** The detail of an "EBS Volume Lifecycle Result" event. */
+export interface LifecycleResultDetail extends LifecycleReport {
+  readonly clusterName: string;
+  readonly trigger: Trigger;
+}

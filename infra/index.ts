@@ -1,0 +1,14 @@
+/**
+ * The package's public entry: `import { EbsVolumeRemediator } from 'ebs-volume-remediator'`.
+ * What is exported here is the public API (semantic versioning, CHANGELOG.md); nothing else
+ * in the package is.
+ */
+
+export { metricNames, metricsNamespace } from '../functions/shared/metric-names.ts';
+export * from '../functions/shared/result-events-contract.ts';
+export {
+  EbsVolumeRemediator,
+  type EbsVolumeRemediatorProps,
+  kubernetesGroup,
+  type LifecycleHookProps,
+} from './ebs-volume-remediator.ts';

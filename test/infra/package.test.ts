@@ -1,0 +1,181 @@
+// The package as a CDK user gets it: `npm pack`, installed offline from the tarball into a new
+// CDK app in a scratch folder, then used the way the README says: imported by name,
+// type-checked, synthesized. Also the CLI from the same install. Of this repository, only the
+// tarball and the consumer's own aws-cdk-lib and constructs are on the scratch app's path.
+import { createHash } from 'node:crypto';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../support/paths.ts';
+import { run } from '../support/processes.ts';
+
+const ours = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+  name: string;
+  version: string;
+  devDependencies: Record<string, string>;
+};
+const app = mkdtempSync(join(tmpdir(), 'ebs-volume-remediator-consumer-'));
+const installed = join(app, 'node_modules', ours.name);
+const npm = (args: string[], cwd: string) =>
+  run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd });
+
+/** The consumer's whole CDK app, as in the README's example. */
+const consumerApp = `
+import { App, Stack, aws_events as events } from 'aws-cdk-lib';
+import {
+  EbsVolumeRemediator,
+  type EbsVolumeRemediatorProps,
+  type RemediationResultDetail,
+  resultDetailType,
+  resultEventSource,
+} from '${ours.name}';
+
+const app = new App({ outdir: 'cdk.out' });
+const stack = new Stack(app, 'Cluster', { env: { account: '123456789012', region: 'eu-west-1' } });
+const bus = new events.EventBus(stack, 'Results');
+const props: EbsVolumeRemediatorProps = {
+  clusterName: 'prod',
+  resultEventBus: bus,
+  alarmEmail: 'oncall@example.com',
+};
+new EbsVolumeRemediator(stack, 'Remediator', props);
+new events.Rule(stack, 'FailedRemediations', {
+  eventBus: bus,
+  eventPattern: { source: [resultEventSource], detailType: [resultDetailType], detail: { outcome: ['failed'] } },
+});
+// The result event detail is a public type: a consumer's handler can be written against it.
+const outcome = (detail: RemediationResultDetail): string => detail.outcome;
+void outcome;
+app.synth();
+`;
+
+beforeAll(async () => {
+  // prepack builds the bundles and lib/ first, as for `npm publish`.
+  await npm(['pack', '--pack-destination', app], repoRoot);
+  const filename = readdirSync(app).find((f) => f.endsWith('.tgz'));
+  if (!filename) throw new Error(`npm pack wrote no tarball into ${app}`);
+  writeFileSync(join(app, 'app.ts'), consumerApp);
+  writeFileSync(
+    join(app, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        lib: ['ES2022', 'ESNext.Disposable'],
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noEmit: true,
+        allowImportingTsExtensions: true,
+        types: [],
+      },
+      files: ['app.ts'],
+    }),
+  );
+  // The consumer's own aws-cdk-lib and constructs: the versions this repository tests with,
+  // linked in (npm cannot resolve them offline without their registry metadata, which \`npm ci\`
+  // does not cache). Our package is installed from the tarball, without peers.
+  mkdirSync(join(app, 'node_modules'));
+  for (const name of ['aws-cdk-lib', 'constructs']) {
+    symlinkSync(join(repoRoot, 'node_modules', name), join(app, 'node_modules', name), 'dir');
+  }
+  writeFileSync(
+    join(app, 'package.json'),
+    JSON.stringify({
+      name: 'consumer',
+      private: true,
+      type: 'module',
+      dependencies: {
+        'aws-cdk-lib': ours.devDependencies['aws-cdk-lib'],
+        constructs: ours.devDependencies.constructs,
+      },
+    }),
+  );
+  await npm(['install', '--offline', '--legacy-peer-deps', '--no-save', join(app, filename)], app);
+}, 600_000);
+
+afterAll(() => rmSync(app, { recursive: true, force: true }));
+
+describe('the npm package in a new CDK app', { timeout: 300_000 }, () => {
+  it('carries the construct, its types and the three bundles, and no tests, benchmarks or sources', () => {
+    const files = (dir: string): string[] =>
+      readdirSync(dir, { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => join(entry.parentPath, entry.name).slice(installed.length + 1));
+    const all = files(installed);
+
+    expect(all).toEqual(
+      expect.arrayContaining([
+        'lib/infra/index.js',
+        'lib/infra/index.d.ts',
+        'dist/node-loss/index.mjs',
+        'dist/sweep/index.mjs',
+        'dist/lifecycle/index.mjs',
+        'dist/cli/main.mjs',
+        'infra/kubernetes/rbac.yaml',
+        'CHANGELOG.md',
+      ]),
+    );
+    expect(all.filter((f) => /^(test|bench|scripts|cli|functions|events)\//.test(f))).toEqual([]);
+    expect(all.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+    expect(all.filter((f) => f.endsWith('.map'))).toEqual([]);
+    // The functions' runtime libraries are inside the bundles, not installed beside them.
+    expect(readdirSync(join(app, 'node_modules'))).not.toContain('@kubernetes');
+  });
+
+  it("type-checks a consumer's app against the published declarations", async () => {
+    await run(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', app], {
+      cwd: app,
+    });
+  });
+
+  it('synthesizes with the packaged bundles, the rules and the least-privilege policy', async () => {
+    await run(process.execPath, ['app.ts'], { cwd: app });
+    const template = JSON.parse(
+      readFileSync(join(app, 'cdk.out', 'Cluster.template.json'), 'utf8'),
+    ) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+    const resources = Object.values(template.Resources);
+    const ofType = (type: string) => resources.filter((r) => r.Type === type);
+
+    // Each function's code asset is the packaged bundle, byte for byte.
+    const assets = JSON.parse(readFileSync(join(app, 'cdk.out', 'Cluster.assets.json'), 'utf8'))
+      .files as Record<string, { source: { path: string } }>;
+    const bundleHashes = ['node-loss', 'sweep'].map((name) =>
+      sha256(join(installed, 'dist', name, 'index.mjs')),
+    );
+    const deployedHashes = ofType('AWS::Lambda::Function')
+      .map((f) => (f.Properties.Code as { S3Key?: string }).S3Key?.replace(/\.zip$/, ''))
+      .flatMap((hash) => {
+        const asset = hash ? assets[hash] : undefined;
+        return asset ? [sha256(join(app, 'cdk.out', asset.source.path, 'index.mjs'))] : [];
+      });
+    expect(deployedHashes).toEqual(expect.arrayContaining(bundleHashes));
+
+    const patterns = ofType('AWS::Events::Rule').map((r) => JSON.stringify(r.Properties));
+    expect(patterns.some((p) => p.includes('EC2 Instance State-change Notification'))).toBe(true);
+    expect(patterns.some((p) => p.includes('EC2 Instance Terminate Successful'))).toBe(true);
+    const policies = JSON.stringify(ofType('AWS::IAM::Policy'));
+    expect(policies).toContain('ec2:DetachVolume');
+    expect(policies).toContain('aws:ResourceTag/kubernetes.io/cluster/prod');
+  });
+
+  it('runs the command line from the same install', async () => {
+    const help = await run(join(app, 'node_modules', '.bin', 'ebs-volume-remediator'), ['--help'], {
+      cwd: app,
+    });
+
+    expect(help).toContain('Usage: ebs-volume-remediator <command> [options]');
+  });
+});
+
+function sha256(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
