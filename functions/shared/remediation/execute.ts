@@ -2,7 +2,7 @@
  * The one executor: performs a plan's EC2 and Kubernetes calls. It is the only place that knows
  * about dry-run, checked right at each side effect.
  */
-import { messageOf } from '../errors.ts';
+import { messageOf, RemediationError } from '../errors.ts';
 import { ebsCsiAttacherFinalizer } from '../volume-attachment-name.ts';
 import type { AttachmentFacts, PodFacts } from './facts.ts';
 import {
@@ -67,24 +67,51 @@ export interface ExecutionDeps {
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** How a wait ended: its condition met, or not, with the read that failed last if one did. */
+interface Waited {
+  readonly met: boolean;
+  /** The error of the last check, when that check failed (the state is then unknown). */
+  readonly lastError?: unknown;
+}
+
 /**
  * Polls until `done` holds or `timeoutMs` passes: at once, then after 500 ms, the gap growing
  * 1.5x up to 3 s (a plain detach usually takes 1 to 4 s; the CSI driver polls much the same).
+ * A check that fails (a 500, a reset) counts as "not yet": one bad read must not end a wait
+ * that the next read would finish; the caller learns of it when the wait runs out.
  */
 async function pollUntil(
   done: () => Promise<boolean>,
   timeoutMs: number,
   sleep: (ms: number) => Promise<void>,
   firstGap = 500,
-): Promise<boolean> {
+): Promise<Waited> {
   const deadline = Date.now() + timeoutMs;
   let gap = firstGap;
+  const check = async (): Promise<Waited> => {
+    try {
+      return { met: await done() };
+    } catch (error) {
+      return { met: false, lastError: error };
+    }
+  };
   while (Date.now() < deadline) {
-    if (await done()) return true;
+    const result = await check();
+    if (result.met) return result;
     await sleep(Math.min(gap, Math.max(0, deadline - Date.now())));
     gap = Math.min(gap * 1.5, 3000);
   }
-  return done();
+  return check();
+}
+
+/** Throws, naming what was being checked, when the wait ended on a failed read. */
+function unlessUnknown(waited: Waited, checking: string): boolean {
+  if (!waited.met && waited.lastError !== undefined) {
+    throw new RemediationError(`${checking}: ${messageOf(waited.lastError)}`, {
+      cause: waited.lastError,
+    });
+  }
+  return waited.met;
 }
 
 interface ActionResult {
@@ -194,7 +221,8 @@ async function freeVolume(
       if (options.dryRun)
         return { outcome: 'planned', detail: `would detach ${task.detach?.device}` };
       const answer = await ec2.detachVolume(volumeId, instanceId, false);
-      if (await pollUntil(released, options.detachTimeoutMs, sleep)) {
+      const checking = `checking whether EC2 released ${volumeId} from ${instanceId}`;
+      if (unlessUnknown(await pollUntil(released, options.detachTimeoutMs, sleep), checking)) {
         return { outcome: answer === 'already-detached' ? 'already-done' : 'done' };
       }
       const waited = `${options.detachTimeoutMs / 1000}s`;
@@ -213,7 +241,7 @@ async function freeVolume(
         );
       }
       await ec2.detachVolume(volumeId, instanceId, true);
-      if (await pollUntil(released, options.forceDetachTimeoutMs, sleep)) {
+      if (unlessUnknown(await pollUntil(released, options.forceDetachTimeoutMs, sleep), checking)) {
         return {
           action: 'force-detach-volume',
           outcome: 'done',
@@ -253,7 +281,7 @@ async function deleteAttachment(
 
   // A running external-attacher removes its finalizer within moments; give it that chance.
   let last: AttachmentFacts | undefined;
-  const gone = await pollUntil(
+  const waited = await pollUntil(
     async () => {
       last = await kube.readVolumeAttachment(name);
       return last === undefined;
@@ -261,6 +289,16 @@ async function deleteAttachment(
     options.attacherGraceMs,
     sleep,
   );
+  if (!waited.met && waited.lastError !== undefined) {
+    // Whether the attacher let go is unknown: say so, so the run fails and its retry looks again.
+    await recorder.run('remove-finalizer', target, async () => {
+      throw new RemediationError(
+        `reading VolumeAttachment ${name} to see whether its attacher released it: ${messageOf(waited.lastError)}`,
+      );
+    });
+    return;
+  }
+  const gone = waited.met;
   const stuck = last;
   // Only the object deleted a moment ago: one created again under its name is someone else's.
   if (gone || !stuck?.finalizers.includes(ebsCsiAttacherFinalizer) || stuck.uid !== uid) return;
@@ -364,7 +402,7 @@ async function evictPod(
     if (options.dryRun) return { outcome: 'planned' };
     if (plan.controllersDetach && !pod.deleting) {
       let current: PodFacts | undefined;
-      await pollUntil(
+      const waited = await pollUntil(
         async () => {
           current = await kube.readPod(pod.namespace, pod.name);
           return current === undefined || current.uid !== pod.uid || current.deleting;
@@ -373,6 +411,7 @@ async function evictPod(
         sleep,
         100,
       );
+      unlessUnknown(waited, `reading pod ${pod.namespace}/${pod.name} before deleting it`);
       if (current === undefined || current.uid !== pod.uid) return { outcome: 'already-done' };
     }
     const answer = await kube.forceDeletePod(pod.namespace, pod.name, pod.uid);

@@ -228,6 +228,74 @@ describe('executeRemediation', () => {
     expect(records.map((r) => r.action)).toEqual(['detach-volume', 'delete-volumeattachment']);
   });
 
+  it('reports the work done when a read fails while waiting for the attacher, and fails what it could not check', async () => {
+    const internalError = Object.assign(
+      new Error('Internal error occurred: etcdserver: leader changed'),
+      {
+        code: 500,
+      },
+    );
+
+    const records = await executeRemediation(
+      planWith(3),
+      {
+        ec2: slowEc2().port,
+        kube: {
+          ...kube,
+          readVolumeAttachment: async () => {
+            throw internalError;
+          },
+        },
+        sleep: noSleep,
+      },
+      options,
+    );
+
+    const summary = records.map(
+      (r) => `${r.action} ${r.volumeAttachment ?? r.volumeId}: ${r.outcome}`,
+    );
+    expect(summary.filter((s) => s.startsWith('detach-volume'))).toEqual([
+      'detach-volume vol-00000000000000000: done',
+      'detach-volume vol-00000000000000001: done',
+      'detach-volume vol-00000000000000002: done',
+    ]);
+    expect(summary.filter((s) => !s.startsWith('detach-volume')).sort()).toEqual([
+      'delete-volumeattachment va-0: done',
+      'delete-volumeattachment va-1: done',
+      'delete-volumeattachment va-2: done',
+      'remove-finalizer va-0: failed',
+      'remove-finalizer va-1: failed',
+      'remove-finalizer va-2: failed',
+    ]);
+    expect(records.find((r) => r.outcome === 'failed')?.detail).toBe(
+      'reading VolumeAttachment va-0 to see whether its attacher released it: Internal error occurred: etcdserver: leader changed',
+    );
+  });
+
+  it('waits through a failed read: one bad answer does not end a wait the next one finishes', async () => {
+    const ec2 = slowEc2();
+    let describeCalls = 0;
+    const flaky = {
+      ...ec2.port,
+      describeVolumes: (ids: readonly string[]) => {
+        describeCalls++;
+        if (describeCalls === 1) return Promise.reject(new Error('socket hang up'));
+        return ec2.port.describeVolumes(ids);
+      },
+    };
+
+    const records = await executeRemediation(
+      planWith(1),
+      { ec2: flaky, kube, sleep: noSleep },
+      options,
+    );
+
+    expect(records.map((r) => `${r.action}: ${r.outcome}`)).toEqual([
+      'detach-volume: done',
+      'delete-volumeattachment: done',
+    ]);
+  });
+
   it('does not force while the instance is shutting down, and keeps the attachment', async () => {
     const ec2 = slowEc2(new Set(['vol-00000000000000000']));
 
