@@ -20,6 +20,73 @@ function statusOf(error: unknown): number | undefined {
   return error instanceof ApiException ? error.code : undefined;
 }
 
+/** The longest part of an answer's own message that goes into ours. */
+const maxCauseLength = 300;
+
+/**
+ * What the API said, without the response headers and body the client's message carries
+ * (about 600 characters of them): the Status object's reason and message, cut to length.
+ */
+function answerOf(error: unknown): string {
+  let text = messageOf(error);
+  if (error instanceof ApiException) {
+    let body: unknown = error.body;
+    if (typeof body === 'string') {
+      try {
+        body = JSON.parse(body);
+      } catch {
+        // Not a Status object (a proxy's HTML page): its text, cut, is all there is.
+      }
+    }
+    const status = body as { reason?: unknown; message?: unknown } | string | undefined;
+    text =
+      typeof status === 'object' && status !== null && typeof status.message === 'string'
+        ? `${typeof status.reason === 'string' ? `${status.reason}: ` : ''}${status.message}`
+        : typeof status === 'string' && status !== ''
+          ? status
+          : 'no message';
+  }
+  return text.length > maxCauseLength ? `${text.slice(0, maxCauseLength)}...` : text;
+}
+
+/** Throttle answers retried per call, and the longest Retry-After honoured. */
+const throttleRetries = 3;
+const maxRetryAfterMs = 5_000;
+
+/**
+ * How long a 429 or 503 with Retry-After asks to wait (API priority and fairness, an apiserver
+ * starting up); undefined for any other failure, which is not retried here.
+ */
+function retryAfterMs(error: unknown): number | undefined {
+  if (!(error instanceof ApiException) || (error.code !== 429 && error.code !== 503)) {
+    return undefined;
+  }
+  const header = Object.entries(error.headers ?? {}).find(
+    ([name]) => name.toLowerCase() === 'retry-after',
+  )?.[1];
+  const seconds = Number(header);
+  if (header === undefined || !Number.isFinite(seconds)) return undefined;
+  return Math.min(Math.max(seconds * 1000, 100), maxRetryAfterMs);
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Runs one API request, waiting out the throttle answers that say when to come back. */
+async function honouringRetryAfter<T>(
+  request: () => Promise<T>,
+  sleep: (ms: number) => Promise<void>,
+): Promise<T> {
+  for (let retry = 0; ; retry++) {
+    try {
+      return await request();
+    } catch (error) {
+      const wait = retryAfterMs(error);
+      if (wait === undefined || retry >= throttleRetries) throw error;
+      await sleep(wait);
+    }
+  }
+}
+
 /**
  * Wraps a failed call: no answer, 401 or 403 mean the cluster cannot be used as configured;
  * anything else is a failure of that one step. Both are retried by Lambda.
@@ -28,7 +95,7 @@ function failure(what: string, server: string, error: unknown): Error {
   const status = statusOf(error);
   if (status === undefined) {
     return new ClusterAccessError(
-      `${what}: the Kubernetes API at ${server} did not answer (${messageOf(error)}); check the ` +
+      `${what}: the Kubernetes API at ${server} did not answer (${answerOf(error)}); check the ` +
         'cluster endpoint, the network path from the function (VPC, security groups) and the credentials',
       { cause: error },
     );
@@ -40,7 +107,7 @@ function failure(what: string, server: string, error: unknown): Error {
       { cause: error },
     );
   }
-  return new RemediationError(`${what}: Kubernetes API answered ${status}: ${messageOf(error)}`, {
+  return new RemediationError(`${what}: Kubernetes API answered ${status}: ${answerOf(error)}`, {
     cause: error,
   });
 }
@@ -106,9 +173,23 @@ const sameTaint = (a: Taint, b: Taint) =>
   a.key === b.key && (a.value ?? '') === (b.value ?? '') && a.effect === b.effect;
 
 /** The KubernetesPort over @kubernetes/client-node, for one cluster. */
-export function createKubernetesPort(config: KubeConfig): KubernetesPort {
-  const core = config.makeApiClient(CoreV1Api);
-  const storage = config.makeApiClient(StorageV1Api);
+export function createKubernetesPort(
+  config: KubeConfig,
+  sleep: (ms: number) => Promise<void> = defaultSleep,
+): KubernetesPort {
+  // Every request of both API groups waits out a throttle answer before it counts as failed.
+  const retrying = <A extends object>(api: A): A =>
+    new Proxy(api, {
+      get(target, property, receiver) {
+        const member = Reflect.get(target, property, receiver);
+        return typeof member === 'function'
+          ? (...args: unknown[]) =>
+              honouringRetryAfter(() => member.apply(target, args) as Promise<unknown>, sleep)
+          : member;
+      },
+    });
+  const core = retrying(config.makeApiClient(CoreV1Api));
+  const storage = retrying(config.makeApiClient(StorageV1Api));
   const server = config.getCurrentCluster()?.server ?? '(no server in kubeconfig)';
 
   async function call<T>(what: string, request: () => Promise<T>): Promise<T> {

@@ -1,0 +1,111 @@
+// The Kubernetes port against a scripted HTTP server standing in for the apiserver's answers
+// that are hard to provoke from a real one on cue: throttling with Retry-After, a 500 with a
+// Status body, a proxy's HTML page.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKubernetesPort } from '../../../../functions/shared/kubernetes/kubernetes-port.ts';
+
+type Answer = (req: IncomingMessage, res: ServerResponse) => void;
+let answers: Answer[] = [];
+const requests: string[] = [];
+const server = createServer((req, res) => {
+  requests.push(`${req.method} ${req.url}`);
+  const answer = answers.shift();
+  if (answer) answer(req, res);
+  else res.writeHead(599).end('no answer scripted');
+});
+
+beforeAll(() => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve)));
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+const node = { kind: 'Node', apiVersion: 'v1', metadata: { name: 'node-a', uid: 'u1' } };
+const json =
+  (status: number, body: unknown, headers: Record<string, string> = {}): Answer =>
+  (_req, res) => {
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(JSON.stringify(body));
+  };
+const statusBody = (code: number, reason: string, message: string) => ({
+  kind: 'Status',
+  apiVersion: 'v1',
+  status: 'Failure',
+  code,
+  reason,
+  message,
+});
+
+function port(waits: number[] = []) {
+  const config = new KubeConfig();
+  const { port: p } = server.address() as AddressInfo;
+  config.loadFromOptions({
+    clusters: [{ name: 'c', server: `http://127.0.0.1:${p}`, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 't' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  return createKubernetesPort(config, async (ms) => {
+    waits.push(ms);
+  });
+}
+
+describe('the Kubernetes port', () => {
+  it('waits out a 429 with Retry-After and then succeeds', async () => {
+    answers = [
+      json(429, statusBody(429, 'TooManyRequests', 'too many requests'), { 'Retry-After': '1' }),
+      json(200, node),
+    ];
+    const waits: number[] = [];
+
+    const read = await port(waits).readNode('node-a');
+
+    expect(read?.uid).toBe('u1');
+    expect(waits).toEqual([1000]);
+  });
+
+  it('gives up after three throttle retries and says what it was doing', async () => {
+    const throttled = json(503, statusBody(503, 'ServiceUnavailable', 'apiserver is starting'), {
+      'Retry-After': '2',
+    });
+    answers = [throttled, throttled, throttled, throttled];
+    const waits: number[] = [];
+
+    await expect(port(waits).readNode('node-a')).rejects.toThrow(
+      'reading node node-a: Kubernetes API answered 503: ServiceUnavailable: apiserver is starting',
+    );
+    expect(waits).toEqual([2000, 2000, 2000]);
+  });
+
+  it('does not retry a 500, and names it without the response headers', async () => {
+    answers = [json(500, statusBody(500, 'InternalError', 'etcdserver: leader changed'))];
+    requests.length = 0;
+
+    const error = await port()
+      .readVolumeAttachment('csi-0123')
+      .catch((e: Error) => e);
+
+    expect((error as Error).message).toBe(
+      'reading volumeattachment csi-0123: Kubernetes API answered 500: InternalError: etcdserver: leader changed',
+    );
+    expect(requests).toHaveLength(1);
+  });
+
+  it('cuts a long answer that is not a Status object', async () => {
+    answers = [
+      (_req, res) => {
+        res.writeHead(502, { 'content-type': 'text/html' });
+        res.end(`<html>${'bad gateway '.repeat(200)}</html>`);
+      },
+    ];
+
+    const error = await port()
+      .readPod('default', 'db-0')
+      .catch((e: Error) => e);
+
+    expect((error as Error).message).toMatch(
+      /^reading pod default\/db-0: Kubernetes API answered 502: <html>(bad gateway )+.*\.\.\.$/,
+    );
+    expect((error as Error).message.length).toBeLessThan(400);
+  });
+});
