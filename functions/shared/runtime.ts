@@ -33,24 +33,37 @@ function once<T>(make: () => T): () => T {
   };
 }
 
+/**
+ * Every AWS call gives up on a connection after 3 s and on an answer after 10 s (the SDK waits
+ * forever by default: a hung call would hold the invocation until Lambda cuts it off,
+ * unreported); the SDK's retries then try again.
+ */
+const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000 };
+
 /** Region, endpoint and credentials come from the SDK's standard environment variables. */
 export function createRuntime(config: Config): Runtime {
   // Adaptive retries slow the client down when EC2 throttles, instead of failing the event.
   const ec2Client = tracer.captureAWSv3Client(
-    new EC2Client({ retryMode: 'adaptive', maxAttempts: 8 }),
+    new EC2Client({ retryMode: 'adaptive', maxAttempts: 8, requestHandler }),
   );
   const connection = clusterConnection(config.clusterAccess, {
-    eks: once(() => tracer.captureAWSv3Client(new EKSClient({}))),
-    secretsManager: once(() => tracer.captureAWSv3Client(new SecretsManagerClient({}))),
+    eks: once(() => tracer.captureAWSv3Client(new EKSClient({ requestHandler }))),
+    secretsManager: once(() =>
+      tracer.captureAWSv3Client(new SecretsManagerClient({ requestHandler })),
+    ),
     region: () => ec2Client.config.region(),
     credentials: () => ec2Client.config.credentials(),
   });
   let current: { config: KubeConfig; port: KubernetesPort } | undefined;
   const bus = config.resultEventBus;
-  const eventBridge = once(() => tracer.captureAWSv3Client(new EventBridgeClient({})));
+  const eventBridge = once(() =>
+    tracer.captureAWSv3Client(new EventBridgeClient({ requestHandler })),
+  );
   return {
     ec2: createEc2Port(ec2Client),
-    autoScaling: createAutoScalingPort(tracer.captureAWSv3Client(new AutoScalingClient({}))),
+    autoScaling: createAutoScalingPort(
+      tracer.captureAWSv3Client(new AutoScalingClient({ requestHandler })),
+    ),
     async kubernetes() {
       const kubeConfig = await connection.kubeConfig();
       if (current?.config !== kubeConfig) {

@@ -2,6 +2,10 @@ import {
   ApiException,
   CoreV1Api,
   type KubeConfig,
+  Observable,
+  type ObservableMiddleware,
+  type RequestContext,
+  type ResponseContext,
   StorageV1Api,
   type V1Node,
   type V1Pod,
@@ -68,6 +72,9 @@ function retryAfterMs(error: unknown): number | undefined {
   if (header === undefined || !Number.isFinite(seconds)) return undefined;
   return Math.min(Math.max(seconds * 1000, 100), maxRetryAfterMs);
 }
+
+/** Long enough for a list page of 500 objects from a busy apiserver; short against Lambda's timeout. */
+const defaultRequestTimeoutMs = 10_000;
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -175,21 +182,45 @@ const sameTaint = (a: Taint, b: Taint) =>
 /** The KubernetesPort over @kubernetes/client-node, for one cluster. */
 export function createKubernetesPort(
   config: KubeConfig,
-  sleep: (ms: number) => Promise<void> = defaultSleep,
+  options: {
+    readonly sleep?: (ms: number) => Promise<void>;
+    /** How long one request may take before it is abandoned as unanswered. */
+    readonly requestTimeoutMs?: number;
+  } = {},
 ): KubernetesPort {
-  // Every request of both API groups waits out a throttle answer before it counts as failed.
-  const retrying = <A extends object>(api: A): A =>
+  const sleep = options.sleep ?? defaultSleep;
+  const requestTimeoutMs = options.requestTimeoutMs ?? defaultRequestTimeoutMs;
+  // A timeout of its own on every request (the client has none: a hung apiserver would hold the
+  // invocation until Lambda cuts it off, unreported).
+  // (The object API takes the generated client's Observable-style middleware.)
+  const timeoutMiddleware: ObservableMiddleware = {
+    pre: (context: RequestContext) => {
+      context.setSignal(AbortSignal.timeout(requestTimeoutMs));
+      return new Observable(Promise.resolve(context));
+    },
+    post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
+  };
+  const withTimeout = {
+    middleware: [timeoutMiddleware],
+    middlewareMergeStrategy: 'append' as const,
+  };
+  // Every request of both API groups (each method takes its parameters, then these options)
+  // gets the timeout and waits out a throttle answer before it counts as failed.
+  const guarded = <A extends object>(api: A): A =>
     new Proxy(api, {
       get(target, property, receiver) {
         const member = Reflect.get(target, property, receiver);
         return typeof member === 'function'
-          ? (...args: unknown[]) =>
-              honouringRetryAfter(() => member.apply(target, args) as Promise<unknown>, sleep)
+          ? (parameters: unknown) =>
+              honouringRetryAfter(
+                () => member.call(target, parameters, withTimeout) as Promise<unknown>,
+                sleep,
+              )
           : member;
       },
     });
-  const core = retrying(config.makeApiClient(CoreV1Api));
-  const storage = retrying(config.makeApiClient(StorageV1Api));
+  const core = guarded(config.makeApiClient(CoreV1Api));
+  const storage = guarded(config.makeApiClient(StorageV1Api));
   const server = config.getCurrentCluster()?.server ?? '(no server in kubeconfig)';
 
   async function call<T>(what: string, request: () => Promise<T>): Promise<T> {

@@ -45,8 +45,11 @@ function port(waits: number[] = []) {
     contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
     currentContext: 'x',
   });
-  return createKubernetesPort(config, async (ms) => {
-    waits.push(ms);
+  return createKubernetesPort(config, {
+    sleep: async (ms) => {
+      waits.push(ms);
+    },
+    requestTimeoutMs: 500,
   });
 }
 
@@ -89,6 +92,14 @@ describe('the Kubernetes port', () => {
       'reading volumeattachment csi-0123: Kubernetes API answered 500: InternalError: etcdserver: leader changed',
     );
     expect(requests).toHaveLength(1);
+  });
+
+  it('abandons a request that is never answered, and says the API did not answer', async () => {
+    answers = [() => undefined];
+
+    await expect(port().readNode('node-a')).rejects.toThrow(
+      /^reading node node-a: the Kubernetes API at http:\/\/127\.0\.0\.1:\d+ did not answer \(.*timeout.*\)/,
+    );
   });
 
   it('cuts a long answer that is not a Status object', async () => {
