@@ -52,6 +52,11 @@ export interface HandlerDeps {
 }
 
 export interface HandleOptions {
+  /**
+   * When to stop starting work (epoch ms), ahead of the Lambda timeout: actions not started by
+   * then fail as "not started", everything is reported, and the throw has Lambda retry the event.
+   */
+  readonly deadline?: number;
   /** A sweep starts no new batch after this (epoch ms), so it ends inside the Lambda timeout. */
   readonly sweepDeadline?: number;
   /** How many instances a sweep remediates together. */
@@ -246,6 +251,7 @@ export async function handleInput(
     executionDeps: {
       ec2: deps.ec2,
       kube: await deps.kubernetes(),
+      ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
       onAction: (record: ActionRecord) => {
         logger[record.outcome === 'failed' ? 'error' : 'info']('action', { ...record, dryRun });
         options.onAction?.(record);

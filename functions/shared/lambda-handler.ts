@@ -22,6 +22,13 @@ export interface LambdaHandlerOptions {
   readonly options?: (config: Config, context: Context) => HandleOptions;
 }
 
+/**
+ * How long before the Lambda timeout an invocation stops starting work: time for an action in
+ * flight to finish (one call, bounded by its timeout) and for the report (logs, metrics, result
+ * events), so a slow run ends reported and retried, never cut off.
+ */
+const stopStartingWorkMs = 20_000;
+
 export function createLambdaHandler(
   parse: (input: unknown, config: Config) => Request,
   settings: LambdaHandlerOptions = {},
@@ -35,7 +42,10 @@ export function createLambdaHandler(
       event,
       parse,
       { config, ...runtime, logger, metrics },
-      settings.options?.(config, context) ?? {},
+      {
+        deadline: Date.now() + context.getRemainingTimeInMillis() - stopStartingWorkMs,
+        ...settings.options?.(config, context),
+      },
     ),
   )
     .use(captureLambdaHandler(tracer))

@@ -8,13 +8,16 @@ const bundle = process.argv[2];
 if (!bundle) throw new Error('usage: invoke-bundle.ts <dist/<function>/index.mjs>');
 const event = JSON.parse(readFileSync(0, 'utf8'));
 const { handler } = await import(pathToFileURL(bundle).href);
+// The deployed node-loss function's timeout, counting down like Lambda's clock.
+const timeoutMs = Number(process.env.TEST_LAMBDA_TIMEOUT_MS ?? 120_000);
+const cutOffAt = Date.now() + timeoutMs;
 const context = {
   functionName: 'test-function',
   functionVersion: '$LATEST',
   invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:test-function',
   memoryLimitInMB: '512',
   awsRequestId: crypto.randomUUID(),
-  getRemainingTimeInMillis: () => 60_000,
+  getRemainingTimeInMillis: () => cutOffAt - Date.now(),
 };
 try {
   const result = await handler(event, context);

@@ -63,6 +63,11 @@ export interface ExecutionDeps {
   /** Called once per action as it finishes: one log line each. */
   readonly onAction?: (record: ActionRecord) => void;
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * When the invocation must stop starting work (epoch ms), so it can report before Lambda's
+   * timeout cuts it off: actions not started by then fail as "not started", waits end there.
+   */
+  readonly deadline?: number;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -83,10 +88,11 @@ interface Waited {
 async function pollUntil(
   done: () => Promise<boolean>,
   timeoutMs: number,
-  sleep: (ms: number) => Promise<void>,
+  deps: Pick<ExecutionDeps, 'sleep' | 'deadline'>,
   firstGap = 500,
 ): Promise<Waited> {
-  const deadline = Date.now() + timeoutMs;
+  const sleep = deps.sleep ?? defaultSleep;
+  const deadline = Math.min(Date.now() + timeoutMs, deps.deadline ?? Number.POSITIVE_INFINITY);
   let gap = firstGap;
   const check = async (): Promise<Waited> => {
     try {
@@ -121,14 +127,18 @@ interface ActionResult {
   readonly action?: ActionKind;
 }
 
+/** The detail of an action the invocation had no time left to start. */
+export const notStarted =
+  'not started: the invocation stopped starting work before its timeout; the retry will do it';
+
 class Recorder {
   readonly records: ActionRecord[] = [];
   private readonly instanceId: string;
-  private readonly onAction: ((record: ActionRecord) => void) | undefined;
+  private readonly deps: Pick<ExecutionDeps, 'onAction' | 'deadline'>;
 
-  constructor(instanceId: string, onAction: ((record: ActionRecord) => void) | undefined) {
+  constructor(instanceId: string, deps: Pick<ExecutionDeps, 'onAction' | 'deadline'>) {
     this.instanceId = instanceId;
-    this.onAction = onAction;
+    this.deps = deps;
   }
 
   /** Runs one action, timing it and recording its outcome; a failure is recorded, not thrown. */
@@ -138,11 +148,17 @@ class Recorder {
     perform: () => Promise<ActionResult>,
   ): Promise<ActionRecord> {
     const started = Date.now();
+    const { deadline } = this.deps;
     let result: ActionResult;
-    try {
-      result = await perform();
-    } catch (error) {
-      result = { outcome: 'failed', detail: messageOf(error) };
+    if (deadline !== undefined && started >= deadline && action !== 'controllers-detached') {
+      // Started this late, it could be cut off half done; the retry of the event will do it.
+      result = { outcome: 'failed', detail: notStarted };
+    } else {
+      try {
+        result = await perform();
+      } catch (error) {
+        result = { outcome: 'failed', detail: messageOf(error) };
+      }
     }
     const record: ActionRecord = {
       action: result.action ?? action,
@@ -153,7 +169,7 @@ class Recorder {
       durationMs: Date.now() - started,
     };
     this.records.push(record);
-    this.onAction?.(record);
+    this.deps.onAction?.(record);
     return record;
   }
 }
@@ -211,7 +227,6 @@ async function freeVolume(
   isReleased: (volumeId: string) => Promise<boolean>,
 ): Promise<void> {
   const { ec2 } = deps;
-  const sleep = deps.sleep ?? defaultSleep;
   const { instanceId } = plan;
   const { volumeId } = task;
   const released = () => isReleased(volumeId);
@@ -222,10 +237,14 @@ async function freeVolume(
         return { outcome: 'planned', detail: `would detach ${task.detach?.device}` };
       const answer = await ec2.detachVolume(volumeId, instanceId, false);
       const checking = `checking whether EC2 released ${volumeId} from ${instanceId}`;
-      if (unlessUnknown(await pollUntil(released, options.detachTimeoutMs, sleep), checking)) {
+      if (unlessUnknown(await pollUntil(released, options.detachTimeoutMs, deps), checking)) {
         return { outcome: answer === 'already-detached' ? 'already-done' : 'done' };
       }
       const waited = `${options.detachTimeoutMs / 1000}s`;
+      if (deps.deadline !== undefined && Date.now() >= deps.deadline) {
+        // The wait was cut short: forcing now could be cut off half done.
+        throw new Error(`${volumeId} still attached to ${instanceId}; force ${notStarted}`);
+      }
       if (!plan.forceAllowed) {
         throw new Error(
           `${volumeId} still attached to ${instanceId} after ${waited}, and force is not ` +
@@ -241,7 +260,7 @@ async function freeVolume(
         );
       }
       await ec2.detachVolume(volumeId, instanceId, true);
-      if (unlessUnknown(await pollUntil(released, options.forceDetachTimeoutMs, sleep), checking)) {
+      if (unlessUnknown(await pollUntil(released, options.forceDetachTimeoutMs, deps), checking)) {
         return {
           action: 'force-detach-volume',
           outcome: 'done',
@@ -269,7 +288,6 @@ async function deleteAttachment(
   recorder: Recorder,
 ): Promise<void> {
   const { kube } = deps;
-  const sleep = deps.sleep ?? defaultSleep;
   const { name, uid } = ref;
   const target = { volumeId, volumeAttachment: name };
   const deleted = await recorder.run('delete-volumeattachment', target, async () => {
@@ -287,7 +305,7 @@ async function deleteAttachment(
       return last === undefined;
     },
     options.attacherGraceMs,
-    sleep,
+    deps,
   );
   if (!waited.met && waited.lastError !== undefined) {
     // Whether the attacher let go is unknown: say so, so the run fails and its retry looks again.
@@ -328,7 +346,7 @@ export async function executeRemediation(
   deps: ExecutionDeps,
   options: ExecutionOptions,
 ): Promise<ActionRecord[]> {
-  const recorder = new Recorder(plan.instanceId, deps.onAction);
+  const recorder = new Recorder(plan.instanceId, deps);
   if (plan.taintNode) {
     const fence = await taintNode(plan, plan.taintNode, deps, options, recorder);
     // An instance that came back keeps its Node, its pods and its volumes.
@@ -397,7 +415,6 @@ async function evictPod(
   recorder: Recorder,
 ): Promise<void> {
   const { kube } = deps;
-  const sleep = deps.sleep ?? defaultSleep;
   await recorder.run('delete-pod', { pod: `${pod.namespace}/${pod.name}` }, async () => {
     if (options.dryRun) return { outcome: 'planned' };
     if (plan.controllersDetach && !pod.deleting) {
@@ -408,7 +425,7 @@ async function evictPod(
           return current === undefined || current.uid !== pod.uid || current.deleting;
         },
         options.evictionGraceMs,
-        sleep,
+        deps,
         100,
       );
       unlessUnknown(waited, `reading pod ${pod.namespace}/${pod.name} before deleting it`);
@@ -431,7 +448,6 @@ async function awaitControllers(
   recorder: Recorder,
   isReleased: (volumeId: string) => Promise<boolean>,
 ): Promise<VolumeTask[]> {
-  const sleep = deps.sleep ?? defaultSleep;
   // Freed: EC2 no longer holds the volume on the instance, and each VolumeAttachment observed
   // is gone (one created again under its name is another object).
   const freed = async (task: VolumeTask) => {
@@ -459,7 +475,7 @@ async function awaitControllers(
       return left.length === 0;
     },
     options.controllerGraceMs,
-    sleep,
+    deps,
   );
   return left;
 }
@@ -471,7 +487,7 @@ export async function executeTaintLift(
   deps: ExecutionDeps,
   options: Pick<ExecutionOptions, 'dryRun'>,
 ): Promise<ActionRecord[]> {
-  const recorder = new Recorder(instanceId, deps.onAction);
+  const recorder = new Recorder(instanceId, deps);
   await recorder.run('lift-taint', { node: nodeName }, async () => {
     if (options.dryRun) return { outcome: 'planned' };
     await deps.kube.removeNodeTaint(nodeName, outOfServiceTaint);

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { executeRemediation } from '../../../../functions/shared/remediation/execute.ts';
+import {
+  executeRemediation,
+  notStarted,
+} from '../../../../functions/shared/remediation/execute.ts';
 import type {
   AttachmentFacts,
   InstanceState,
@@ -293,6 +296,55 @@ describe('executeRemediation', () => {
     expect(records.map((r) => `${r.action}: ${r.outcome}`)).toEqual([
       'detach-volume: done',
       'delete-volumeattachment: done',
+    ]);
+  });
+
+  it('past its deadline starts nothing, and reports every action as not started', async () => {
+    const ec2 = slowEc2();
+    let deletions = 0;
+
+    const records = await executeRemediation(
+      { ...planWith(2), taintNode: 'node-a' },
+      {
+        ec2: ec2.port,
+        kube: {
+          ...kube,
+          deleteVolumeAttachment: async () => {
+            deletions++;
+            return 'deleted';
+          },
+        },
+        sleep: noSleep,
+        deadline: Date.now() - 1,
+      },
+      options,
+    );
+
+    expect(records.map((r) => [r.action, r.outcome, r.detail])).toEqual([
+      ['taint-node', 'failed', notStarted],
+      ['detach-volume', 'failed', notStarted],
+      ['detach-volume', 'failed', notStarted],
+    ]);
+    expect(ec2.stats.calls).toEqual([]);
+    expect(deletions).toBe(0);
+  });
+
+  it('cuts a wait at its deadline, and then forces nothing', async () => {
+    const ec2 = slowEc2(new Set(['vol-00000000000000000']));
+
+    const records = await executeRemediation(
+      planWith(1),
+      { ec2: ec2.port, kube, deadline: Date.now() + 300 },
+      { ...options, detachTimeoutMs: 600_000 },
+    );
+
+    expect(ec2.stats.calls).toEqual([{ volumeId: 'vol-00000000000000000', force: false }]);
+    expect(records).toMatchObject([
+      {
+        action: 'detach-volume',
+        outcome: 'failed',
+        detail: expect.stringContaining('not started'),
+      },
     ]);
   });
 
