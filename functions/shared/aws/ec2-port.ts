@@ -218,8 +218,15 @@ export function createEc2Port(client: EC2Client): Ec2Port {
         );
         return 'detaching';
       } catch (error) {
-        const code = (error as { name?: string }).name ?? '';
-        if (alreadyDetachedCodes.has(code)) return 'already-detached';
+        const { name: code = '', $metadata } = error as {
+          name?: string;
+          $metadata?: { attempts?: number };
+        };
+        if (alreadyDetachedCodes.has(code)) {
+          // On a retry of the SDK's (the first answer was lost on the way), "not attached" is
+          // most likely the first attempt's own doing: counted as this run's detach.
+          return ($metadata?.attempts ?? 1) > 1 ? 'detaching' : 'already-detached';
+        }
         throw new RemediationError(
           `${force ? 'force-detaching' : 'detaching'} ${volumeId} from ${instanceId}: ${ec2Failure(error)}`,
           { cause: error },

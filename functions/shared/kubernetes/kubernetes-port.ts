@@ -376,16 +376,33 @@ export function createKubernetesPort(
     },
 
     async deleteVolumeAttachment(name, uid) {
-      try {
-        await storage.deleteVolumeAttachment({
-          name,
-          ...(uid ? { body: { preconditions: { uid } } } : {}),
-        });
-        return 'deleted';
-      } catch (error) {
-        // 409: the uid precondition failed, the object observed is gone (another took its name).
-        if (statusOf(error) === 404 || (uid && statusOf(error) === 409)) return 'not-found';
-        throw failure(`deleting volumeattachment ${name}`, server, error);
+      const what = `deleting volumeattachment ${name}`;
+      for (let attempt = 1; ; attempt++) {
+        let current: V1VolumeAttachment;
+        try {
+          current = await storage.readVolumeAttachment({ name });
+        } catch (error) {
+          if (statusOf(error) === 404) return 'not-found';
+          throw failure(what, server, error);
+        }
+        const meta = current.metadata ?? {};
+        if (uid && meta.uid !== uid) return 'not-found';
+        // Someone else's deletion (another run of the same event) landed first: it is theirs.
+        if (meta.deletionTimestamp) return 'already-deleting';
+        try {
+          // The resourceVersion read: a deletion made in between fails this one, so only one of
+          // two concurrent runs counts it.
+          await storage.deleteVolumeAttachment({
+            name,
+            body: { preconditions: { uid: meta.uid, resourceVersion: meta.resourceVersion } },
+          });
+          return 'deleted';
+        } catch (error) {
+          if (statusOf(error) === 404) return 'not-found';
+          // 409: it changed since the read (a deletion, the attacher's status); read it again.
+          if (statusOf(error) === 409 && attempt < patchAttempts) continue;
+          throw failure(what, server, error);
+        }
       }
     },
 

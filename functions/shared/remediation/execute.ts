@@ -290,12 +290,15 @@ async function deleteAttachment(
   const { kube } = deps;
   const { name, uid } = ref;
   const target = { volumeId, volumeAttachment: name };
-  const deleted = await recorder.run('delete-volumeattachment', target, async () => {
+  let beingDeleted = false;
+  await recorder.run('delete-volumeattachment', target, async () => {
     if (options.dryRun) return { outcome: 'planned' };
     const answer = await kube.deleteVolumeAttachment(name, uid);
+    beingDeleted = answer !== 'not-found';
+    // Counted once, by whoever's deletion landed: another run's counts as already done here.
     return { outcome: answer === 'deleted' ? 'done' : 'already-done' };
   });
-  if (deleted.outcome !== 'done') return;
+  if (!beingDeleted) return;
 
   // A running external-attacher removes its finalizer within moments; give it that chance.
   let last: AttachmentFacts | undefined;

@@ -51,9 +51,13 @@ export interface KubernetesPort {
   readVolumeAttachment(name: string): Promise<AttachmentFacts | undefined>;
   /**
    * Deletes the VolumeAttachment with this uid (a precondition: one created again under the same
-   * name is left alone). Resolves `not-found` when that object is already gone.
+   * name is left alone). Resolves `not-found` when that object is already gone, and
+   * `already-deleting` when someone else's deletion came first (it waits on its finalizer).
    */
-  deleteVolumeAttachment(name: string, uid?: string): Promise<'deleted' | 'not-found'>;
+  deleteVolumeAttachment(
+    name: string,
+    uid?: string,
+  ): Promise<'deleted' | 'already-deleting' | 'not-found'>;
   /**
    * Removes one finalizer from the object `seen` (a read made a moment ago): only from that uid,
    * and only once it is being deleted. Resolves with the finalizers left, or why nothing was

@@ -130,7 +130,7 @@ describe('node-loss on the real kube-apiserver and moto', () => {
     });
   });
 
-  it('finds nothing to do on a repeated event, and two deliveries at once both succeed', async () => {
+  it('finds nothing to do on a repeated event; two deliveries at once both succeed and count each action once', async () => {
     const node = await cluster.addNode();
     const volume = await cluster.addVolume(node);
     await cluster.stopInstance(node);
@@ -141,6 +141,12 @@ describe('node-loss on the real kube-apiserver and moto', () => {
     const replay = await remediator.invoke(event);
 
     expect([first.status, second.status]).toEqual(['done', 'done']);
+    const done = (action: string) =>
+      [first, second]
+        .flatMap((r) => (r.status === 'done' ? r.instances.flatMap((i) => i.actions) : []))
+        .filter((a) => a.action === action && a.outcome === 'done').length;
+    expect(done('detach-volume')).toBe(1);
+    expect(done('delete-volumeattachment')).toBe(1);
     expect(replay).toMatchObject({ status: 'done', instances: [{ outcome: 'nothing-to-do' }] });
     expect(await cluster.volume(volume.volumeId)).toEqual({ state: 'available', attachedTo: [] });
     expect(await cluster.volumeAttachmentNames()).not.toContain(volume.volumeAttachmentName);

@@ -131,3 +131,30 @@ describe('EC2 failures', () => {
     expect((error as Error).message.length).toBeLessThan(400);
   });
 });
+
+describe('counting a detach by what happened', () => {
+  const incorrectState = () =>
+    Object.assign(new Error("Volume 'vol-0123456789abcdef0' is in the 'available' state."), {
+      name: 'IncorrectState',
+    });
+
+  it('counts "not attached" on the first attempt as someone else’s detach', async () => {
+    const answer = await createEc2Port(ec2Failing(incorrectState(), 1)).detachVolume(
+      'vol-0123456789abcdef0',
+      live,
+      false,
+    );
+
+    expect(answer).toBe('already-detached');
+  });
+
+  it('counts "not attached" on a retry after a lost answer as its own', async () => {
+    const answer = await createEc2Port(ec2Failing(incorrectState(), 2)).detachVolume(
+      'vol-0123456789abcdef0',
+      live,
+      false,
+    );
+
+    expect(answer).toBe('detaching');
+  });
+});
