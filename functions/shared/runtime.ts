@@ -9,6 +9,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createAutoScalingPort } from './aws/autoscaling-port.ts';
+import { awsClientSettings, ec2ClientSettings } from './aws/client-settings.ts';
 import { createEc2Port } from './aws/ec2-port.ts';
 import { publishResultEvents, type ResultEvent } from './aws/result-events.ts';
 import type { Config } from './config.ts';
@@ -33,23 +34,13 @@ function once<T>(make: () => T): () => T {
   };
 }
 
-/**
- * Every AWS call gives up on a connection after 3 s and on an answer after 10 s (the SDK waits
- * forever by default: a hung call would hold the invocation until Lambda cuts it off,
- * unreported); the SDK's retries then try again.
- */
-const requestHandler = { connectionTimeout: 3_000, requestTimeout: 10_000 };
-
 /** Region, endpoint and credentials come from the SDK's standard environment variables. */
 export function createRuntime(config: Config): Runtime {
-  // Adaptive retries slow the client down when EC2 throttles, instead of failing the event.
-  const ec2Client = tracer.captureAWSv3Client(
-    new EC2Client({ retryMode: 'adaptive', maxAttempts: 8, requestHandler }),
-  );
+  const ec2Client = tracer.captureAWSv3Client(new EC2Client(ec2ClientSettings));
   const connection = clusterConnection(config.clusterAccess, {
-    eks: once(() => tracer.captureAWSv3Client(new EKSClient({ requestHandler }))),
+    eks: once(() => tracer.captureAWSv3Client(new EKSClient(awsClientSettings))),
     secretsManager: once(() =>
-      tracer.captureAWSv3Client(new SecretsManagerClient({ requestHandler })),
+      tracer.captureAWSv3Client(new SecretsManagerClient(awsClientSettings)),
     ),
     region: () => ec2Client.config.region(),
     credentials: () => ec2Client.config.credentials(),
@@ -57,12 +48,12 @@ export function createRuntime(config: Config): Runtime {
   let current: { config: KubeConfig; port: KubernetesPort } | undefined;
   const bus = config.resultEventBus;
   const eventBridge = once(() =>
-    tracer.captureAWSv3Client(new EventBridgeClient({ requestHandler })),
+    tracer.captureAWSv3Client(new EventBridgeClient(awsClientSettings)),
   );
   return {
     ec2: createEc2Port(ec2Client),
     autoScaling: createAutoScalingPort(
-      tracer.captureAWSv3Client(new AutoScalingClient({ requestHandler })),
+      tracer.captureAWSv3Client(new AutoScalingClient(awsClientSettings)),
     ),
     async kubernetes() {
       const kubeConfig = await connection.kubeConfig();

@@ -14,7 +14,6 @@ import {
 import type { Request } from '../../functions/shared/events/types.ts';
 import {
   type HandleOptions,
-  type HandlerDeps,
   handleInput,
   type InvocationResult,
 } from '../../functions/shared/handle-input.ts';
@@ -54,8 +53,9 @@ function functionUnderTest(
   parse: (input: unknown, config: Config) => Request,
   config: Config,
   ec2?: EC2Client,
+  awsEndpoint = endpoints().awsEndpoint,
 ): FunctionUnderTest {
-  const { deps, logs } = wire(config, ec2);
+  const { deps, logs } = wireHandler(config, awsEndpoint, ec2);
   return { invoke: (input, options) => handleInput(input, parse, deps, options), logs };
 }
 
@@ -110,8 +110,28 @@ export function sweepFunction(
   return functionUnderTest(parseSweepInput, config, ec2);
 }
 
-function wire(config: Config, ec2?: EC2Client): { deps: HandlerDeps; logs: LogLine[] } {
-  return wireHandler(config, endpoints().awsEndpoint, ec2);
+/**
+ * A function as in tests, but reaching AWS at `awsEndpoint` and the cluster through `kubeconfig`
+ * (fault proxies in front of moto and the kube-apiserver).
+ */
+export function functionThrough(
+  name: 'node-loss' | 'sweep' | 'lifecycle',
+  cluster: TestCluster,
+  through: { readonly awsEndpoint: string; readonly kubeconfig: string },
+  settings: Record<string, string> = {},
+): FunctionUnderTest {
+  const parse = {
+    'node-loss': parseNodeLossInput,
+    sweep: parseSweepInput,
+    lifecycle: parseLifecycleInput,
+  }[name];
+  const config = loadConfig({
+    ...testSettings(cluster),
+    ...(name === 'sweep' ? { NODE_SELECTOR: cluster.labelSelector } : {}),
+    KUBECONFIG: through.kubeconfig,
+    ...settings,
+  });
+  return functionUnderTest(parse, config, undefined, through.awsEndpoint);
 }
 
 export { autoScalingTerminateEvent, ec2StateChangeEvent, lifecycleActionEvent } from './samples.ts';
