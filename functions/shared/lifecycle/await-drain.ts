@@ -8,6 +8,10 @@
 import type { LifecycleAction } from '../events/types.ts';
 import { attachmentsOfInstance, nodeOfInstance } from '../remediation/plan.ts';
 import type { Ec2Port, KubernetesPort } from '../remediation/ports.ts';
+import type { LifecycleReport } from '../result-events-contract.ts';
+
+// The report's types are the public result event contract's.
+export type { LifecycleReport };
 
 /** The Auto Scaling calls of a lifecycle action, and nothing more. */
 export interface AutoScalingPort {
@@ -20,10 +24,6 @@ export interface AutoScalingPort {
     result: 'CONTINUE' | 'ABANDON',
   ): Promise<'completed' | 'not-active'>;
 }
-
-export type { LifecycleReport } from '../result-events-contract.ts';
-
-import type { LifecycleReport } from '../result-events-contract.ts';
 
 export interface AwaitDrainSettings {
   readonly waitBudgetMs: number;

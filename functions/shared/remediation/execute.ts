@@ -3,6 +3,7 @@
  * about dry-run, checked right at each side effect.
  */
 import { messageOf, RemediationError } from '../errors.ts';
+import type { ActionKind, ActionRecord } from '../result-events-contract.ts';
 import { ebsCsiAttacherFinalizer } from '../volume-attachment-name.ts';
 import type { AttachmentFacts, PodFacts } from './facts.ts';
 import {
@@ -14,9 +15,8 @@ import {
 } from './plan.ts';
 import type { Ec2Port, KubernetesPort } from './ports.ts';
 
-export type { ActionKind, ActionRecord } from '../result-events-contract.ts';
-
-import type { ActionKind, ActionRecord } from '../result-events-contract.ts';
+// The report's types are the public result event contract's.
+export type { ActionKind, ActionRecord };
 
 type Outcome = ActionRecord['outcome'];
 

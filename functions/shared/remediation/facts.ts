@@ -3,9 +3,10 @@
  * the planner decides on them alone, so every decision can be tested without a network.
  */
 
-export type { InstanceState } from '../result-events-contract.ts';
-
 import type { InstanceState } from '../result-events-contract.ts';
+
+// The instance state is the public result event contract's.
+export type { InstanceState };
 
 export interface InstanceFacts {
   readonly instanceId: string;

@@ -4,6 +4,7 @@
  */
 import { instanceIdFromProviderId, parseEbsVolumeId } from '../aws-ids.ts';
 import type { Config } from '../config.ts';
+import type { Skipped } from '../result-events-contract.ts';
 import { ebsCsiAttacher } from '../volume-attachment-name.ts';
 import type {
   AttachmentFacts,
@@ -14,6 +15,9 @@ import type {
   Taint,
   VolumeFacts,
 } from './facts.ts';
+
+// The report's types are the public result event contract's.
+export type { Skipped };
 
 /**
  * The taint of Kubernetes non-graceful node shutdown (KEP-2268). The value marks it as ours, so
@@ -66,10 +70,6 @@ export interface VolumeTask {
   readonly detach?: { readonly device: string };
   readonly attachments: readonly AttachmentRef[];
 }
-
-export type { Skipped } from '../result-events-contract.ts';
-
-import type { Skipped } from '../result-events-contract.ts';
 
 export type InstancePlan =
   | {

@@ -1,5 +1,6 @@
 import { instanceIdFromProviderId } from '../aws-ids.ts';
 import type { Config } from '../config.ts';
+import type { InstanceReport } from '../result-events-contract.ts';
 import {
   type ActionRecord,
   type ExecutionDeps,
@@ -17,10 +18,10 @@ import {
   taggedForCluster,
 } from './plan.ts';
 
-/** What happened to one instance: returned, logged, and sent as the result event's detail. */
-export type { InstanceReport } from '../result-events-contract.ts';
+// The report's types are the public result event contract's.
+export type { InstanceReport };
 
-import type { InstanceReport } from '../result-events-contract.ts';
+/** What happened to one instance: returned, logged, and sent as the result event's detail. */
 
 export type RemediationSettings = Pick<
   Config,
