@@ -10,7 +10,10 @@ import { EKSClient } from '@aws-sdk/client-eks';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createAutoScalingPort } from '../../functions/shared/aws/autoscaling-port.ts';
-import { ec2ClientSettings } from '../../functions/shared/aws/client-settings.ts';
+import {
+  awsClientSettings,
+  ec2ClientSettings,
+} from '../../functions/shared/aws/client-settings.ts';
 import { createEc2Port } from '../../functions/shared/aws/ec2-port.ts';
 import { publishResultEvents } from '../../functions/shared/aws/result-events.ts';
 import type { Config } from '../../functions/shared/config.ts';
@@ -50,7 +53,7 @@ export function wireHandler(
     config,
     ec2: createEc2Port(ec2),
     // In tests this goes through the stand-in, which answers the two lifecycle actions moto lacks.
-    autoScaling: createAutoScalingPort(new AutoScalingClient(aws)),
+    autoScaling: createAutoScalingPort(new AutoScalingClient({ ...aws, ...awsClientSettings })),
     // The same connection code the functions use, from the configured KUBECONFIG.
     kubernetes: async () => createKubernetesPort(await connection.kubeConfig()),
     ...(bus

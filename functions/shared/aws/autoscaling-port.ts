@@ -7,6 +7,7 @@ import {
 import { RemediationError } from '../errors.ts';
 import type { LifecycleAction } from '../events/types.ts';
 import type { AutoScalingPort } from '../lifecycle/await-drain.ts';
+import { awsFailure } from './aws-failure.ts';
 
 /** Auto Scaling's answer for an action it no longer holds: completed, abandoned or timed out. */
 function notActive(error: unknown): boolean {
@@ -33,7 +34,7 @@ export function createAutoScalingPort(client: AutoScalingClient): AutoScalingPor
         return answer.LifecycleHooks?.[0]?.HeartbeatTimeout;
       } catch (error) {
         throw new RemediationError(
-          `describing hook ${action.lifecycleHookName} of group ${action.autoScalingGroupName}: ${(error as Error).message}`,
+          `describing hook ${action.lifecycleHookName} of group ${action.autoScalingGroupName}: ${awsFailure(error, 'Auto Scaling')}`,
           { cause: error },
         );
       }
@@ -45,7 +46,7 @@ export function createAutoScalingPort(client: AutoScalingClient): AutoScalingPor
       } catch (error) {
         if (notActive(error)) return 'not-active';
         throw new RemediationError(
-          `recording a heartbeat for hook ${action.lifecycleHookName} of ${action.instanceId}: ${(error as Error).message}`,
+          `recording a heartbeat for hook ${action.lifecycleHookName} of ${action.instanceId}: ${awsFailure(error, 'Auto Scaling')}`,
           { cause: error },
         );
       }
@@ -59,7 +60,7 @@ export function createAutoScalingPort(client: AutoScalingClient): AutoScalingPor
       } catch (error) {
         if (notActive(error)) return 'not-active';
         throw new RemediationError(
-          `completing hook ${action.lifecycleHookName} of ${action.instanceId}: ${(error as Error).message}`,
+          `completing hook ${action.lifecycleHookName} of ${action.instanceId}: ${awsFailure(error, 'Auto Scaling')}`,
           { cause: error },
         );
       }

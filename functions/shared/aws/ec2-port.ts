@@ -12,6 +12,7 @@ import { createLimiter } from '../concurrency.ts';
 import { RemediationError } from '../errors.ts';
 import type { InstanceFacts, InstanceState, VolumeFacts } from '../remediation/facts.ts';
 import type { Ec2Port } from '../remediation/ports.ts';
+import { awsFailure } from './aws-failure.ts';
 
 /**
  * DetachVolume calls in flight at once. EC2 allows mutating calls a burst of 50 and 5 a second
@@ -50,36 +51,6 @@ const knownStates = new Set<string>([
   'shutting-down',
   'terminated',
 ]);
-
-/** Error codes by which EC2 (and the SDK, after its own retries) says "too many requests". */
-const throttlingCodes = new Set([
-  'RequestLimitExceeded',
-  'Throttling',
-  'ThrottlingException',
-  'TooManyRequestsException',
-]);
-
-/** The longest part of EC2's own message that goes into ours. */
-const maxCauseLength = 300;
-
-/**
- * What went wrong in an EC2 call, for a message that also names the operation and its objects:
- * throttling said as such, with the attempts the SDK made; any other error with its code.
- */
-export function ec2Failure(error: unknown): string {
-  const e = error as {
-    name?: string;
-    message?: string;
-    $metadata?: { attempts?: number };
-  };
-  const attempts = e.$metadata?.attempts;
-  const afterRetries = attempts && attempts > 1 ? ` after ${attempts} attempts` : '';
-  if (e.name && throttlingCodes.has(e.name)) return `throttled by EC2${afterRetries} (${e.name})`;
-  const text = e.message ?? String(error);
-  const message = text.length > maxCauseLength ? `${text.slice(0, maxCauseLength)}...` : text;
-  const code = e.name && e.name !== 'Error' ? `${e.name}: ` : '';
-  return `${code}${message}${afterRetries}`;
-}
 
 /** Up to three ids and how many more: enough to find them, short enough for a log line. */
 function listed(ids: readonly string[]): string {
@@ -146,7 +117,9 @@ export function createEc2Port(client: EC2Client): Ec2Port {
             new DescribeVolumesCommand({ Filters: filters, MaxResults: 500, NextToken: nextToken }),
           )
           .catch((error: unknown) => {
-            throw new RemediationError(`${what(batch)}: ${ec2Failure(error)}`, { cause: error });
+            throw new RemediationError(`${what(batch)}: ${awsFailure(error, 'EC2')}`, {
+              cause: error,
+            });
           });
         for (const volume of page.Volumes ?? []) {
           const facts = volumeFacts(volume);
@@ -179,7 +152,7 @@ export function createEc2Port(client: EC2Client): Ec2Port {
             const unknown = notFoundInstanceIds(error, asked);
             if (unknown.length === 0) {
               throw new RemediationError(
-                `describing instances ${listed(asked)}: ${ec2Failure(error)}`,
+                `describing instances ${listed(asked)}: ${awsFailure(error, 'EC2')}`,
                 { cause: error },
               );
             }
@@ -228,7 +201,7 @@ export function createEc2Port(client: EC2Client): Ec2Port {
           return ($metadata?.attempts ?? 1) > 1 ? 'detaching' : 'already-detached';
         }
         throw new RemediationError(
-          `${force ? 'force-detaching' : 'detaching'} ${volumeId} from ${instanceId}: ${ec2Failure(error)}`,
+          `${force ? 'force-detaching' : 'detaching'} ${volumeId} from ${instanceId}: ${awsFailure(error, 'EC2')}`,
           { cause: error },
         );
       }

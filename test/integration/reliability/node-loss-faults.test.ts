@@ -2,39 +2,19 @@
 // and of the kube-apiserver): the first attempt ends done with nothing left, or throws a message
 // that names the operation and the object after reporting what it did; a retry with the faults
 // off finishes the job; a live bystander node is never touched in either.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { endpoints, kubeconfigPath } from '../../support/environment.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type FaultProxy,
-  type FaultRule,
-  kubeconfigThrough,
-  startFaultProxy,
-} from '../../support/fault-proxy.ts';
-import { TestCluster, type TestNode } from '../../support/fixtures.ts';
-import {
-  ec2StateChangeEvent,
-  type FunctionUnderTest,
-  functionThrough,
-} from '../../support/functions-under-test.ts';
+  type FaultyEnvironment,
+  startFaultyEnvironment,
+  throttled,
+} from '../../support/faulty-environment.ts';
+import { ec2StateChangeEvent, functionThrough } from '../../support/functions-under-test.ts';
 
-const cluster = TestCluster.create('faults', endpoints());
-let aws: FaultProxy;
-let kube: FaultProxy;
-let kubeconfig: string;
-let bystander: { node: TestNode; volumeId: string; attachment: string };
-
+let env: FaultyEnvironment;
 beforeAll(async () => {
-  aws = await startFaultProxy(endpoints().awsEndpoint);
-  kube = await startFaultProxy(inject('kube').server, kubeconfigPath('remediator'));
-  kubeconfig = kubeconfigThrough(kube);
-  const node = await cluster.addNode();
-  const volume = await cluster.addVolume(node, { provisioner: 'csi' });
-  bystander = { node, volumeId: volume.volumeId, attachment: volume.volumeAttachmentName };
+  env = await startFaultyEnvironment('faults');
 });
-afterAll(async () => {
-  await Promise.all([aws?.stop(), kube?.stop()]);
-  await cluster.dispose();
-});
+afterAll(() => env?.dispose());
 
 /**
  * An instance with two CSI volumes, dead, and node-loss wired through the proxies. A stopped
@@ -42,6 +22,7 @@ afterAll(async () => {
  * has them released by EC2 itself.
  */
 async function deadNodeWithVolumes(death: 'stopped' | 'terminated' = 'stopped') {
+  const { cluster } = env;
   const node = await cluster.addNode();
   const volumes = [
     await cluster.addVolume(node, { provisioner: 'csi' }),
@@ -49,71 +30,15 @@ async function deadNodeWithVolumes(death: 'stopped' | 'terminated' = 'stopped') 
   ];
   if (death === 'stopped') await cluster.stopInstance(node);
   else await cluster.terminateInstance(node);
-  const remediator = functionThrough('node-loss', cluster, {
-    awsEndpoint: aws.endpoint,
-    kubeconfig,
-  });
+  const remediator = functionThrough('node-loss', cluster, env.through);
   return { node, volumes, remediator, event: ec2StateChangeEvent(node.instanceId, death) };
 }
-
-type Outcome = (
-  | { readonly ended: 'done'; readonly result: Awaited<ReturnType<FunctionUnderTest['invoke']>> }
-  | { readonly ended: 'threw'; readonly message: string }
-) & { readonly faultsInjected: number };
-
-async function attempt(remediator: FunctionUnderTest, event: unknown, rules: FaultRule[]) {
-  aws.setRules(rules.filter((r) => r.awsAction !== undefined));
-  kube.setRules(rules.filter((r) => r.awsAction === undefined));
-  const injected = () => aws.hits().length + kube.hits().length;
-  try {
-    const result = await remediator.invoke(event);
-    return { ended: 'done', result, faultsInjected: injected() } as Outcome;
-  } catch (error) {
-    return {
-      ended: 'threw',
-      message: (error as Error).message,
-      faultsInjected: injected(),
-    } as Outcome;
-  } finally {
-    aws.setRules([]);
-    kube.setRules([]);
-  }
-}
-
-/** What the user needs after the retry: every volume free, no attachment of the dead node. */
-async function expectFreed(
-  volumes: ReadonlyArray<{ volumeId: string; volumeAttachmentName: string }>,
-) {
-  for (const volume of volumes) {
-    expect(await cluster.volume(volume.volumeId)).toEqual({ state: 'available', attachedTo: [] });
-  }
-  const names = await cluster.volumeAttachmentNames();
-  for (const volume of volumes) expect(names).not.toContain(volume.volumeAttachmentName);
-}
-
-async function expectBystanderUntouched() {
-  expect(await cluster.volume(bystander.volumeId)).toEqual({
-    state: 'in-use',
-    attachedTo: [bystander.node.instanceId],
-  });
-  expect(await cluster.volumeAttachmentNames()).toContain(bystander.attachment);
-  // (The apiserver's own admission gives every new Node a not-ready taint; ours is out-of-service.)
-  expect((await cluster.taintsOf(bystander.node)).map((t) => t.key)).not.toContain(
-    'node.kubernetes.io/out-of-service',
-  );
-}
-
-const throttled = (times: number, awsAction: string): FaultRule => ({
-  awsAction,
-  fault: { kind: 'answer', status: 400, code: 'RequestLimitExceeded' },
-  times,
-});
 
 describe('node-loss under injected faults', { timeout: 120_000 }, () => {
   it('rides out EC2 throttling within its retries', async () => {
     const { volumes, remediator, event } = await deadNodeWithVolumes();
 
-    const first = await attempt(remediator, event, [
+    const first = await env.attempt(remediator, event, [
       throttled(3, 'DescribeInstances'),
       throttled(2, 'DetachVolume'),
     ]);
@@ -123,35 +48,35 @@ describe('node-loss under injected faults', { timeout: 120_000 }, () => {
       result: { instances: [{ outcome: 'remediated' }] },
     });
     expect(first.faultsInjected).toBe(5);
-    await expectFreed(volumes);
-    await expectBystanderUntouched();
+    await env.expectFreed(volumes);
+    await env.expectBystanderUntouched();
   });
 
   it('names the instance and the throttling when EC2 throttles past its retries, having done nothing; the retry does it all', async () => {
     const { node, volumes, remediator, event } = await deadNodeWithVolumes();
 
-    const first = await attempt(remediator, event, [throttled(100, 'DescribeInstances')]);
+    const first = await env.attempt(remediator, event, [throttled(100, 'DescribeInstances')]);
 
     expect(first).toMatchObject({
       ended: 'threw',
       message: `describing instances ${node.instanceId}: throttled by EC2 after 8 attempts (RequestLimitExceeded)`,
     });
     for (const volume of volumes) {
-      expect((await cluster.volume(volume.volumeId)).attachedTo).toEqual([node.instanceId]);
+      expect((await env.cluster.volume(volume.volumeId)).attachedTo).toEqual([node.instanceId]);
     }
-    const retry = await attempt(remediator, event, []);
+    const retry = await env.attempt(remediator, event, []);
     expect(retry).toMatchObject({
       ended: 'done',
       result: { instances: [{ outcome: 'remediated' }] },
     });
-    await expectFreed(volumes);
-    await expectBystanderUntouched();
+    await env.expectFreed(volumes);
+    await env.expectBystanderUntouched();
   });
 
   it('counts a detach whose answer was lost as its own, and finishes', async () => {
     const { volumes, remediator, event } = await deadNodeWithVolumes();
 
-    const first = await attempt(remediator, event, [
+    const first = await env.attempt(remediator, event, [
       { awsAction: 'DetachVolume', fault: { kind: 'lost-answer' }, times: 1 },
     ]);
 
@@ -163,13 +88,13 @@ describe('node-loss under injected faults', { timeout: 120_000 }, () => {
             .filter((a) => a.action === 'detach-volume')
         : [];
     expect(detaches.map((a) => a.outcome)).toEqual(['done', 'done']);
-    await expectFreed(volumes);
+    await env.expectFreed(volumes);
   });
 
   it('names the VolumeAttachment it could not read before deleting it, having freed the volumes in EC2; the retry finishes', async () => {
     const { volumes, remediator, event } = await deadNodeWithVolumes();
 
-    const first = await attempt(remediator, event, [
+    const first = await env.attempt(remediator, event, [
       {
         kubeVerb: 'get',
         path: /\/volumeattachments\//,
@@ -183,18 +108,21 @@ describe('node-loss under injected faults', { timeout: 120_000 }, () => {
       /deleting volumeattachment csi-[0-9a-f]+: Kubernetes API answered 500: InternalError: injected InternalError/,
     );
     for (const volume of volumes) {
-      expect(await cluster.volume(volume.volumeId)).toEqual({ state: 'available', attachedTo: [] });
+      expect(await env.cluster.volume(volume.volumeId)).toEqual({
+        state: 'available',
+        attachedTo: [],
+      });
     }
-    const retry = await attempt(remediator, event, []);
+    const retry = await env.attempt(remediator, event, []);
     expect(retry.ended).toBe('done');
-    await expectFreed(volumes);
-    await expectBystanderUntouched();
+    await env.expectFreed(volumes);
+    await env.expectBystanderUntouched();
   });
 
   it('reports the detaches and deletions done when a read fails while it waits for the attacher, then the retry finishes', async () => {
     const { volumes, remediator, event } = await deadNodeWithVolumes();
 
-    const first = await attempt(remediator, event, [
+    const first = await env.attempt(remediator, event, [
       {
         kubeVerb: 'get',
         path: /\/volumeattachments\//,
@@ -208,7 +136,7 @@ describe('node-loss under injected faults', { timeout: 120_000 }, () => {
     expect(first.ended === 'threw' && first.message).toMatch(
       /reading VolumeAttachment csi-[0-9a-f]+ to see whether its attacher released it: .*InternalError: injected InternalError/,
     );
-    const retry = await attempt(remediator, event, []);
+    const retry = await env.attempt(remediator, event, []);
     expect(retry).toMatchObject({
       ended: 'done',
       result: {
@@ -221,14 +149,14 @@ describe('node-loss under injected faults', { timeout: 120_000 }, () => {
         ],
       },
     });
-    await expectFreed(volumes);
-    await expectBystanderUntouched();
+    await env.expectFreed(volumes);
+    await env.expectBystanderUntouched();
   });
 
   it('waits out the apiserver’s 429 with Retry-After and finishes in one attempt', async () => {
     const { volumes, remediator, event } = await deadNodeWithVolumes();
 
-    const first = await attempt(remediator, event, [
+    const first = await env.attempt(remediator, event, [
       {
         kubeVerb: 'list',
         fault: {
@@ -246,38 +174,40 @@ describe('node-loss under injected faults', { timeout: 120_000 }, () => {
       result: { instances: [{ outcome: 'remediated' }] },
     });
     expect(first.faultsInjected).toBe(2);
-    await expectFreed(volumes);
+    await env.expectFreed(volumes);
   });
 
   it('gives up on a hung apiserver request and says the API did not answer, then the retry finishes', async () => {
     const { node, volumes, remediator, event } = await deadNodeWithVolumes();
 
-    const first = await attempt(remediator, event, [
+    const first = await env.attempt(remediator, event, [
       { kubeVerb: 'get', path: /\/nodes\//, fault: { kind: 'hang' }, times: 1 },
     ]);
 
     expect(first.ended).toBe('threw');
     // Whichever step read the Node first names it and the silent API.
     expect(first.ended === 'threw' && first.message).toMatch(
-      new RegExp(`node ${node.nodeName}.*the Kubernetes API at ${kube.endpoint} did not answer`),
+      new RegExp(
+        `node ${node.nodeName}.*the Kubernetes API at http://127\\.0\\.0\\.1:\\d+ did not answer`,
+      ),
     );
-    const retry = await attempt(remediator, event, []);
+    const retry = await env.attempt(remediator, event, []);
     expect(retry.ended).toBe('done');
-    await expectFreed(volumes);
-    await expectBystanderUntouched();
+    await env.expectFreed(volumes);
+    await env.expectBystanderUntouched();
   });
 
   it('survives a truncated answer to a pod list, then the retry finishes', async () => {
     const { volumes, remediator, event } = await deadNodeWithVolumes();
 
-    const first = await attempt(remediator, event, [
+    const first = await env.attempt(remediator, event, [
       { kubeVerb: 'list', path: /\/pods$/, fault: { kind: 'truncated' }, times: 1 },
     ]);
 
     if (first.ended === 'threw') expect(first.message).toMatch(/listing the pods of node/);
-    const retry = await attempt(remediator, event, []);
+    const retry = await env.attempt(remediator, event, []);
     expect(retry.ended).toBe('done');
-    await expectFreed(volumes);
-    await expectBystanderUntouched();
+    await env.expectFreed(volumes);
+    await env.expectBystanderUntouched();
   });
 });
