@@ -3,6 +3,7 @@
 // names the operation and the object; a retry with the faults off finishes; the live bystander
 // node is never touched.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordedLifecycleActions } from '../../support/environment.ts';
 import {
   type FaultyEnvironment,
   startFaultyEnvironment,
@@ -29,7 +30,8 @@ async function staleNode() {
   return { node, volumes };
 }
 
-const sweep = () => eventSample('manual-sweep.json');
+/** A manual sweep that acts (the sample in events/ is a dry-run). */
+const sweep = () => ({ ...eventSample('manual-sweep.json'), dryRun: false });
 const hook = 'ebs-volume-remediator';
 
 describe('the sweep under injected faults', { timeout: 120_000 }, () => {
@@ -103,6 +105,10 @@ describe('the lifecycle function under injected faults', { timeout: 120_000 }, (
     });
     const retry = await env.attempt(lifecycle, event, []);
     expect(retry).toMatchObject({ ended: 'done', result: { lifecycle: { outcome: 'drained' } } });
+    const completions = (await recordedLifecycleActions()).filter(
+      (call) => call.autoScalingGroupName === group && call.action === 'CompleteLifecycleAction',
+    );
+    expect(completions).toMatchObject([{ outcome: 'accepted', lifecycleActionResult: 'CONTINUE' }]);
     await env.expectBystanderUntouched();
   });
 
