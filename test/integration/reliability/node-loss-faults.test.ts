@@ -197,6 +197,47 @@ describe('node-loss under injected faults', { timeout: 120_000 }, () => {
     await env.expectBystanderUntouched();
   });
 
+  it('reads again and finishes when its taint patch meets a 409 conflict', async () => {
+    const { node, volumes, remediator, event } = await deadNodeWithVolumes();
+
+    const first = await env.attempt(remediator, event, [
+      {
+        kubeVerb: 'patch',
+        path: /\/nodes\//,
+        fault: { kind: 'answer', status: 409, code: 'Conflict' },
+        times: 1,
+      },
+    ]);
+
+    expect(first).toMatchObject({ ended: 'done', faultsInjected: 1 });
+    expect((await env.cluster.taintsOf(node)).map((t) => t.key)).toContain(
+      'node.kubernetes.io/out-of-service',
+    );
+    await env.expectFreed(volumes);
+  });
+
+  it('with the apiserver unreachable, names it and changes nothing in the cluster; the retry finishes', async () => {
+    const { volumes, remediator, event } = await deadNodeWithVolumes();
+
+    const first = await env.attempt(remediator, event, [
+      { kubeVerb: undefined, fault: { kind: 'reset' }, times: 1000 },
+    ]);
+
+    expect(first).toMatchObject({
+      ended: 'threw',
+      message: expect.stringMatching(
+        /the Kubernetes API at http:\/\/127\.0\.0\.1:\d+ did not answer/,
+      ),
+    });
+    expect(await env.cluster.volumeAttachmentNames()).toEqual(
+      expect.arrayContaining(volumes.map((v) => v.volumeAttachmentName)),
+    );
+    const retry = await env.attempt(remediator, event, []);
+    expect(retry.ended).toBe('done');
+    await env.expectFreed(volumes);
+    await env.expectBystanderUntouched();
+  });
+
   it('survives a truncated answer to a pod list, then the retry finishes', async () => {
     const { volumes, remediator, event } = await deadNodeWithVolumes();
 
