@@ -1,6 +1,6 @@
 // Benchmarks on the local emulators (`npm run bench`, `npm run bench -- --quick`): time to
 // recover (bench/time-to-recover.ts, the headline), time to remediate one node by volume count, API calls and sequential round trips per remediation,
-// sweeps of large clusters, and the cold start of each bundle. Writes bench/results.json and
+// sweeps of large clusters, the zone-outage storm (bench/zone-outage.ts), and the cold start of each bundle. Writes bench/results.json and
 // BENCHMARKS.md from the numbers of this run; nothing is typed in.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -32,14 +32,15 @@ import {
   type ScenarioResult,
   timeToRecoverMarkdown,
 } from './time-to-recover.ts';
+import { measureZoneOutage, type ZoneOutageResult, zoneOutageMarkdown } from './zone-outage.ts';
 
 const quick = process.argv.includes('--quick');
-// `--only recovery` (or `--only emulator`) measures one part and keeps the other's numbers from
+// `--only recovery` (or `emulator`, or `storm`) measures one part and keeps the other's numbers from
 // the previous bench/results.json, each with the date it was measured.
 const onlyIndex = process.argv.indexOf('--only');
 const only = onlyIndex >= 0 ? process.argv[onlyIndex + 1] : undefined;
-if (only !== undefined && only !== 'recovery' && only !== 'emulator') {
-  throw new Error(`--only takes "recovery" or "emulator", not ${JSON.stringify(only)}`);
+if (only !== undefined && only !== 'recovery' && only !== 'emulator' && only !== 'storm') {
+  throw new Error(`--only takes "recovery", "emulator" or "storm", not ${JSON.stringify(only)}`);
 }
 const recoveryRuns = 3;
 const repetitions = quick ? 3 : 7;
@@ -330,6 +331,8 @@ interface Results {
   readonly ratio26to1: number;
   readonly sweeps: Awaited<ReturnType<typeof sweepOfLargeCluster>>[];
   readonly coldStarts: ReturnType<typeof coldStart>[];
+  /** The zone-outage storm; absent in results written before it was measured. */
+  readonly zoneOutage?: ZoneOutageResult;
   readonly benchmarkSeconds: number;
 }
 
@@ -373,6 +376,7 @@ function markdown(results: Results): string {
         `| ${s.nodes} | ${s.attachments} | ${s.deadNodes} | ${s.wallMs} ms | ${s.ec2Calls} | ${s.kubernetesCalls} | ${s.dryRunBundleMs} ms | ${s.dryRunBundlePeakRssMiB} MiB |`,
     ),
     '',
+    ...(results.zoneOutage ? zoneOutageMarkdown(results.zoneOutage) : []),
     '## Cold start of each bundle (import and client construction in a fresh Node.js process)',
     '',
     '| bundle | size | import, median |',
@@ -429,7 +433,8 @@ async function main() {
     return;
   }
   const previous = only ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as Results) : undefined;
-  const measureRecovery = only !== 'emulator';
+  const measureRecovery = only === undefined || only === 'recovery';
+  const measureStorm = only === undefined || only === 'storm';
   say(
     `starting moto and kube-apiserver${measureRecovery ? ', and the full control plane' : ''}...`,
   );
@@ -449,7 +454,10 @@ async function main() {
     }
     if (!recovery) throw new Error('no time-to-recover numbers, measured or previous');
     const emulator =
-      only === 'recovery' && previous ? previous : await measureEmulatorSections(env);
+      (only === 'recovery' || only === 'storm') && previous
+        ? previous
+        : await measureEmulatorSections(env);
+    const zoneOutage = measureStorm ? await measureZoneOutage(env, say) : previous?.zoneOutage;
     const results: Results = {
       date: emulator.date,
       quick: emulator.quick,
@@ -460,6 +468,7 @@ async function main() {
       ratio26to1: emulator.ratio26to1,
       sweeps: emulator.sweeps,
       coldStarts: emulator.coldStarts,
+      ...(zoneOutage ? { zoneOutage } : {}),
       benchmarkSeconds: round((Date.now() - started) / 1000),
     };
     writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);

@@ -179,6 +179,16 @@ export interface EbsVolumeRemediatorProps {
   readonly maxDeadNodePercent?: number;
 
   /**
+   * How many node-loss invocations run at once (reserved concurrency); more events wait in
+   * Lambda's queue (up to an hour). When a zone goes down, 100+ events arrive together: 10 at a
+   * time keeps EC2 under its throttling and the kube-apiserver under a steady load, and still
+   * finished 50 dead nodes in the benchmark (BENCHMARKS.md, "Zone outage"). `null` reserves
+   * none (an account whose concurrency limit is under 110 cannot reserve any).
+   * @default 10
+   */
+  readonly nodeLossReservedConcurrency?: number | null;
+
+  /**
    * A label selector that limits the sweep to some Nodes, such as one node group.
    * @default every Node
    */
@@ -324,8 +334,10 @@ export class EbsVolumeRemediator extends Construct {
       timeout: Duration,
       extraEnvironment: Record<string, string> = {},
       memorySize = 512,
+      reservedConcurrentExecutions?: number,
     ) =>
       new lambda.Function(this, id, {
+        ...(reservedConcurrentExecutions === undefined ? {} : { reservedConcurrentExecutions }),
         description,
         runtime: lambda.Runtime.NODEJS_24_X,
         architecture: lambda.Architecture.ARM_64,
@@ -358,6 +370,11 @@ export class EbsVolumeRemediator extends Construct {
       `Frees the EBS volumes of dead nodes of cluster ${clusterName}`,
       // A plain detach (20 s), a forced one (30 s) and the attacher's grace (5 s), with room.
       Duration.minutes(2),
+      {},
+      512,
+      props.nodeLossReservedConcurrency === null
+        ? undefined
+        : (props.nodeLossReservedConcurrency ?? 10),
     );
     this.sweepFunction = makeFunction(
       'SweepFunction',

@@ -127,6 +127,28 @@ describe('the EbsVolumeRemediator stack', () => {
     });
   });
 
+  it('runs at most 10 node-loss invocations at once, and none reserved when asked', () => {
+    const { template } = synth({});
+    const reserved = Object.values(template.findResources('AWS::Lambda::Function')).map(
+      (f) =>
+        (f as { Properties: { ReservedConcurrentExecutions?: number } }).Properties
+          .ReservedConcurrentExecutions,
+    );
+    // node-loss only: the sweep runs alone on its schedule.
+    expect(reserved.filter((r) => r !== undefined)).toEqual([10]);
+
+    const app = new App();
+    const stack = new Stack(app, 'Unreserved');
+    new EbsVolumeRemediator(stack, 'Remediator', {
+      clusterName: 'prod',
+      nodeLossReservedConcurrency: null,
+    });
+    const unreserved = Template.fromStack(stack).findResources('AWS::Lambda::Function', {
+      Properties: { ReservedConcurrentExecutions: Match.anyValue() },
+    });
+    expect(Object.keys(unreserved)).toEqual([]);
+  });
+
   it('keeps the function logs for a month', () => {
     const { template } = synth({});
 

@@ -60,8 +60,50 @@ export interface FaultHit {
   readonly what: string;
 }
 
+/** A token bucket of EC2's request throttling: `burst` tokens, refilled `perSecond`. */
+export interface RateLimit {
+  readonly name: string;
+  /** Which requests draw from this bucket: by action and whether they filter or paginate. */
+  applies(action: string, filteredOrPaginated: boolean): boolean;
+  readonly burst: number;
+  readonly perSecond: number;
+}
+
+/**
+ * EC2's buckets per account and Region, as remediation.md gives them: Describe calls 100 / 20
+ * per second, but 50 / 10 for DescribeInstances or DescribeVolumes with neither filter nor
+ * pagination; mutating calls such as DetachVolume 50 / 5 per second.
+ */
+export const ec2RateLimits: readonly RateLimit[] = [
+  {
+    name: 'unfiltered Describe',
+    applies: (action, filtered) =>
+      !filtered && (action === 'DescribeInstances' || action === 'DescribeVolumes'),
+    burst: 50,
+    perSecond: 10,
+  },
+  {
+    name: 'Describe',
+    applies: (action, filtered) =>
+      action.startsWith('Describe') &&
+      (filtered || (action !== 'DescribeInstances' && action !== 'DescribeVolumes')),
+    burst: 100,
+    perSecond: 20,
+  },
+  {
+    name: 'mutating',
+    applies: (action) => !action.startsWith('Describe'),
+    burst: 50,
+    perSecond: 5,
+  },
+];
+
 export interface FaultProxy {
   readonly endpoint: string;
+  /** Every request seen, with when it arrived (ms since the epoch). */
+  requests(): ReadonlyArray<{ readonly what: string; readonly at: number }>;
+  /** Requests answered RequestLimitExceeded by the rate limits. */
+  throttled(): number;
   /** Replaces the rules; each starts with its full count, and the hits start over. */
   setRules(rules: readonly FaultRule[]): void;
   /** The requests that were failed since the rules were set, in order. */
@@ -127,12 +169,37 @@ function errorBody(kube: boolean, status: number, code: string): string {
  * Starts the proxy in front of `upstream`: moto (`http://...`) or, with `kubeconfig`, the
  * kube-apiserver that kubeconfig names, reached with its identity.
  */
-export async function startFaultProxy(upstream: string, kubeconfig?: string): Promise<FaultProxy> {
+export async function startFaultProxy(
+  upstream: string,
+  kubeconfig?: string,
+  rateLimits: readonly RateLimit[] = [],
+): Promise<FaultProxy> {
   const target = new URL(upstream);
   const kube = kubeconfig !== undefined;
   let rules: Array<FaultRule & { left: number }> = [];
   const hits: FaultHit[] = [];
   const seen: string[] = [];
+  const arrivals: Array<{ what: string; at: number }> = [];
+  let throttledCount = 0;
+  const buckets = rateLimits.map((limit) => ({ limit, tokens: limit.burst, at: Date.now() }));
+  /** Takes a token from the request's bucket; false when it is empty (EC2 would throttle). */
+  const admit = (action: string, body: Buffer): boolean => {
+    const params = new URLSearchParams(body.toString('utf8'));
+    const filtered = [...params.keys()].some(
+      (key) => key.startsWith('Filter.') || key === 'MaxResults',
+    );
+    const bucket = buckets.find((b) => b.limit.applies(action, filtered));
+    if (!bucket) return true;
+    const now = Date.now();
+    bucket.tokens = Math.min(
+      bucket.limit.burst,
+      bucket.tokens + ((now - bucket.at) / 1000) * bucket.limit.perSecond,
+    );
+    bucket.at = now;
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  };
   const sockets = new Set<import('node:net').Socket>();
 
   let agent: HttpAgent | HttpsAgent = new HttpAgent({ keepAlive: true });
@@ -197,6 +264,13 @@ export async function startFaultProxy(upstream: string, kubeconfig?: string): Pr
           seen.includes(`${rule.afterVerbOnSamePath} ${path}`)),
     );
     seen.push(what);
+    arrivals.push({ what, at: Date.now() });
+    if (action && !admit(action, body)) {
+      throttledCount++;
+      res.writeHead(503, { 'content-type': 'text/xml' });
+      res.end(errorBody(false, 503, 'RequestLimitExceeded'));
+      return;
+    }
     const rule = rules[index];
     const pass = () =>
       forward(
@@ -265,6 +339,8 @@ export async function startFaultProxy(upstream: string, kubeconfig?: string): Pr
       hits.length = 0;
     },
     hits: () => [...hits],
+    requests: () => [...arrivals],
+    throttled: () => throttledCount,
     seen: () => [...seen],
     stop: () =>
       new Promise<void>((resolve) => {
