@@ -78,6 +78,51 @@ describe('the sweep under injected faults', { timeout: 120_000 }, () => {
   });
 });
 
+describe('the sweep under more injected faults', { timeout: 120_000 }, () => {
+  it.each([
+    [
+      'a 429 with Retry-After on the Node list',
+      {
+        kubeVerb: 'list',
+        path: /\/nodes$/,
+        fault: {
+          kind: 'answer',
+          status: 429,
+          code: 'TooManyRequests',
+          headers: { 'Retry-After': '1' },
+        },
+        times: 2,
+      },
+    ],
+    [
+      'a truncated VolumeAttachment list',
+      { kubeVerb: 'list', path: /\/volumeattachments$/, fault: { kind: 'truncated' }, times: 1 },
+    ],
+    ['a hung Node list', { kubeVerb: 'list', path: /\/nodes$/, fault: { kind: 'hang' }, times: 1 }],
+    [
+      'a reset DescribeVolumes',
+      { awsAction: 'DescribeVolumes', fault: { kind: 'reset' }, times: 2 },
+    ],
+  ] as const)(
+    'ends done or with a named error under %s, and the retry sweeps',
+    async (_what, rule) => {
+      const { volumes } = await staleNode();
+      const sweeper = functionThrough('sweep', env.cluster, env.through);
+
+      const first = await env.attempt(sweeper, sweep(), [rule]);
+
+      expect(first.faultsInjected).toBeGreaterThan(0);
+      if (first.ended === 'threw') {
+        expect(first.message).toMatch(/^(listing|describing|reading|deleting|detaching)/);
+      }
+      const retry = await env.attempt(sweeper, sweep(), []);
+      expect(retry).toMatchObject({ ended: 'done', result: { status: 'swept' } });
+      await env.expectFreed(volumes);
+      await env.expectBystanderUntouched();
+    },
+  );
+});
+
 describe('the lifecycle function under injected faults', { timeout: 120_000 }, () => {
   it('names the hook and the instance when Auto Scaling keeps failing the completion; the retry completes it once', async () => {
     const node = await env.cluster.addNode();
@@ -110,6 +155,26 @@ describe('the lifecycle function under injected faults', { timeout: 120_000 }, (
     );
     expect(completions).toMatchObject([{ outcome: 'accepted', lifecycleActionResult: 'CONTINUE' }]);
     await env.expectBystanderUntouched();
+  });
+
+  it('names the hook when Auto Scaling keeps cutting the hook lookup, then the retry completes it', async () => {
+    const node = await env.cluster.addNode();
+    const group = `${env.cluster.name}-hung`;
+    const event = lifecycleActionEvent(node.instanceId, group, hook, crypto.randomUUID());
+    const lifecycle = functionThrough('lifecycle', env.cluster, env.through, {
+      LIFECYCLE_HOOK_NAMES: hook,
+    });
+
+    const first = await env.attempt(lifecycle, event, [
+      { awsAction: 'DescribeLifecycleHooks', fault: { kind: 'reset' }, times: 100 },
+    ]);
+
+    expect(first).toMatchObject({
+      ended: 'threw',
+      message: expect.stringMatching(new RegExp(`^describing hook ${hook} of group ${group}: `)),
+    });
+    const retry = await env.attempt(lifecycle, event, []);
+    expect(retry).toMatchObject({ ended: 'done', result: { lifecycle: { outcome: 'drained' } } });
   });
 
   it('rides out Auto Scaling throttling of the hook description', async () => {
