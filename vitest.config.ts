@@ -37,9 +37,10 @@ export default defineConfig({
       },
       {
         test: {
-          // Tests that take a shared part down (the CSI controller): they run after every other
-          // project, on the same environment (global setup shares it), so no other test waits
-          // on the outage.
+          // Tests that take a shared part down (the CSI controller), on the same environment
+          // (global setup shares it). Their own group order puts them in a group of their own,
+          // which vitest runs apart from every other (after the others with several workers,
+          // before them with one, as on 2 cores), so no other test waits on the outage.
           name: 'outage',
           include: ['test/integration/outage/**/*.test.ts'],
           globalSetup: ['test/support/global-setup.ts'],

@@ -13,7 +13,7 @@
  * integration tests are never skipped silently.
  *
  * Two projects name this setup: `integration` and `outage` (tests that take a part down, run
- * after all others). Vitest calls it once per project at the start of the run, in one process:
+ * apart from all others). Vitest calls it once per project at the start of the run, in one process:
  * the first call starts the environment, the second shares it, and the last teardown stops it.
  */
 import { join } from 'node:path';

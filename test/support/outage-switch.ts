@@ -3,8 +3,8 @@
  * controller (external-attacher and CSI plugin) down and bring it back: the processes belong to
  * global setup, the test runs in a worker. `POST /csi-controller/stop` and `/start`.
  *
- * Only tests of the `outage` project use it: that project runs after every other one, so an
- * outage never delays another test's attach.
+ * Only tests of the `outage` project use it: vitest runs that project apart from every other
+ * (vitest.config.ts), so an outage never delays another test's attach.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -5,8 +5,8 @@
 // by the attacher or, past the grace, by the remediator) and nothing attached back to the dead
 // instance.
 //
-// This file belongs to the `outage` project, which runs after every other test: the CSI
-// controller is shared, and its outage would delay their attaches.
+// This file belongs to the `outage` project, which vitest runs apart from every other test: the
+// CSI controller is shared, and its outage would delay their attaches.
 import { afterAll, describe, expect, it } from 'vitest';
 import { deathAndRecovery } from '../../support/death-and-recovery.ts';
 import { switchCsiControllerTo } from '../../support/environment.ts';
