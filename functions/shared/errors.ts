@@ -27,6 +27,14 @@ export class RemediationError extends Error {
   }
 }
 
+/** The longest part of another system's own message (EC2's, the apiserver's) that goes into ours. */
+const maxCauseLength = 300;
+
+/** Another system's message, cut to a length a log line and a result event can carry. */
+export function causeText(text: string): string {
+  return text.length > maxCauseLength ? `${text.slice(0, maxCauseLength)}...` : text;
+}
+
 /** The message of any thrown value, for logs and reports. */
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -22,6 +22,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { readBody } from './http-body.ts';
 
 /** How a matched request fails. */
 export type Fault =
@@ -111,15 +112,6 @@ export interface FaultProxy {
   /** Every request seen, as "<what>" (action, or verb and path). */
   seen(): readonly string[];
   stop(): Promise<void>;
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 function awsActionOf(req: IncomingMessage, body: Buffer): string | undefined {

@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { readBody } from './http-body.ts';
 
 export const recordingPath = '/__stand-in/lifecycle-actions';
 
@@ -34,15 +35,6 @@ export interface RunningStandIn {
 }
 
 const xmlns = 'http://autoscaling.amazonaws.com/doc/2011-01-01/';
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 function sendXml(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'content-type': 'text/xml', 'x-amzn-requestid': randomUUID() });

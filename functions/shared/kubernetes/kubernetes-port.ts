@@ -11,7 +11,7 @@ import {
   type V1Pod,
   type V1VolumeAttachment,
 } from '@kubernetes/client-node';
-import { ClusterAccessError, messageOf, RemediationError } from '../errors.ts';
+import { ClusterAccessError, causeText, messageOf, RemediationError } from '../errors.ts';
 import type { AttachmentFacts, NodeFacts, PodFacts, Taint } from '../remediation/facts.ts';
 import type { KubernetesPort } from '../remediation/ports.ts';
 import { csiNodeIdAnnotation, ebsCsiAttacher } from '../volume-attachment-name.ts';
@@ -23,9 +23,6 @@ const patchAttempts = 3;
 function statusOf(error: unknown): number | undefined {
   return error instanceof ApiException ? error.code : undefined;
 }
-
-/** The longest part of an answer's own message that goes into ours. */
-const maxCauseLength = 300;
 
 /**
  * What the API said, without the response headers and body the client's message carries
@@ -50,7 +47,7 @@ function answerOf(error: unknown): string {
           ? status
           : 'no message';
   }
-  return text.length > maxCauseLength ? `${text.slice(0, maxCauseLength)}...` : text;
+  return causeText(text);
 }
 
 /** Throttle answers retried per call, and the longest Retry-After honoured. */
