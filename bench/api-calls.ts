@@ -1,9 +1,10 @@
 /**
  * Counts and times the API calls the remediator makes, at the client level: AWS SDK middleware
- * for AWS, undici's diagnostics channel for Kubernetes (what @kubernetes/client-node sends its
- * requests with).
+ * for AWS, Node.js's HTTP client diagnostics channels for Kubernetes (what the functions'
+ * Kubernetes client sends its requests with).
  */
 import { subscribe } from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 
 export interface ApiCall {
@@ -11,12 +12,6 @@ export interface ApiCall {
   readonly operation: string;
   readonly start: number;
   readonly end: number;
-}
-
-interface UndiciRequest {
-  readonly method: string;
-  readonly origin: string | URL;
-  readonly path: string;
 }
 
 const kubernetesResources = new Set(['nodes', 'volumeattachments', 'persistentvolumes']);
@@ -35,24 +30,24 @@ export class ApiCallRecorder {
   private readonly open = new WeakMap<object, { operation: string; start: number }>();
 
   constructor(kubernetesOrigin: string) {
-    const origin = new URL(kubernetesOrigin).origin;
-    subscribe('undici:request:create', (message) => {
-      const { request } = message as { request: UndiciRequest };
-      if (new URL(String(request.origin)).origin !== origin) return;
+    const { host } = new URL(kubernetesOrigin);
+    subscribe('http.client.request.start', (message) => {
+      const { request } = message as { request: ClientRequest };
+      if (request.getHeader('host') !== host) return;
       this.open.set(request, {
         operation: kubernetesOperation(request.method, request.path),
         start: performance.now(),
       });
     });
     const finish = (message: unknown) => {
-      const { request } = message as { request: UndiciRequest };
+      const { request } = message as { request: ClientRequest };
       const started = this.open.get(request);
       if (!started) return;
       this.open.delete(request);
       this.calls.push({ service: 'kubernetes', ...started, end: performance.now() });
     };
-    subscribe('undici:request:trailers', finish);
-    subscribe('undici:request:error', finish);
+    subscribe('http.client.response.finish', finish);
+    subscribe('http.client.request.error', finish);
   }
 
   /** Times every command an AWS SDK client sends. */
@@ -86,21 +81,44 @@ export class ApiCallRecorder {
   }
 
   /**
+   * Sequential round trips before the first call that changes something (a DetachVolume, a
+   * Kubernetes PATCH or DELETE): counted from the event (the first call) and from cluster access
+   * (the first Kubernetes request).
+   */
+  roundTripsToFirstChange(): { fromEvent: number; fromClusterAccess: number } {
+    const changes = (call: ApiCall) =>
+      call.operation === 'DetachVolume' || /^(PATCH|DELETE|POST|PUT) /.test(call.operation);
+    const firstChange = Math.min(...this.calls.filter(changes).map((c) => c.start));
+    const before = this.calls.filter((c) => c.start < firstChange);
+    const clusterAccess = Math.min(
+      ...before.filter((c) => c.service === 'kubernetes').map((c) => c.start),
+    );
+    return {
+      fromEvent: waves(before),
+      fromClusterAccess: waves(before.filter((c) => c.start >= clusterAccess)),
+    };
+  }
+
+  /**
    * Sequential round trips: calls grouped into waves of overlapping calls; each wave had to wait
    * for the one before. Concurrent calls count once.
    */
   sequentialRoundTrips(): number {
-    const sorted = [...this.calls].sort((a, b) => a.start - b.start);
-    let waves = 0;
-    let waveEnd = Number.NEGATIVE_INFINITY;
-    for (const call of sorted) {
-      if (call.start >= waveEnd) {
-        waves++;
-        waveEnd = call.end;
-      } else {
-        waveEnd = Math.max(waveEnd, call.end);
-      }
-    }
-    return waves;
+    return waves(this.calls);
   }
+}
+
+function waves(calls: readonly ApiCall[]): number {
+  const sorted = [...calls].sort((a, b) => a.start - b.start);
+  let count = 0;
+  let waveEnd = Number.NEGATIVE_INFINITY;
+  for (const call of sorted) {
+    if (call.start >= waveEnd) {
+      count++;
+      waveEnd = call.end;
+    } else {
+      waveEnd = Math.max(waveEnd, call.end);
+    }
+  }
+  return count;
 }

@@ -112,6 +112,7 @@ async function remediationOfOneNode(env: LocalEnvironment, volumes: number) {
   const durations: number[] = [];
   let calls: Record<string, number> = {};
   let roundTrips = 0;
+  let toFirstChange = { fromEvent: 0, fromClusterAccess: 0 };
   for (let rep = 0; rep < repetitions; rep++) {
     const cluster = TestCluster.create('bench-node', env);
     const node = await cluster.addNode();
@@ -129,6 +130,7 @@ async function remediationOfOneNode(env: LocalEnvironment, volumes: number) {
     durations.push(performance.now() - start);
     calls = recorder.byOperation();
     roundTrips = recorder.sequentialRoundTrips();
+    toFirstChange = recorder.roundTripsToFirstChange();
 
     const left = await cluster.volumeAttachmentNames();
     const states = await Promise.all(created.map((v) => cluster.volume(v.volumeId)));
@@ -151,6 +153,7 @@ async function remediationOfOneNode(env: LocalEnvironment, volumes: number) {
     apiCalls: calls,
     totalApiCalls: Object.values(calls).reduce((a, b) => a + b, 0),
     sequentialRoundTrips: roundTrips,
+    roundTripsToFirstChange: toFirstChange,
   };
 }
 
@@ -336,6 +339,68 @@ interface Results {
   readonly benchmarkSeconds: number;
 }
 
+/**
+ * The cost targets (cold start, round trips, volume count, sweep scale): each figure of this
+ * run against its target, met or missed by how much.
+ */
+function targetsMarkdown(results: Results): string[] {
+  const largestSweep = results.sweeps.at(-1);
+  const oneVolume = results.remediation[0]?.roundTripsToFirstChange;
+  const rows: Array<[string, number | undefined, string, number, string]> = [
+    [
+      'bundle size, largest function',
+      Math.max(...results.coldStarts.map((c) => c.sizeKiB)),
+      'KiB',
+      1000,
+      '< 1,000 KiB',
+    ],
+    [
+      'import and client construction, slowest function (median of fresh processes)',
+      Math.max(...results.coldStarts.map((c) => c.importMedianMs)),
+      'ms',
+      150,
+      '< 150 ms',
+    ],
+    [
+      'sequential round trips from cluster access to the first change (one volume)',
+      oneVolume?.fromClusterAccess,
+      '',
+      2,
+      '<= 2',
+    ],
+    ['26 volumes vs one, same run', results.ratio26to1, '×', 1.5, '<= 1.5×'],
+    [
+      `sweep of ${largestSweep?.nodes} nodes / ${largestSweep?.attachments} VolumeAttachments, 2 % dead`,
+      largestSweep === undefined ? undefined : round(largestSweep.wallMs / 1000),
+      's',
+      30,
+      '< 30 s',
+    ],
+    [
+      'sweep peak memory at that size (the bundle, dry run)',
+      largestSweep?.dryRunBundlePeakRssMiB,
+      'MiB',
+      256,
+      '< 256 MiB',
+    ],
+  ];
+  return [
+    '## Cost targets',
+    '',
+    '| figure | this run | target | met |',
+    '|---|---|---|---|',
+    ...rows.map(([figure, value, unit, limit, target]) => {
+      if (value === undefined) return `| ${figure} | not measured | ${target} | - |`;
+      const met = target.startsWith('<=') ? value <= limit : value < limit;
+      const by = met
+        ? 'yes'
+        : `no, by ${round(value - limit, 2)}${unit === '×' ? '×' : ` ${unit}`}`;
+      return `| ${figure} | ${value}${unit === '×' ? '×' : ` ${unit}`} | ${target} | ${by} |`;
+    }),
+    '',
+  ];
+}
+
 function markdown(results: Results): string {
   const m = results.machine;
   const lines = [
@@ -343,21 +408,22 @@ function markdown(results: Results): string {
     '',
     `Written by \`npm run bench${results.quick ? ' -- --quick' : ''}\` on ${results.date}: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Node.js ${m.node}, against the local emulators (moto and a real kube-apiserver on loopback). Raw numbers: \`bench/results.json\`.${results.recovery.date === results.date ? '' : ` The time to recover was measured on ${results.recovery.date}${results.recovery.quick ? ' (--quick)' : ''}.`}`,
     '',
+    ...targetsMarkdown(results),
     ...timeToRecoverMarkdown(results.recovery.scenarios, results.recovery.quick),
     `Emulator round trip, for scale: moto DescribeInstances ${results.emulators.motoDescribeInstancesMs} ms, kube-apiserver list nodes ${results.emulators.kubeApiServerListNodesMs} ms (medians of 30).`,
     '',
     '## Time to remediate one node (stopped instance: detach, delete, finalizer, taint)',
     '',
-    '| volumes | runs | median | p95 | API calls | waves of overlapping calls |',
-    '|---|---|---|---|---|---|',
+    '| volumes | runs | median | p95 | API calls | waves of overlapping calls | waves before the first change (from the event / from cluster access) |',
+    '|---|---|---|---|---|---|---|',
     ...results.remediation.map(
       (r) =>
-        `| ${r.volumes} | ${r.runs} | ${r.medianMs} ms | ${r.p95Ms} ms | ${r.totalApiCalls} | ${r.sequentialRoundTrips} |`,
+        `| ${r.volumes} | ${r.runs} | ${r.medianMs} ms | ${r.p95Ms} ms | ${r.totalApiCalls} | ${r.sequentialRoundTrips} | ${r.roundTripsToFirstChange ? `${r.roundTripsToFirstChange.fromEvent} / ${r.roundTripsToFirstChange.fromClusterAccess}` : 'not measured'} |`,
     ),
     '',
     `26 volumes take ${results.ratio26to1}× as long as one (target: at most 1.5×). The volumes are handled concurrently; the emulators answer one call at a time, so the time grows with the number of calls: ${results.remediation.at(-1)?.totalApiCalls} calls of about ${results.emulators.motoDescribeInstancesMs} ms each for 26 volumes.`,
     '',
-    'Waves: calls grouped by overlap in time, each wave started after the one before ended. With one volume this is the critical path in round trips; with more, concurrent chains overlap into fewer waves.',
+    'Waves: calls grouped by overlap in time, each wave started after the one before ended. With one volume this is the critical path in round trips; with more, concurrent chains overlap into fewer waves. The first change is the first DetachVolume or Kubernetes PATCH/DELETE (the out-of-service taint, by default); cluster access is the first Kubernetes request.',
     '',
     'API calls of one remediation of 26 volumes:',
     '',

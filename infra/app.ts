@@ -48,6 +48,7 @@ export function propsFromContext(app: App): EbsVolumeRemediatorProps {
       outOfServiceTaint: flag('outOfServiceTaint'),
       deleteTerminatedNodes: flag('deleteTerminatedNodes'),
       createAccessEntry: flag('createAccessEntry'),
+      tracing: flag('tracing'),
       alarmEmail: text('alarmEmail'),
       maxActionsPerInvocation:
         text('maxActionsPerInvocation') === undefined

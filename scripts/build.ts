@@ -5,6 +5,7 @@
 import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
+import { literalSchemaKeys } from './sdk-schema-keys.ts';
 
 const root = join(import.meta.dirname, '..');
 const functionsDir = join(root, 'functions');
@@ -48,6 +49,8 @@ for (const { entry, out } of bundles) {
     banner: {
       js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
     },
+    // Lets esbuild drop the AWS SDK schemas of operations never called (see sdk-schema-keys.ts).
+    plugins: [literalSchemaKeys],
     metafile: true,
     logLevel: 'warning',
     write: false,

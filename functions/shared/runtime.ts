@@ -7,16 +7,16 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { createAutoScalingPort } from './aws/autoscaling-port.ts';
 import { awsClientSettings, ec2ClientSettings } from './aws/client-settings.ts';
 import { createEc2Port } from './aws/ec2-port.ts';
 import { publishResultEvents, type ResultEvent } from './aws/result-events.ts';
 import type { Config } from './config.ts';
 import { clusterConnection } from './kubernetes/cluster-connection.ts';
+import type { ClusterEndpoint } from './kubernetes/kubeconfig.ts';
 import { createKubernetesPort } from './kubernetes/kubernetes-port.ts';
 import type { AutoScalingPort } from './lifecycle/await-drain.ts';
-import { tracer } from './observability.ts';
+import { traced } from './observability.ts';
 import type { Ec2Port, KubernetesPort } from './remediation/ports.ts';
 
 export interface Runtime {
@@ -36,29 +36,23 @@ function once<T>(make: () => T): () => T {
 
 /** Region, endpoint and credentials come from the SDK's standard environment variables. */
 export function createRuntime(config: Config): Runtime {
-  const ec2Client = tracer.captureAWSv3Client(new EC2Client(ec2ClientSettings));
+  const ec2Client = traced(new EC2Client(ec2ClientSettings));
   const connection = clusterConnection(config.clusterAccess, {
-    eks: once(() => tracer.captureAWSv3Client(new EKSClient(awsClientSettings))),
-    secretsManager: once(() =>
-      tracer.captureAWSv3Client(new SecretsManagerClient(awsClientSettings)),
-    ),
+    eks: once(() => traced(new EKSClient(awsClientSettings))),
+    secretsManager: once(() => traced(new SecretsManagerClient(awsClientSettings))),
     region: () => ec2Client.config.region(),
     credentials: () => ec2Client.config.credentials(),
   });
-  let current: { config: KubeConfig; port: KubernetesPort } | undefined;
+  let current: { endpoint: ClusterEndpoint; port: KubernetesPort } | undefined;
   const bus = config.resultEventBus;
-  const eventBridge = once(() =>
-    tracer.captureAWSv3Client(new EventBridgeClient(awsClientSettings)),
-  );
+  const eventBridge = once(() => traced(new EventBridgeClient(awsClientSettings)));
   return {
     ec2: createEc2Port(ec2Client),
-    autoScaling: createAutoScalingPort(
-      tracer.captureAWSv3Client(new AutoScalingClient(awsClientSettings)),
-    ),
+    autoScaling: createAutoScalingPort(traced(new AutoScalingClient(awsClientSettings))),
     async kubernetes() {
-      const kubeConfig = await connection.kubeConfig();
-      if (current?.config !== kubeConfig) {
-        current = { config: kubeConfig, port: createKubernetesPort(kubeConfig) };
+      const endpoint = await connection.endpoint();
+      if (current?.endpoint !== endpoint) {
+        current = { endpoint, port: createKubernetesPort(endpoint) };
       }
       return current.port;
     },

@@ -68,9 +68,10 @@ describe('the EbsVolumeRemediator stack', () => {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       Handler: 'index.handler',
-      TracingConfig: { Mode: 'Active' },
+      TracingConfig: Match.absent(),
       Environment: {
         Variables: Match.objectLike({
+          POWERTOOLS_TRACE_ENABLED: 'false',
           CLUSTER_NAME: 'prod',
           EKS_CLUSTER_NAME: 'prod',
           DRY_RUN: 'false',
@@ -149,6 +150,19 @@ describe('the EbsVolumeRemediator stack', () => {
     expect(Object.keys(unreserved)).toEqual([]);
   });
 
+  it('traces with X-Ray only when asked (-c tracing=true), with the trace writes that needs', () => {
+    const { template } = synth({ tracing: 'true' });
+
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      TracingConfig: { Mode: 'Active' },
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_TRACE_ENABLED: 'true' }) },
+    });
+    const actions = statements(template).flatMap((s) => [s.Action].flat());
+    expect(actions).toEqual(
+      expect.arrayContaining(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']),
+    );
+  });
+
   it('keeps the function logs for a month', () => {
     const { template } = synth({});
 
@@ -192,8 +206,6 @@ describe('the EbsVolumeRemediator stack', () => {
         'ec2:DescribeVolumes',
         'ec2:DetachVolume',
         'eks:DescribeCluster',
-        'xray:PutTraceSegments',
-        'xray:PutTelemetryRecords',
         // The on-failure destination: sending to the dead-letter queue, and only to it.
         'sqs:SendMessage',
         'sqs:GetQueueAttributes',

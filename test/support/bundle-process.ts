@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import { repoRoot } from './paths.ts';
 
 export interface BundleInvocation {
-  /** Every stdout line, parsed as JSON where it is (log lines, EMF metrics), else `{ raw }`. */
+  /**
+   * Every stdout line, parsed as JSON where it is (log lines, EMF metrics), else `{ raw }`; then
+   * the JSON lines of stderr (error log lines).
+   */
   readonly lines: ReadonlyArray<Record<string, unknown>>;
   /** What the handler returned; undefined when it threw or the process failed. */
   readonly result: unknown;
@@ -73,14 +76,20 @@ function parseInvocation(stdout: string, stderr: string): BundleInvocation {
     const line = raw.find((l) => l.startsWith(`${tag} `));
     return line === undefined ? undefined : JSON.parse(line.slice(tag.length + 1));
   };
+  const parsed = (line: string): Record<string, unknown> => {
+    try {
+      return JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return { raw: line };
+    }
+  };
+  // Lambda sends both streams to the function's log; Powertools writes errors to stderr.
+  const errorLogLines = stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map(parsed);
   return {
-    lines: raw.map((line) => {
-      try {
-        return JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return { raw: line };
-      }
-    }),
+    lines: [...raw.map(parsed), ...errorLogLines],
     result: tagged('RESULT'),
     ...(tagged('ERROR') ? { error: tagged('ERROR') } : {}),
     ...(tagged('USAGE') ? { maxRssKiB: tagged('USAGE').maxRssKiB as number } : {}),

@@ -32,6 +32,11 @@ export interface FaultyEnvironment {
     event: unknown,
     rules: readonly FaultRule[],
   ): Promise<Outcome>;
+  /** A node with two CSI volumes whose instance then stops (volumes still attached) or terminates. */
+  deadNodeWithVolumes(death?: 'stopped' | 'terminated'): Promise<{
+    node: TestNode;
+    volumes: Array<{ volumeId: string; volumeAttachmentName: string }>;
+  }>;
   /** Every volume free in EC2, and no VolumeAttachment of them left. */
   expectFreed(
     volumes: ReadonlyArray<{ volumeId: string; volumeAttachmentName: string }>,
@@ -72,6 +77,17 @@ export async function startFaultyEnvironment(name: string): Promise<FaultyEnviro
         aws.setRules([]);
         kube.setRules([]);
       }
+    },
+
+    async deadNodeWithVolumes(death = 'stopped') {
+      const node = await cluster.addNode();
+      const volumes = [
+        await cluster.addVolume(node, { provisioner: 'csi' }),
+        await cluster.addVolume(node, { provisioner: 'csi' }),
+      ];
+      if (death === 'stopped') await cluster.stopInstance(node);
+      else await cluster.terminateInstance(node);
+      return { node, volumes };
     },
 
     async expectFreed(volumes) {

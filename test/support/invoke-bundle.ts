@@ -19,6 +19,14 @@ const context = {
   awsRequestId: crypto.randomUUID(),
   getRemainingTimeInMillis: () => cutOffAt - Date.now(),
 };
+// Lambda ends an invocation at its timeout, whatever it is doing: so does this process, and says
+// so the way Lambda does, so a test sees the cut-off it would get in production.
+const lambdaTimeout = setTimeout(() => {
+  const message = `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`;
+  console.log(`ERROR ${JSON.stringify({ name: 'Sandbox.Timedout', message })}`);
+  process.exit(1);
+}, timeoutMs);
+lambdaTimeout.unref();
 try {
   const result = await handler(event, context);
   // For the benchmarks: the most memory this process held, in KiB.
@@ -29,4 +37,6 @@ try {
     `ERROR ${JSON.stringify({ name: (error as Error).name, message: (error as Error).message })}`,
   );
   process.exitCode = 1;
+} finally {
+  clearTimeout(lambdaTimeout);
 }

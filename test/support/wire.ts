@@ -55,7 +55,7 @@ export function wireHandler(
     // In tests this goes through the stand-in, which answers the two lifecycle actions moto lacks.
     autoScaling: createAutoScalingPort(new AutoScalingClient({ ...aws, ...awsClientSettings })),
     // The same connection code the functions use, from the configured KUBECONFIG.
-    kubernetes: async () => createKubernetesPort(await connection.kubeConfig()),
+    kubernetes: async () => createKubernetesPort(await connection.endpoint()),
     ...(bus
       ? {
           publishResults: (events) => publishResultEvents(new EventBridgeClient(aws), bus, events),

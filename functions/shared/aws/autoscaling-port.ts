@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import { RemediationError } from '../errors.ts';
 import type { LifecycleAction } from '../events/types.ts';
+import { cutOffOptions } from '../invocation-cut-off.ts';
 import type { AutoScalingPort } from '../lifecycle/await-drain.ts';
 import { awsFailure } from './aws-failure.ts';
 
@@ -30,6 +31,7 @@ export function createAutoScalingPort(client: AutoScalingClient): AutoScalingPor
             AutoScalingGroupName: action.autoScalingGroupName,
             LifecycleHookNames: [action.lifecycleHookName],
           }),
+          cutOffOptions(),
         );
         return answer.LifecycleHooks?.[0]?.HeartbeatTimeout;
       } catch (error) {
@@ -41,7 +43,10 @@ export function createAutoScalingPort(client: AutoScalingClient): AutoScalingPor
     },
     async recordHeartbeat(action) {
       try {
-        await client.send(new RecordLifecycleActionHeartbeatCommand(target(action)));
+        await client.send(
+          new RecordLifecycleActionHeartbeatCommand(target(action)),
+          cutOffOptions(),
+        );
         return 'recorded';
       } catch (error) {
         if (notActive(error)) return 'not-active';
@@ -55,6 +60,7 @@ export function createAutoScalingPort(client: AutoScalingClient): AutoScalingPor
       try {
         await client.send(
           new CompleteLifecycleActionCommand({ ...target(action), LifecycleActionResult: result }),
+          cutOffOptions(),
         );
         return 'completed';
       } catch (error) {

@@ -1,6 +1,7 @@
 /** How failed AWS calls are told in the functions' errors: short, and saying what happened. */
 
 import { causeText } from '../errors.ts';
+import { cutOffReached, cutOffText } from '../invocation-cut-off.ts';
 
 /** Error codes by which AWS services say "too many requests" (left when the SDK's retries ran out). */
 const throttlingCodes = new Set([
@@ -12,7 +13,8 @@ const throttlingCodes = new Set([
 
 /**
  * What went wrong in an AWS call, for a message that also names the operation and its objects:
- * throttling said as such, with the attempts the SDK made; any other error with its code.
+ * abandoned at the cut-off, throttling said as such with the attempts the SDK made, any other
+ * error with its code.
  */
 export function awsFailure(error: unknown, service: string): string {
   const e = error as {
@@ -20,6 +22,7 @@ export function awsFailure(error: unknown, service: string): string {
     message?: string;
     $metadata?: { attempts?: number };
   };
+  if (cutOffReached()) return cutOffText;
   const attempts = e.$metadata?.attempts;
   const afterRetries = attempts && attempts > 1 ? ` after ${attempts} attempts` : '';
   if (e.name && throttlingCodes.has(e.name))

@@ -8,8 +8,9 @@ import {
   type Tag,
   type Volume,
 } from '@aws-sdk/client-ec2';
-import { createLimiter } from '../concurrency.ts';
+import { createLimiter, mapConcurrently } from '../concurrency.ts';
 import { RemediationError } from '../errors.ts';
+import { cutOffOptions } from '../invocation-cut-off.ts';
 import type { InstanceFacts, InstanceState, VolumeFacts } from '../remediation/facts.ts';
 import type { Ec2Port } from '../remediation/ports.ts';
 import { awsFailure } from './aws-failure.ts';
@@ -25,6 +26,12 @@ const maxFilterValues = 200;
 
 /** Instance ids per DescribeInstances call (the EBS CSI driver sends up to 1000). */
 const maxInstanceIdsPerCall = 200;
+
+/**
+ * DescribeInstances calls in flight at once, for a sweep's thousands of instances: EC2 allows
+ * unfiltered Describe calls a burst of 50 and 10 a second.
+ */
+const describeInstancesCallsInFlight = 4;
 
 /**
  * The ids that EC2's InvalidInstanceID.NotFound names ("The instance ID 'i-1' does not exist",
@@ -115,6 +122,7 @@ export function createEc2Port(client: EC2Client): Ec2Port {
         const page = await client
           .send(
             new DescribeVolumesCommand({ Filters: filters, MaxResults: 500, NextToken: nextToken }),
+            cutOffOptions(),
           )
           .catch((error: unknown) => {
             throw new RemediationError(`${what(batch)}: ${awsFailure(error, 'EC2')}`, {
@@ -138,11 +146,15 @@ export function createEc2Port(client: EC2Client): Ec2Port {
       const found = new Map<string, InstanceFacts>();
       // By id, never by filter: only EC2's InvalidInstanceID.NotFound for that very id proves an
       // instance gone; absence from a filtered or paginated answer proves nothing.
-      for (const batch of chunks([...new Set(instanceIds)], maxInstanceIdsPerCall)) {
+      const batches = chunks([...new Set(instanceIds)], maxInstanceIdsPerCall);
+      await mapConcurrently(batches, describeInstancesCallsInFlight, async (batch) => {
         let asked = batch;
         while (asked.length > 0) {
           try {
-            const answer = await client.send(new DescribeInstancesCommand({ InstanceIds: asked }));
+            const answer = await client.send(
+              new DescribeInstancesCommand({ InstanceIds: asked }),
+              cutOffOptions(),
+            );
             for (const instance of (answer.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
               const facts = instanceFacts(instance);
               if (facts) found.set(facts.instanceId, facts);
@@ -162,7 +174,7 @@ export function createEc2Port(client: EC2Client): Ec2Port {
             asked = asked.filter((id) => !unknown.includes(id));
           }
         }
-      }
+      });
       const unanswered = instanceIds.filter((id) => !found.has(id));
       if (unanswered.length > 0) {
         throw new RemediationError(
@@ -187,6 +199,7 @@ export function createEc2Port(client: EC2Client): Ec2Port {
         await detachLimit(() =>
           client.send(
             new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Force: force }),
+            cutOffOptions(),
           ),
         );
         return 'detaching';

@@ -1,7 +1,7 @@
 // Sample: events/autoscaling-instance-terminate-successful.json
 // {"source":"aws.autoscaling","detail-type":"EC2 Instance Terminate Successful",
 //  "detail":{"AutoScalingGroupName":"eks-workers","EC2InstanceId":"i-1234567890abcdef0",...}}
-import { z } from 'zod';
+import * as z from 'zod';
 import { type EventParser, instanceIdSchema, malformed, type Request, shown } from './types.ts';
 
 const detailSchema = z.object({

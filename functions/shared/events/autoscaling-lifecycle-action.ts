@@ -3,7 +3,7 @@
 //  "detail":{"LifecycleActionToken":"...","AutoScalingGroupName":"eks-workers",
 //   "LifecycleHookName":"ebs-volume-remediator","EC2InstanceId":"i-...",
 //   "LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING"}}
-import { z } from 'zod';
+import * as z from 'zod';
 import { type EventParser, instanceIdSchema, malformed, type Request, shown } from './types.ts';
 
 const detailSchema = z.object({

@@ -3,7 +3,7 @@
 // alarm data: {"alarmName":"...","state":{"value":"ALARM",...},"configuration":{"metrics":[
 //   {"metricStat":{"metric":{"namespace":"AWS/EC2","name":"StatusCheckFailed",
 //    "dimensions":{"InstanceId":"i-..."}}}}]}}
-import { z } from 'zod';
+import * as z from 'zod';
 import { isInstanceId } from '../aws-ids.ts';
 import type { EventParser, Request } from './types.ts';
 import { malformed, shown } from './types.ts';

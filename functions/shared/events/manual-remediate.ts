@@ -1,6 +1,6 @@
 // Sample: events/manual-remediate.json
 // {"action":"remediate","instanceIds":["i-1234567890abcdef0"],"dryRun":true}
-import { z } from 'zod';
+import * as z from 'zod';
 import { instanceIdSchema, malformed, type Request } from './types.ts';
 
 /** The most instances one manual invoke may name: one DescribeInstances filter's worth. */

@@ -1,6 +1,6 @@
 // Sample: events/manual-sweep.json
 // {"action":"sweep","dryRun":true}
-import { z } from 'zod';
+import * as z from 'zod';
 import { malformed, type Request } from './types.ts';
 
 const manualSweepSchema = z.object({ action: z.literal('sweep'), dryRun: z.boolean().optional() });

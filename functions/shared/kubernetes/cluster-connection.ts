@@ -1,10 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { DescribeClusterCommand, type EKSClient } from '@aws-sdk/client-eks';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { KubeConfig } from '@kubernetes/client-node';
+import { awsFailure } from '../aws/aws-failure.ts';
 import type { ClusterAccess } from '../config.ts';
 import { ClusterAccessError, ConfigurationError, messageOf } from '../errors.ts';
+import { cutOffOptions } from '../invocation-cut-off.ts';
 import { type AwsCredentials, type EksToken, eksBearerToken } from './eks-token.ts';
+import { type ClusterEndpoint, parseKubeconfig } from './kubeconfig.ts';
 
 /** The AWS clients cluster access may need; only the one for the configured access is used. */
 export interface ClusterAccessClients {
@@ -14,35 +17,29 @@ export interface ClusterAccessClients {
   readonly credentials: () => Promise<AwsCredentials>;
 }
 
-/** Gives a KubeConfig for the cluster, read once per cold start and renewed only when needed. */
+/**
+ * Gives the cluster's endpoint, read once per cold start and renewed only when needed (the same
+ * object until then, so its connections are kept).
+ */
 export interface ClusterConnection {
-  kubeConfig(): Promise<KubeConfig>;
+  endpoint(): Promise<ClusterEndpoint>;
 }
 
-function fromString(content: string, source: string): KubeConfig {
-  const config = new KubeConfig();
+function fromString(content: string, source: string, baseDir?: string): ClusterEndpoint {
   try {
-    config.loadFromString(content);
+    return parseKubeconfig(content, baseDir);
   } catch (error) {
     throw new ConfigurationError(
-      `the kubeconfig in ${source} cannot be read: ${messageOf(error)}`,
-      {
-        cause: error,
-      },
+      `the kubeconfig in ${source} cannot be used: ${messageOf(error)}`,
+      { cause: error },
     );
   }
-  if (!config.getCurrentCluster()) {
-    throw new ConfigurationError(
-      `the kubeconfig in ${source} has no current context with a cluster`,
-    );
-  }
-  return config;
 }
 
 function kubeconfigFile(path: string): ClusterConnection {
-  let cached: KubeConfig | undefined;
+  let cached: ClusterEndpoint | undefined;
   return {
-    async kubeConfig() {
+    async endpoint() {
       if (cached) return cached;
       let content: string;
       try {
@@ -52,19 +49,19 @@ function kubeconfigFile(path: string): ClusterConnection {
           cause: error,
         });
       }
-      cached = fromString(content, `KUBECONFIG=${path}`);
+      cached = fromString(content, `KUBECONFIG=${path}`, dirname(path));
       return cached;
     },
   };
 }
 
 function kubeconfigSecret(secretArn: string, clients: ClusterAccessClients): ClusterConnection {
-  let cached: Promise<KubeConfig> | undefined;
+  let cached: Promise<ClusterEndpoint> | undefined;
   const load = async () => {
     try {
       const secret = await clients
         .secretsManager()
-        .send(new GetSecretValueCommand({ SecretId: secretArn }));
+        .send(new GetSecretValueCommand({ SecretId: secretArn }), cutOffOptions());
       if (!secret.SecretString) {
         throw new ConfigurationError(
           `secret ${secretArn} holds no text; store the kubeconfig as text`,
@@ -75,13 +72,13 @@ function kubeconfigSecret(secretArn: string, clients: ClusterAccessClients): Clu
       cached = undefined; // a failed read is tried again on the next invocation
       if (error instanceof ConfigurationError) throw error;
       throw new ClusterAccessError(
-        `reading the kubeconfig from secret ${secretArn}: ${messageOf(error)}`,
+        `reading the kubeconfig from secret ${secretArn}: ${awsFailure(error, 'Secrets Manager')}`,
         { cause: error },
       );
     }
   };
   return {
-    kubeConfig() {
+    endpoint() {
       cached ??= load();
       return cached;
     },
@@ -91,12 +88,12 @@ function kubeconfigSecret(secretArn: string, clients: ClusterAccessClients): Clu
 function eksCluster(eksClusterName: string, clients: ClusterAccessClients): ClusterConnection {
   let endpoint: Promise<{ server: string; caData: string }> | undefined;
   let token: EksToken | undefined;
-  let config: KubeConfig | undefined;
+  let current: ClusterEndpoint | undefined;
   const describe = async () => {
     try {
       const { cluster } = await clients
         .eks()
-        .send(new DescribeClusterCommand({ name: eksClusterName }));
+        .send(new DescribeClusterCommand({ name: eksClusterName }), cutOffOptions());
       if (!cluster?.endpoint || !cluster.certificateAuthority?.data) {
         throw new Error('DescribeCluster returned no endpoint or certificate authority');
       }
@@ -104,33 +101,30 @@ function eksCluster(eksClusterName: string, clients: ClusterAccessClients): Clus
     } catch (error) {
       endpoint = undefined;
       throw new ClusterAccessError(
-        `describing EKS cluster ${eksClusterName}: ${messageOf(error)}`,
+        `describing EKS cluster ${eksClusterName}: ${awsFailure(error, 'EKS')}`,
         { cause: error },
       );
     }
   };
   return {
-    async kubeConfig() {
+    async endpoint() {
       endpoint ??= describe();
       const { server, caData } = await endpoint;
       // Renew the token a minute before it would expire; a Lambda container outlives it.
-      if (!config || !token || token.expiresAt.getTime() - Date.now() < 60_000) {
-        token = await eksBearerToken({
+      if (!current || !token || token.expiresAt.getTime() - Date.now() < 60_000) {
+        const renewed = await eksBearerToken({
           clusterName: eksClusterName,
           region: await clients.region(),
           credentials: clients.credentials,
         });
-        config = new KubeConfig();
-        config.loadFromOptions({
-          clusters: [{ name: eksClusterName, server, caData, skipTLSVerify: false }],
-          users: [{ name: 'ebs-volume-remediator', token: token.token }],
-          contexts: [
-            { name: eksClusterName, cluster: eksClusterName, user: 'ebs-volume-remediator' },
-          ],
-          currentContext: eksClusterName,
-        });
+        token = renewed;
+        current = {
+          server,
+          certificateAuthority: Buffer.from(caData, 'base64').toString('utf8'),
+          token: () => renewed.token,
+        };
       }
-      return config;
+      return current;
     },
   };
 }

@@ -1,53 +1,33 @@
-import {
-  ApiException,
-  CoreV1Api,
-  type KubeConfig,
-  Observable,
-  type ObservableMiddleware,
-  type RequestContext,
-  type ResponseContext,
-  StorageV1Api,
-  type V1Node,
-  type V1Pod,
-  type V1VolumeAttachment,
+// Types only (erased from the bundle): the objects as the API serves them.
+import type {
+  V1Node,
+  V1PersistentVolume,
+  V1Pod,
+  V1VolumeAttachment,
 } from '@kubernetes/client-node';
 import { ClusterAccessError, causeText, messageOf, RemediationError } from '../errors.ts';
+import { cutOffReached, cutOffSignal, cutOffText } from '../invocation-cut-off.ts';
 import type { AttachmentFacts, NodeFacts, PodFacts, Taint } from '../remediation/facts.ts';
 import type { KubernetesPort } from '../remediation/ports.ts';
 import { csiNodeIdAnnotation, ebsCsiAttacher } from '../volume-attachment-name.ts';
+import type { ClusterEndpoint } from './kubeconfig.ts';
+import {
+  createKubernetesHttp,
+  KubernetesApiError,
+  type KubernetesRequest,
+} from './kubernetes-http.ts';
 
 const pageSize = 500;
 /** Optimistic-concurrency retries of a patch whose resourceVersion test failed. */
 const patchAttempts = 3;
 
 function statusOf(error: unknown): number | undefined {
-  return error instanceof ApiException ? error.code : undefined;
+  return error instanceof KubernetesApiError ? error.status : undefined;
 }
 
-/**
- * What the API said, without the response headers and body the client's message carries
- * (about 600 characters of them): the Status object's reason and message, cut to length.
- */
+/** What the API said (the Status object's reason and message), or why it said nothing; cut. */
 function answerOf(error: unknown): string {
-  let text = messageOf(error);
-  if (error instanceof ApiException) {
-    let body: unknown = error.body;
-    if (typeof body === 'string') {
-      try {
-        body = JSON.parse(body);
-      } catch {
-        // Not a Status object (a proxy's HTML page): its text, cut, is all there is.
-      }
-    }
-    const status = body as { reason?: unknown; message?: unknown } | string | undefined;
-    text =
-      typeof status === 'object' && status !== null && typeof status.message === 'string'
-        ? `${typeof status.reason === 'string' ? `${status.reason}: ` : ''}${status.message}`
-        : typeof status === 'string' && status !== ''
-          ? status
-          : 'no message';
-  }
-  return causeText(text);
+  return causeText(messageOf(error));
 }
 
 /** Throttle answers retried per call, and the longest Retry-After honoured. */
@@ -59,14 +39,11 @@ const maxRetryAfterMs = 5_000;
  * starting up); undefined for any other failure, which is not retried here.
  */
 function retryAfterMs(error: unknown): number | undefined {
-  if (!(error instanceof ApiException) || (error.code !== 429 && error.code !== 503)) {
+  if (!(error instanceof KubernetesApiError) || (error.status !== 429 && error.status !== 503)) {
     return undefined;
   }
-  const header = Object.entries(error.headers ?? {}).find(
-    ([name]) => name.toLowerCase() === 'retry-after',
-  )?.[1];
-  const seconds = Number(header);
-  if (header === undefined || !Number.isFinite(seconds)) return undefined;
+  const seconds = error.retryAfterSeconds;
+  if (seconds === undefined) return undefined;
   return Math.min(Math.max(seconds * 1000, 100), maxRetryAfterMs);
 }
 
@@ -96,6 +73,7 @@ async function honouringRetryAfter<T>(
  * anything else is a failure of that one step. Both are retried by Lambda.
  */
 function failure(what: string, server: string, error: unknown): Error {
+  if (cutOffReached()) return new RemediationError(`${what}: ${cutOffText}`, { cause: error });
   const status = statusOf(error);
   if (status === undefined) {
     return new ClusterAccessError(
@@ -176,9 +154,23 @@ function podFacts(pod: V1Pod): PodFacts {
 const sameTaint = (a: Taint, b: Taint) =>
   a.key === b.key && (a.value ?? '') === (b.value ?? '') && a.effect === b.effect;
 
-/** The KubernetesPort over @kubernetes/client-node, for one cluster. */
+/** Where the API keeps the objects the remediator reads and changes. */
+const nodes = '/api/v1/nodes';
+const pods = '/api/v1/pods';
+const persistentVolumes = '/api/v1/persistentvolumes';
+const volumeAttachments = '/apis/storage.k8s.io/v1/volumeattachments';
+const named = (collection: string, name: string) => `${collection}/${encodeURIComponent(name)}`;
+const namespacedPod = (namespace: string, name: string) =>
+  `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`;
+
+interface List<T> {
+  readonly items: T[];
+  readonly metadata?: { readonly continue?: string };
+}
+
+/** The KubernetesPort over the API's REST paths, for one cluster. */
 export function createKubernetesPort(
-  config: KubeConfig,
+  endpoint: ClusterEndpoint,
   options: {
     readonly sleep?: (ms: number) => Promise<void>;
     /** How long one request may take before it is abandoned as unanswered. */
@@ -187,38 +179,25 @@ export function createKubernetesPort(
 ): KubernetesPort {
   const sleep = options.sleep ?? defaultSleep;
   const requestTimeoutMs = options.requestTimeoutMs ?? defaultRequestTimeoutMs;
-  // A timeout of its own on every request (the client has none: a hung apiserver would hold the
-  // invocation until Lambda cuts it off, unreported).
-  // (The object API takes the generated client's Observable-style middleware.)
-  const timeoutMiddleware: ObservableMiddleware = {
-    pre: (context: RequestContext) => {
-      context.setSignal(AbortSignal.timeout(requestTimeoutMs));
-      return new Observable(Promise.resolve(context));
-    },
-    post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
-  };
-  const withTimeout = {
-    middleware: [timeoutMiddleware],
-    middlewareMergeStrategy: 'append' as const,
-  };
-  // Every request of both API groups (each method takes its parameters, then these options)
-  // gets the timeout and waits out a throttle answer before it counts as failed.
-  const guarded = <A extends object>(api: A): A =>
-    new Proxy(api, {
-      get(target, property, receiver) {
-        const member = Reflect.get(target, property, receiver);
-        return typeof member === 'function'
-          ? (parameters: unknown) =>
-              honouringRetryAfter(
-                () => member.call(target, parameters, withTimeout) as Promise<unknown>,
-                sleep,
-              )
-          : member;
-      },
-    });
-  const core = guarded(config.makeApiClient(CoreV1Api));
-  const storage = guarded(config.makeApiClient(StorageV1Api));
-  const server = config.getCurrentCluster()?.server ?? '(no server in kubeconfig)';
+  const http = createKubernetesHttp(endpoint);
+  const server = endpoint.server;
+  /**
+   * One request: abandoned after its own timeout (a hung apiserver would otherwise hold the
+   * invocation until Lambda cuts it off, unreported) or at the invocation's cut-off, and retried
+   * after a throttle answer's Retry-After before it counts as failed.
+   */
+  const api = <T>(request: Omit<KubernetesRequest, 'signal'>): Promise<T> =>
+    honouringRetryAfter(() => {
+      const cutOff = cutOffSignal();
+      const timeout = AbortSignal.timeout(requestTimeoutMs);
+      return http<T>({ ...request, signal: cutOff ? AbortSignal.any([timeout, cutOff]) : timeout });
+    }, sleep);
+  const get = <T>(path: string, query?: KubernetesRequest['query']) =>
+    api<T>({ method: 'GET', path, ...(query ? { query } : {}) });
+  /** The resourceVersion and taints of each Node in the last list, for a patch without a read. */
+  const lastListed = new Map<string, V1Node>();
+  const jsonPatch = <T>(path: string, patch: object[]) =>
+    api<T>({ method: 'PATCH', path, body: patch, contentType: 'application/json-patch+json' });
 
   async function call<T>(what: string, request: () => Promise<T>): Promise<T> {
     try {
@@ -231,18 +210,18 @@ export function createKubernetesPort(
   /** Every item of a list, page by page (`limit` and `continue`), so large clusters stay cheap. */
   async function listAll<T, R>(
     what: string,
-    fetchPage: (page: {
-      limit: number;
-      _continue: string | undefined;
-    }) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
+    path: string,
+    query: Record<string, string>,
     toFacts: (item: T) => R,
   ): Promise<R[]> {
     const all: R[] = [];
     let next: string | undefined;
     do {
-      const page = await call(what, () => fetchPage({ limit: pageSize, _continue: next }));
-      all.push(...page.items.map(toFacts));
-      next = page.metadata?._continue || undefined;
+      const page = await call(what, () =>
+        get<List<T>>(path, { ...query, limit: pageSize, continue: next }),
+      );
+      for (const item of page.items ?? []) all.push(toFacts(item));
+      next = page.metadata?.continue || undefined;
     } while (next);
     return all;
   }
@@ -282,23 +261,31 @@ export function createKubernetesPort(
   }
 
   return {
-    listNodes: (labelSelector) =>
-      listAll(
+    listNodes: (labelSelector) => {
+      lastListed.clear();
+      return listAll(
         'listing nodes',
-        (page) => core.listNode({ ...page, ...(labelSelector ? { labelSelector } : {}) }),
-        nodeFacts,
-      ),
+        nodes,
+        labelSelector ? { labelSelector } : {},
+        (node: V1Node) => {
+          const name = node.metadata?.name;
+          if (name) {
+            lastListed.set(name, {
+              metadata: { resourceVersion: node.metadata?.resourceVersion ?? '' },
+              spec: { taints: node.spec?.taints ?? [] },
+            });
+          }
+          return nodeFacts(node);
+        },
+      );
+    },
 
     listVolumeAttachments: () =>
-      listAll(
-        'listing volumeattachments',
-        (page) => storage.listVolumeAttachment(page),
-        attachmentFacts,
-      ),
+      listAll('listing volumeattachments', volumeAttachments, {}, attachmentFacts),
 
     async readNode(name) {
       try {
-        return nodeFacts(await core.readNode({ name }));
+        return nodeFacts(await get<V1Node>(named(nodes, name)));
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
         throw failure(`reading node ${name}`, server, error);
@@ -308,14 +295,14 @@ export function createKubernetesPort(
     listPodsOnNode: (nodeName) =>
       listAll(
         `listing the pods of node ${nodeName}`,
-        (page) =>
-          core.listPodForAllNamespaces({ ...page, fieldSelector: `spec.nodeName=${nodeName}` }),
+        pods,
+        { fieldSelector: `spec.nodeName=${nodeName}` },
         podFacts,
       ),
 
     async readPod(namespace, name) {
       try {
-        return podFacts(await core.readNamespacedPod({ namespace, name }));
+        return podFacts(await get<V1Pod>(namespacedPod(namespace, name)));
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
         throw failure(`reading pod ${namespace}/${name}`, server, error);
@@ -324,7 +311,11 @@ export function createKubernetesPort(
 
     async deleteNode(name, uid) {
       try {
-        await core.deleteNode({ name, ...(uid ? { body: { preconditions: { uid } } } : {}) });
+        await api({
+          method: 'DELETE',
+          path: named(nodes, name),
+          ...(uid ? { body: { preconditions: { uid } } } : {}),
+        });
         return 'deleted';
       } catch (error) {
         if (statusOf(error) === 404 || (uid && statusOf(error) === 409)) return 'not-found';
@@ -334,10 +325,9 @@ export function createKubernetesPort(
 
     async forceDeletePod(namespace, name, uid) {
       try {
-        await core.deleteNamespacedPod({
-          namespace,
-          name,
-          gracePeriodSeconds: 0,
+        await api({
+          method: 'DELETE',
+          path: namespacedPod(namespace, name),
           body: { gracePeriodSeconds: 0, preconditions: { uid } },
         });
         return 'deleted';
@@ -350,7 +340,7 @@ export function createKubernetesPort(
 
     async readPersistentVolume(name) {
       try {
-        const pv = await core.readPersistentVolume({ name });
+        const pv = await get<V1PersistentVolume>(named(persistentVolumes, name));
         const csi = pv.spec?.csi;
         const reference =
           csi?.driver === ebsCsiAttacher
@@ -365,7 +355,7 @@ export function createKubernetesPort(
 
     async readVolumeAttachment(name) {
       try {
-        return attachmentFacts(await storage.readVolumeAttachment({ name }));
+        return attachmentFacts(await get<V1VolumeAttachment>(named(volumeAttachments, name)));
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
         throw failure(`reading volumeattachment ${name}`, server, error);
@@ -377,7 +367,7 @@ export function createKubernetesPort(
       for (let attempt = 1; ; attempt++) {
         let current: V1VolumeAttachment;
         try {
-          current = await storage.readVolumeAttachment({ name });
+          current = await get<V1VolumeAttachment>(named(volumeAttachments, name));
         } catch (error) {
           if (statusOf(error) === 404) return 'not-found';
           throw failure(what, server, error);
@@ -389,8 +379,9 @@ export function createKubernetesPort(
         try {
           // The resourceVersion read: a deletion made in between fails this one, so only one of
           // two concurrent runs counts it.
-          await storage.deleteVolumeAttachment({
-            name,
+          await api({
+            method: 'DELETE',
+            path: named(volumeAttachments, name),
             body: { preconditions: { uid: meta.uid, resourceVersion: meta.resourceVersion } },
           });
           return 'deleted';
@@ -415,7 +406,9 @@ export function createKubernetesPort(
       let notOurs: string | undefined;
       const patched = await patchWithTest<Meta, V1VolumeAttachment>(
         `removing finalizer ${finalizer} from volumeattachment ${name}`,
-        async () => ({ metadata: (await storage.readVolumeAttachment({ name })).metadata }),
+        async () => ({
+          metadata: (await get<V1VolumeAttachment>(named(volumeAttachments, name))).metadata,
+        }),
         (current) => {
           const meta = current.metadata;
           if (!seen.uid || meta?.uid !== seen.uid) {
@@ -435,7 +428,7 @@ export function createKubernetesPort(
             { op: 'replace', path: '/metadata/finalizers', value: remaining },
           ];
         },
-        (patch) => storage.patchVolumeAttachment({ name, body: patch }),
+        (patch) => jsonPatch<V1VolumeAttachment>(named(volumeAttachments, name), patch),
         seen.resourceVersion
           ? {
               metadata: {
@@ -455,7 +448,7 @@ export function createKubernetesPort(
     addNodeTaint: async (nodeName, taint) => {
       await patchWithTest(
         `tainting node ${nodeName} with ${taint.key}`,
-        () => core.readNode({ name: nodeName }),
+        () => get<V1Node>(named(nodes, nodeName)),
         (current) => {
           const taints = nodeFacts(current).taints;
           if (taints.some((t) => sameTaint(t, taint))) return undefined;
@@ -463,21 +456,25 @@ export function createKubernetesPort(
             { op: 'add', path: '/spec/taints', value: [...(current.spec?.taints ?? []), taint] },
           ];
         },
-        (patch) => core.patchNode({ name: nodeName, body: patch }),
+        (patch) => jsonPatch<V1Node>(named(nodes, nodeName), patch),
+        // The Node as the last list showed it, instead of reading it again: one round trip less
+        // before the first action. Should it have changed since, the resourceVersion test fails
+        // the patch, and the Node is read and patched anew.
+        lastListed.get(nodeName),
       );
     },
 
     removeNodeTaint: async (nodeName, taint) => {
       await patchWithTest(
         `removing taint ${taint.key} from node ${nodeName}`,
-        () => core.readNode({ name: nodeName }),
+        () => get<V1Node>(named(nodes, nodeName)),
         (current) => {
           const taints = current.spec?.taints ?? [];
           const remaining = taints.filter((t) => !sameTaint(t, taint));
           if (remaining.length === taints.length) return undefined;
           return [{ op: 'replace', path: '/spec/taints', value: remaining }];
         },
-        (patch) => core.patchNode({ name: nodeName, body: patch }),
+        (patch) => jsonPatch<V1Node>(named(nodes, nodeName), patch),
       );
     },
   };

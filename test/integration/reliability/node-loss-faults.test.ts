@@ -22,15 +22,8 @@ afterAll(() => env?.dispose());
  * has them released by EC2 itself.
  */
 async function deadNodeWithVolumes(death: 'stopped' | 'terminated' = 'stopped') {
-  const { cluster } = env;
-  const node = await cluster.addNode();
-  const volumes = [
-    await cluster.addVolume(node, { provisioner: 'csi' }),
-    await cluster.addVolume(node, { provisioner: 'csi' }),
-  ];
-  if (death === 'stopped') await cluster.stopInstance(node);
-  else await cluster.terminateInstance(node);
-  const remediator = functionThrough('node-loss', cluster, env.through);
+  const { node, volumes } = await env.deadNodeWithVolumes(death);
+  const remediator = functionThrough('node-loss', env.cluster, env.through);
   return { node, volumes, remediator, event: ec2StateChangeEvent(node.instanceId, death) };
 }
 

@@ -19,16 +19,7 @@ beforeAll(async () => {
 afterAll(() => env?.dispose());
 
 /** A stopped instance's Node with two CSI volumes still attached: what a sweep finds stale. */
-async function staleNode() {
-  const { cluster } = env;
-  const node = await cluster.addNode();
-  const volumes = [
-    await cluster.addVolume(node, { provisioner: 'csi' }),
-    await cluster.addVolume(node, { provisioner: 'csi' }),
-  ];
-  await cluster.stopInstance(node);
-  return { node, volumes };
-}
+const staleNode = () => env.deadNodeWithVolumes('stopped');
 
 /** A manual sweep that acts (the sample in events/ is a dry-run). */
 const sweep = () => ({ ...eventSample('manual-sweep.json'), dryRun: false });

@@ -1,6 +1,10 @@
-import type { EC2Client } from '@aws-sdk/client-ec2';
-import { describe, expect, it } from 'vitest';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ec2ClientSettings } from '../../../../functions/shared/aws/client-settings.ts';
 import { createEc2Port, notFoundInstanceIds } from '../../../../functions/shared/aws/ec2-port.ts';
+import { cutOffText, withCutOff } from '../../../../functions/shared/invocation-cut-off.ts';
 
 /** EC2's InvalidInstanceID.NotFound, as the SDK throws it. */
 function notFound(message: string): Error {
@@ -156,5 +160,34 @@ describe('counting a detach by what happened', () => {
     );
 
     expect(answer).toBe('detaching');
+  });
+});
+
+describe("a call in flight at the invocation's cut-off", () => {
+  // EC2 reached through the real SDK client with the functions' own settings, at an endpoint that
+  // accepts every request and never answers: each attempt would wait out its 10 s timeout and be
+  // retried up to 8 times, unless the cut-off ends it.
+  const silent = createServer(() => undefined);
+  beforeAll(() => new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve)));
+  afterAll(() => {
+    silent.closeAllConnections();
+    return new Promise<void>((resolve) => silent.close(() => resolve()));
+  });
+
+  it('is abandoned there, and the failure names the detach and the cut-off', async () => {
+    const client = new EC2Client({
+      ...ec2ClientSettings,
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+
+    const error = await withCutOff(Date.now() + 300, () =>
+      createEc2Port(client).detachVolume('vol-0123456789abcdef0', live, false),
+    ).catch((e: Error) => e);
+
+    expect((error as Error).message).toBe(
+      `detaching vol-0123456789abcdef0 from ${live}: ${cutOffText}`,
+    );
   });
 });

@@ -3,8 +3,9 @@
 // Status body, a proxy's HTML page.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cutOffText, withCutOff } from '../../../../functions/shared/invocation-cut-off.ts';
+import { parseKubeconfig } from '../../../../functions/shared/kubernetes/kubeconfig.ts';
 import { createKubernetesPort } from '../../../../functions/shared/kubernetes/kubernetes-port.ts';
 
 type Answer = (req: IncomingMessage, res: ServerResponse) => void;
@@ -36,16 +37,20 @@ const statusBody = (code: number, reason: string, message: string) => ({
   message,
 });
 
-function port(waits: number[] = []) {
-  const config = new KubeConfig();
+function kubeconfigText(): string {
   const { port: p } = server.address() as AddressInfo;
-  config.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${p}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
+  return JSON.stringify({
+    clusters: [
+      { name: 'c', cluster: { server: `http://127.0.0.1:${p}`, 'insecure-skip-tls-verify': true } },
+    ],
+    users: [{ name: 'u', user: { token: 't' } }],
+    contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+    'current-context': 'x',
   });
-  return createKubernetesPort(config, {
+}
+
+function port(waits: number[] = []) {
+  return createKubernetesPort(parseKubeconfig(kubeconfigText()), {
     sleep: async (ms) => {
       waits.push(ms);
     },
@@ -100,6 +105,19 @@ describe('the Kubernetes port', () => {
     await expect(port().readNode('node-a')).rejects.toThrow(
       /^reading node node-a: the Kubernetes API at http:\/\/127\.0\.0\.1:\d+ did not answer \(.*timeout.*\)/,
     );
+  });
+
+  it("abandons a request in flight at the invocation's cut-off, and says so", async () => {
+    answers = [() => undefined];
+    // A request timeout far beyond the cut-off: only the cut-off can end this request.
+
+    const error = await withCutOff(Date.now() + 200, () =>
+      createKubernetesPort(parseKubeconfig(kubeconfigText()), {
+        requestTimeoutMs: 60_000,
+      }).readNode('node-a'),
+    ).catch((e: Error) => e);
+
+    expect((error as Error).message).toBe(`reading node node-a: ${cutOffText}`);
   });
 
   it('cuts a long answer that is not a Status object', async () => {
