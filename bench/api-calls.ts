@@ -99,6 +99,20 @@ export class ApiCallRecorder {
     };
   }
 
+  /** How long at least one call to `service` was open: the time spent waiting on it. */
+  busyMs(service: string): number {
+    const sorted = this.calls
+      .filter((c) => c.service === service)
+      .sort((a, b) => a.start - b.start);
+    let busy = 0;
+    let openUntil = Number.NEGATIVE_INFINITY;
+    for (const call of sorted) {
+      busy += Math.max(0, call.end - Math.max(call.start, openUntil));
+      openUntil = Math.max(openUntil, call.end);
+    }
+    return busy;
+  }
+
   /**
    * Sequential round trips: calls grouped into waves of overlapping calls; each wave had to wait
    * for the one before. Concurrent calls count once.

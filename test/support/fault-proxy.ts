@@ -40,7 +40,9 @@ export type Fault =
   /** The request reaches upstream; half of its answer arrives, then the connection is cut. */
   | { readonly kind: 'truncated' }
   /** No answer at all, until the client gives up. */
-  | { readonly kind: 'hang' };
+  | { readonly kind: 'hang' }
+  /** Passed on after a delay: a real API's latency, which the emulators on loopback lack. */
+  | { readonly kind: 'delay'; readonly ms: number };
 
 export interface FaultRule {
   /** An AWS action name (DescribeInstances, DetachVolume, ...). */
@@ -295,6 +297,9 @@ export async function startFaultProxy(
         req.socket.destroy();
         return;
       case 'hang':
+        return;
+      case 'delay':
+        setTimeout(pass, fault.ms);
         return;
       case 'lost-answer':
         forward(

@@ -195,7 +195,9 @@ export function createKubernetesPort(
   const get = <T>(path: string, query?: KubernetesRequest['query']) =>
     api<T>({ method: 'GET', path, ...(query ? { query } : {}) });
   /** The resourceVersion and taints of each Node in the last list, for a patch without a read. */
-  const lastListed = new Map<string, V1Node>();
+  const listedNodes = new Map<string, V1Node>();
+  /** The uid and resourceVersion of each VolumeAttachment in the last list, likewise. */
+  const listedAttachments = new Map<string, V1VolumeAttachment>();
   const jsonPatch = <T>(path: string, patch: object[]) =>
     api<T>({ method: 'PATCH', path, body: patch, contentType: 'application/json-patch+json' });
 
@@ -262,7 +264,7 @@ export function createKubernetesPort(
 
   return {
     listNodes: (labelSelector) => {
-      lastListed.clear();
+      listedNodes.clear();
       return listAll(
         'listing nodes',
         nodes,
@@ -270,7 +272,7 @@ export function createKubernetesPort(
         (node: V1Node) => {
           const name = node.metadata?.name;
           if (name) {
-            lastListed.set(name, {
+            listedNodes.set(name, {
               metadata: { resourceVersion: node.metadata?.resourceVersion ?? '' },
               spec: { taints: node.spec?.taints ?? [] },
             });
@@ -280,8 +282,27 @@ export function createKubernetesPort(
       );
     },
 
-    listVolumeAttachments: () =>
-      listAll('listing volumeattachments', volumeAttachments, {}, attachmentFacts),
+    listVolumeAttachments: () => {
+      listedAttachments.clear();
+      return listAll(
+        'listing volumeattachments',
+        volumeAttachments,
+        {},
+        (attachment: V1VolumeAttachment) => {
+          const { name, uid, resourceVersion, deletionTimestamp } = attachment.metadata ?? {};
+          if (name) {
+            listedAttachments.set(name, {
+              metadata: {
+                ...(uid ? { uid } : {}),
+                ...(resourceVersion ? { resourceVersion } : {}),
+                ...(deletionTimestamp ? { deletionTimestamp } : {}),
+              },
+            } as V1VolumeAttachment);
+          }
+          return attachmentFacts(attachment);
+        },
+      );
+    },
 
     async readNode(name) {
       try {
@@ -367,7 +388,11 @@ export function createKubernetesPort(
       for (let attempt = 1; ; attempt++) {
         let current: V1VolumeAttachment;
         try {
-          current = await get<V1VolumeAttachment>(named(volumeAttachments, name));
+          // First as the last list showed it (no read before the first action that frees the
+          // volume); should it have changed since, the preconditions fail the delete and it is
+          // read again.
+          const listed = attempt === 1 ? listedAttachments.get(name) : undefined;
+          current = listed ?? (await get<V1VolumeAttachment>(named(volumeAttachments, name)));
         } catch (error) {
           if (statusOf(error) === 404) return 'not-found';
           throw failure(what, server, error);
@@ -460,7 +485,7 @@ export function createKubernetesPort(
         // The Node as the last list showed it, instead of reading it again: one round trip less
         // before the first action. Should it have changed since, the resourceVersion test fails
         // the patch, and the Node is read and patched anew.
-        lastListed.get(nodeName),
+        listedNodes.get(nodeName),
       );
     },
 

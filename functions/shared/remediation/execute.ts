@@ -90,6 +90,8 @@ async function pollUntil(
   timeoutMs: number,
   deps: Pick<ExecutionDeps, 'sleep' | 'deadline'>,
   firstGap = 500,
+  /** Wait one gap before the first check: for what cannot have happened a moment after our call. */
+  waitFirst = false,
 ): Promise<Waited> {
   const sleep = deps.sleep ?? defaultSleep;
   const deadline = Math.min(Date.now() + timeoutMs, deps.deadline ?? Number.POSITIVE_INFINITY);
@@ -101,6 +103,10 @@ async function pollUntil(
       return { met: false, lastError: error };
     }
   };
+  if (waitFirst) {
+    await sleep(Math.min(gap, Math.max(0, deadline - Date.now())));
+    gap = Math.min(gap * 1.5, 3000);
+  }
   while (Date.now() < deadline) {
     const result = await check();
     if (result.met) return result;
@@ -300,7 +306,8 @@ async function deleteAttachment(
   });
   if (!beingDeleted) return;
 
-  // A running external-attacher removes its finalizer within moments; give it that chance.
+  // A running external-attacher removes its finalizer within moments; give it that chance
+  // (first a moment: it cannot have acted on a deletion that has only just landed).
   let last: AttachmentFacts | undefined;
   const waited = await pollUntil(
     async () => {
@@ -309,6 +316,8 @@ async function deleteAttachment(
     },
     options.attacherGraceMs,
     deps,
+    500,
+    true,
   );
   if (!waited.met && waited.lastError !== undefined) {
     // Whether the attacher let go is unknown: say so, so the run fails and its retry looks again.

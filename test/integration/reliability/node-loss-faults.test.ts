@@ -84,12 +84,12 @@ describe('node-loss under injected faults', { timeout: 120_000 }, () => {
     await env.expectFreed(volumes);
   });
 
-  it('names the VolumeAttachment it could not read before deleting it, having freed the volumes in EC2; the retry finishes', async () => {
+  it('names the VolumeAttachment it could not delete, having freed the volumes in EC2; the retry finishes', async () => {
     const { volumes, remediator, event } = await deadNodeWithVolumes();
 
     const first = await env.attempt(remediator, event, [
       {
-        kubeVerb: 'get',
+        kubeVerb: 'delete',
         path: /\/volumeattachments\//,
         fault: { kind: 'answer', status: 500, code: 'InternalError' },
         times: 1000,
@@ -110,6 +110,28 @@ describe('node-loss under injected faults', { timeout: 120_000 }, () => {
     expect(retry.ended).toBe('done');
     await env.expectFreed(volumes);
     await env.expectBystanderUntouched();
+  });
+
+  it('reads a VolumeAttachment that changed since the list again, and deletes it in the same attempt', async () => {
+    const { volumes, remediator, event } = await deadNodeWithVolumes();
+
+    // The delete carries the uid and resourceVersion of the list; the apiserver answers 409 when
+    // the object has changed since (the attacher's status, another run's deletion).
+    const first = await env.attempt(remediator, event, [
+      {
+        kubeVerb: 'delete',
+        path: /\/volumeattachments\//,
+        fault: { kind: 'answer', status: 409, code: 'Conflict' },
+        times: 1,
+      },
+    ]);
+
+    expect(first).toMatchObject({
+      ended: 'done',
+      faultsInjected: 1,
+      result: { instances: [{ outcome: 'remediated' }] },
+    });
+    await env.expectFreed(volumes);
   });
 
   it('reports the detaches and deletions done when a read fails while it waits for the attacher, then the retry finishes', async () => {
@@ -174,14 +196,13 @@ describe('node-loss under injected faults', { timeout: 120_000 }, () => {
     const { node, volumes, remediator, event } = await deadNodeWithVolumes();
 
     const first = await env.attempt(remediator, event, [
-      { kubeVerb: 'get', path: /\/nodes\//, fault: { kind: 'hang' }, times: 1 },
+      { kubeVerb: 'list', path: /\/pods$/, fault: { kind: 'hang' }, times: 1 },
     ]);
 
     expect(first.ended).toBe('threw');
-    // Whichever step read the Node first names it and the silent API.
     expect(first.ended === 'threw' && first.message).toMatch(
       new RegExp(
-        `node ${node.nodeName}.*the Kubernetes API at http://127\\.0\\.0\\.1:\\d+ did not answer`,
+        `listing the pods of node ${node.nodeName}: the Kubernetes API at http://127\\.0\\.0\\.1:\\d+ did not answer`,
       ),
     );
     const retry = await env.attempt(remediator, event, []);
