@@ -5,6 +5,7 @@
 import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
+import { requireNodeHttp } from './cjs-node-http.ts';
 import { literalSchemaKeys } from './sdk-schema-keys.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -49,8 +50,9 @@ for (const { entry, out } of bundles) {
     banner: {
       js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
     },
-    // Lets esbuild drop the AWS SDK schemas of operations never called (see sdk-schema-keys.ts).
-    plugins: [literalSchemaKeys],
+    // Lets esbuild drop the AWS SDK schemas of operations never called (sdk-schema-keys.ts), and
+    // keeps node:http from loading Node.js's fetch stack at every cold start (cjs-node-http.ts).
+    plugins: [literalSchemaKeys, requireNodeHttp],
     metafile: true,
     logLevel: 'warning',
     write: false,

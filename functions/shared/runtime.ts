@@ -46,9 +46,17 @@ export function createRuntime(config: Config): Runtime {
   let current: { endpoint: ClusterEndpoint; port: KubernetesPort } | undefined;
   const bus = config.resultEventBus;
   const eventBridge = once(() => traced(new EventBridgeClient(awsClientSettings)));
+  const autoScaling = once(() =>
+    createAutoScalingPort(traced(new AutoScalingClient(awsClientSettings))),
+  );
   return {
     ec2: createEc2Port(ec2Client),
-    autoScaling: createAutoScalingPort(traced(new AutoScalingClient(awsClientSettings))),
+    // Built on first use: only the lifecycle function calls Auto Scaling.
+    autoScaling: {
+      heartbeatTimeoutSeconds: (action) => autoScaling().heartbeatTimeoutSeconds(action),
+      recordHeartbeat: (action) => autoScaling().recordHeartbeat(action),
+      complete: (action, result) => autoScaling().complete(action, result),
+    },
     async kubernetes() {
       const endpoint = await connection.endpoint();
       if (current?.endpoint !== endpoint) {
