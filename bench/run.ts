@@ -302,32 +302,27 @@ async function sweepOfLargeCluster(env: LocalEnvironment, nodes: number) {
     MAX_ACTIONS_PER_INVOCATION: '5000',
   };
   // A dry run of the built bundle in its own process: its peak memory is the function's.
+  const dryRunOfBundle = (extra: Record<string, string> = {}) =>
+    invokeBundle(
+      'sweep',
+      { action: 'sweep', dryRun: true },
+      {
+        ...awsEnvironmentFor(env.awsEndpoint),
+        ...settings,
+        POWERTOOLS_METRICS_DISABLED: 'true',
+        POWERTOOLS_LOG_LEVEL: 'WARN',
+        ...extra,
+      },
+    );
   const dryStart = performance.now();
-  const bundleRun = invokeBundle(
-    'sweep',
-    { action: 'sweep', dryRun: true },
-    {
-      ...awsEnvironmentFor(env.awsEndpoint),
-      ...settings,
-      POWERTOOLS_METRICS_DISABLED: 'true',
-      POWERTOOLS_LOG_LEVEL: 'WARN',
-    },
-  );
+  const bundleRun = dryRunOfBundle();
   const dryRunMs = performance.now() - dryStart;
   resultOf('sweep', bundleRun);
   // The same with V8's heap capped as a 256 MB function's would have to be: whether the sweep
   // needs that memory or only takes it while the machine has plenty.
-  const cappedRun = invokeBundle(
-    'sweep',
-    { action: 'sweep', dryRun: true },
-    {
-      ...awsEnvironmentFor(env.awsEndpoint),
-      ...settings,
-      POWERTOOLS_METRICS_DISABLED: 'true',
-      POWERTOOLS_LOG_LEVEL: 'WARN',
-      NODE_OPTIONS: `--max-old-space-size=${cappedHeapMiB} --max-semi-space-size=${cappedSemiSpaceMiB}`,
-    },
-  );
+  const cappedRun = dryRunOfBundle({
+    NODE_OPTIONS: `--max-old-space-size=${cappedHeapMiB} --max-semi-space-size=${cappedSemiSpaceMiB}`,
+  });
   resultOf('sweep with a capped heap', cappedRun);
 
   const recorder = new ApiCallRecorder(env.kubeServer);
