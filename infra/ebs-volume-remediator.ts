@@ -603,8 +603,9 @@ export class EbsVolumeRemediator extends Construct {
     const statements = [
       new iam.PolicyStatement({
         sid: 'DescribeInstancesAndVolumes',
-        // These two actions support no resource-level scoping: IAM requires "*" here.
-        actions: ['ec2:DescribeInstances', 'ec2:DescribeVolumes'],
+        // These actions support no resource-level scoping: IAM requires "*" here.
+        // DescribeInstanceStatus is the sweep's screening of many instances (states only).
+        actions: ['ec2:DescribeInstances', 'ec2:DescribeInstanceStatus', 'ec2:DescribeVolumes'],
         resources: ['*'],
       }),
       detach('DetachFromClusterInstances', 'instance', clusterTag, ['owned', 'shared']),

@@ -18,7 +18,7 @@ export function acknowledgeAcceptedFindings(scope: IConstruct, deadLetterQueue: 
     {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'ec2:DescribeInstances, ec2:DescribeVolumes and autoscaling:DescribeLifecycleHooks, and the X-Ray trace writes, support no resource-level permissions.',
+        'ec2:DescribeInstances, ec2:DescribeInstanceStatus, ec2:DescribeVolumes and autoscaling:DescribeLifecycleHooks, and the X-Ray trace writes, support no resource-level permissions.',
     },
     {
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',

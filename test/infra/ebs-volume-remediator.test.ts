@@ -203,6 +203,7 @@ describe('the EbsVolumeRemediator stack', () => {
     expect(new Set(actions)).toEqual(
       new Set([
         'ec2:DescribeInstances',
+        'ec2:DescribeInstanceStatus',
         'ec2:DescribeVolumes',
         'ec2:DetachVolume',
         'eks:DescribeCluster',

@@ -1,6 +1,7 @@
 import type {
   AttachmentFacts,
   InstanceFacts,
+  InstanceState,
   NodeFacts,
   PersistentVolumeFacts,
   PodFacts,
@@ -17,6 +18,11 @@ export interface Ec2Port {
    * for that very id. Throws rather than leave an id unanswered.
    */
   describeInstances(instanceIds: readonly string[]): Promise<Map<string, InstanceFacts>>;
+  /**
+   * The state of every id asked, on the same terms as describeInstances but without the rest of
+   * the description: for screening many instances, never for deciding an action.
+   */
+  instanceStates(instanceIds: readonly string[]): Promise<Map<string, InstanceState>>;
   /** The volumes EC2 holds on any of these instances. */
   describeVolumesAttachedTo(instanceIds: readonly string[]): Promise<VolumeFacts[]>;
   /** These volumes as EC2 reports them now; a volume that no longer exists is left out. */

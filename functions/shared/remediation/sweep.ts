@@ -86,9 +86,10 @@ export async function sweepCluster(
     return instanceId && node.taints.some((t) => isOurOutOfServiceTaint(t)) ? [instanceId] : [];
   });
   const instanceIds = [...attachmentsByInstance.keys()];
-  const instances = await deps.ec2.describeInstances([...new Set([...instanceIds, ...tainted])]);
+  // States only: the planner describes the stale ones in full before any action.
+  const states = await deps.ec2.instanceStates([...new Set([...instanceIds, ...tainted])]);
   const stale = instanceIds.filter((id) => {
-    const state = instances.get(id)?.state ?? 'gone';
+    const state = states.get(id) ?? 'gone';
     if (state === 'stopped' && settings.onStopped === 'ignore') return false;
     return staleStates.has(state);
   });
@@ -134,7 +135,7 @@ export async function sweepCluster(
     }
   }
 
-  const running = tainted.filter((id) => instances.get(id)?.state === 'running');
+  const running = tainted.filter((id) => states.get(id) === 'running');
   if (running.length > 0 && deferred.length === 0) {
     const lifted = await liftOutOfServiceTaints(running, deps, settings);
     reports.push(...lifted.filter((report) => report.actions.length > 0));

@@ -133,12 +133,14 @@ describe('sweep of a 60-node cluster with 12 dead nodes', () => {
         expect((await cluster.volume(volume.volumeId)).state).toBe('available');
     }
 
-    // EC2 is asked about instances by id in batches, never one call per node: for all 60 nodes,
-    // for the whole sweep's plan (the circuit breaker decides before the first action) and for
-    // its one batch of dead ones, each answer naming unknown ids, which are then asked without
-    // (moto names one unknown id per answer, EC2 all of them); and once right before each taint
-    // (every dead node's Node is tainted out-of-service).
-    const rounds = 3 * (1 + forgotten.length);
+    // EC2 is asked about instances by id in batches, never one call per node. First the states
+    // of all 60 nodes' instances (DescribeInstanceStatus): its answer names every unknown id,
+    // which are then asked without. Then in full (DescribeInstances) for the whole sweep's plan
+    // (the circuit breaker decides before the first action) and for its one batch of dead ones,
+    // where moto names one unknown id per answer (EC2 all of them); and once right before each
+    // taint (every dead node's Node is tainted out-of-service).
+    expect(counting.calls.get('DescribeInstanceStatus')).toBe(2);
+    const rounds = 2 * (1 + forgotten.length);
     expect(counting.calls.get('DescribeInstances')).toBe(rounds + dead.length);
     // The other calls (release checks, detaches) are a few per dead instance: none is spent on
     // the 48 healthy nodes.

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstanceStatusCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ec2ClientSettings } from '../../../../functions/shared/aws/client-settings.ts';
 import { createEc2Port, notFoundInstanceIds } from '../../../../functions/shared/aws/ec2-port.ts';
@@ -11,12 +11,15 @@ function notFound(message: string): Error {
   return Object.assign(new Error(message), { name: 'InvalidInstanceID.NotFound' });
 }
 
-/** A client whose DescribeInstances answers by id: unknown ids fail the call, as EC2 does. */
+/**
+ * A client whose DescribeInstances and DescribeInstanceStatus answer by id: unknown ids fail the
+ * call, as EC2 does. The status call answers only running instances without IncludeAllInstances.
+ */
 function ec2Knowing(known: readonly string[], options: { drop?: string } = {}) {
   const asked: string[][] = [];
   const client = {
     config: { region: async () => 'us-east-1' },
-    async send(command: { input: { InstanceIds?: string[] } }) {
+    async send(command: { input: { InstanceIds?: string[]; IncludeAllInstances?: boolean } }) {
       const ids = command.input.InstanceIds ?? [];
       asked.push(ids);
       const unknown = ids.filter((id) => !known.includes(id));
@@ -27,13 +30,17 @@ function ec2Knowing(known: readonly string[], options: { drop?: string } = {}) {
             : `The instance IDs '${unknown.join(', ')}' do not exist`,
         );
       }
+      const answered = ids.filter((id) => id !== options.drop);
+      if (command instanceof DescribeInstanceStatusCommand) {
+        return {
+          InstanceStatuses: command.input.IncludeAllInstances
+            ? answered.map((id) => ({ InstanceId: id, InstanceState: { Name: 'stopped' } }))
+            : [],
+        };
+      }
       return {
         Reservations: [
-          {
-            Instances: ids
-              .filter((id) => id !== options.drop)
-              .map((id) => ({ InstanceId: id, State: { Name: 'stopped' } })),
-          },
+          { Instances: answered.map((id) => ({ InstanceId: id, State: { Name: 'stopped' } })) },
         ],
       };
     },
@@ -45,28 +52,54 @@ const live = 'i-0aaaaaaaaaaaaaaa1';
 const forgotten = 'i-0bbbbbbbbbbbbbbb2';
 const alsoForgotten = 'i-0ccccccccccccccc3';
 
-describe('the EC2 port', () => {
+/** The two ways the port asks about instances by id, reduced to each id's state. */
+const askings = [
+  [
+    'describing instances',
+    async (port: ReturnType<typeof createEc2Port>, ids: string[]) =>
+      new Map([...(await port.describeInstances(ids))].map(([id, i]) => [id, i.state])),
+  ],
+  [
+    'reading instance states',
+    (port: ReturnType<typeof createEc2Port>, ids: string[]) => port.instanceStates(ids),
+  ],
+] as const;
+
+describe.each(askings)('the EC2 port %s', (_what, ask) => {
   it('asks by id and takes as gone exactly the ids EC2 answers InvalidInstanceID.NotFound for', async () => {
     const { client, asked } = ec2Knowing([live]);
 
-    const instances = await createEc2Port(client).describeInstances([
-      live,
-      forgotten,
-      alsoForgotten,
-    ]);
+    const states = await ask(createEc2Port(client), [live, forgotten, alsoForgotten]);
 
-    expect(instances.get(live)?.state).toBe('stopped');
-    expect(instances.get(forgotten)?.state).toBe('gone');
-    expect(instances.get(alsoForgotten)?.state).toBe('gone');
+    expect(states).toEqual(
+      new Map([
+        [live, 'stopped'],
+        [forgotten, 'gone'],
+        [alsoForgotten, 'gone'],
+      ]),
+    );
     expect(asked).toEqual([[live, forgotten, alsoForgotten], [live]]);
   });
 
   it('never takes absence from an answer as gone: it fails and says which id was not answered', async () => {
     const { client } = ec2Knowing([live, forgotten], { drop: forgotten });
 
-    await expect(createEc2Port(client).describeInstances([live, forgotten])).rejects.toThrow(
+    await expect(ask(createEc2Port(client), [live, forgotten])).rejects.toThrow(
       `EC2 answered neither the instance nor InvalidInstanceID.NotFound for ${forgotten}`,
     );
+  });
+});
+
+describe('the EC2 port', () => {
+  it('reads states of any instance, not only running ones, at most 100 ids a call', async () => {
+    const ids = Array.from({ length: 250 }, (_, i) => `i-0${String(i).padStart(16, '0')}`);
+    const { client, asked } = ec2Knowing(ids);
+
+    const states = await createEc2Port(client).instanceStates(ids);
+
+    expect(states.size).toBe(250);
+    expect([...states.values()].every((state) => state === 'stopped')).toBe(true);
+    expect(asked.map((batch) => batch.length)).toEqual([100, 100, 50]);
   });
 
   it('reads the ids out of both forms of the NotFound message, and of no other error', () => {

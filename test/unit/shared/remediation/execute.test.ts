@@ -32,6 +32,7 @@ function slowEc2(stuck: ReadonlySet<string> = new Set(), stateNow = 'terminated'
     region: async () => 'us-east-1',
     describeInstances: async (ids) =>
       new Map(ids.map((id) => [id, { instanceId: id, state: current.state, tags: {} }])),
+    instanceStates: async (ids) => new Map(ids.map((id) => [id, current.state])),
     describeVolumesAttachedTo: async () => [],
     async describeVolumes(ids): Promise<VolumeFacts[]> {
       return ids.map((volumeId) => ({

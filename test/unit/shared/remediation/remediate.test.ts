@@ -25,6 +25,10 @@ function countingPorts(instance: InstanceFacts) {
   const ec2: Ec2Port = {
     region: async () => 'us-east-1',
     describeInstances: count('ec2 DescribeInstances', new Map([[instance.instanceId, instance]])),
+    instanceStates: count(
+      'ec2 DescribeInstanceStatus',
+      new Map([[instance.instanceId, instance.state]]),
+    ),
     describeVolumesAttachedTo: count('ec2 DescribeVolumes', []),
     describeVolumes: count('ec2 DescribeVolumes', []),
     detachVolume: count('ec2 DetachVolume', 'detaching' as const),

@@ -45,15 +45,12 @@ function stoppedCluster(instanceCount: number, volumesEach: number) {
   }
   const detached: string[] = [];
   const untainted: string[] = [];
+  const instance = (id: string): InstanceFacts =>
+    instances.get(id) ?? { instanceId: id, state: 'gone', tags: {} };
   const ec2: Ec2Port = {
     region: async () => 'us-east-1',
-    describeInstances: async (ids) =>
-      new Map(
-        ids.map((id) => [
-          id,
-          instances.get(id) ?? { instanceId: id, state: 'gone' as const, tags: {} },
-        ]),
-      ),
+    describeInstances: async (ids) => new Map(ids.map((id) => [id, instance(id)])),
+    instanceStates: async (ids) => new Map(ids.map((id) => [id, instance(id).state])),
     describeVolumesAttachedTo: async (ids) =>
       [...volumes.values()].filter((v) => v.attachments.some((a) => ids.includes(a.instanceId))),
     describeVolumes: async (ids) =>
