@@ -99,10 +99,12 @@ export class ApiCallRecorder {
     };
   }
 
-  /** How long at least one call to `service` was open: the time spent waiting on it. */
-  busyMs(service: string): number {
+  /** How long at least one call to `service` (of `operation`, if given) was open: the time spent waiting on it. */
+  busyMs(service: string, operation?: string): number {
     const sorted = this.calls
-      .filter((c) => c.service === service)
+      .filter(
+        (c) => c.service === service && (operation === undefined || c.operation === operation),
+      )
       .sort((a, b) => a.start - b.start);
     let busy = 0;
     let openUntil = Number.NEGATIVE_INFINITY;
@@ -111,6 +113,18 @@ export class ApiCallRecorder {
       openUntil = Math.max(openUntil, call.end);
     }
     return busy;
+  }
+
+  /** busyMs of each of the service's operations, the busiest first. */
+  busyMsByOperation(service: string): Record<string, number> {
+    const operations = new Set(
+      this.calls.filter((c) => c.service === service).map((c) => c.operation),
+    );
+    return Object.fromEntries(
+      [...operations]
+        .map((operation) => [operation, Math.round(this.busyMs(service, operation))] as const)
+        .sort(([, a], [, b]) => b - a),
+    );
   }
 
   /**

@@ -352,6 +352,7 @@ async function sweepOfLargeCluster(env: LocalEnvironment, nodes: number) {
     cappedHeapPeakRssMiB: round((cappedRun.maxRssKiB ?? Number.NaN) / 1024),
     instancesAskedOfEc2: result.sweep.instancesExamined,
     ec2BusyMs: round(recorder.busyMs('ec2')),
+    ec2BusyMsByOperation: recorder.busyMsByOperation('ec2'),
     apiCalls: calls,
     ec2Calls: Object.entries(calls)
       .filter(([k]) => k.startsWith('ec2 '))
@@ -410,6 +411,17 @@ interface Results {
   /** The zone-outage storm; absent in results written before it was measured. */
   readonly zoneOutage?: ZoneOutageResult;
   readonly benchmarkSeconds: number;
+}
+
+/** ", the largest sweep's busiest calls: DescribeInstances 1.2 s, ..." (when measured). */
+function busiestEc2Calls(sweep: Results['sweeps'][number] | undefined): string {
+  // Absent in results written before it was measured.
+  const byOperation = sweep?.ec2BusyMsByOperation as Record<string, number> | undefined;
+  if (!byOperation) return '';
+  const busiest = Object.entries(byOperation)
+    .slice(0, 4)
+    .map(([operation, ms]) => `${operation} ${round(ms / 1000)} s`);
+  return `; in the ${sweep?.nodes}-node sweep, by call: ${busiest.join(', ')}`;
 }
 
 /**
@@ -566,7 +578,7 @@ function markdown(results: Results): string {
         `| ${s.nodes} | ${s.attachments} | ${s.deadNodes} | ${s.instancesAskedOfEc2 ?? 'not measured'} | ${s.wallMs} ms | ${s.ec2BusyMs === undefined ? 'not measured' : `${s.ec2BusyMs} ms`} | ${s.ec2Calls} | ${s.kubernetesCalls} | ${s.dryRunBundleMs} ms | ${s.dryRunBundlePeakRssMiB} MiB | ${s.cappedHeapPeakRssMiB === undefined ? 'not measured' : `${s.cappedHeapPeakRssMiB} MiB`} |`,
     ),
     '',
-    `EC2 busy: the time during which at least one EC2 call (to moto) was open. Moto answers DescribeInstances in time proportional to the instances it holds times the ids asked (about 1 s for 200 ids among 5,000 instances, measured), which EC2 does not. Peak memory is the bundle's process, unconstrained (V8 collects lazily on a machine with plenty of memory) and again with its heap capped (\`--max-old-space-size=${cappedHeapMiB} --max-semi-space-size=${cappedSemiSpaceMiB}\`).`,
+    `EC2 busy: the time during which at least one EC2 call (to moto) was open${busiestEc2Calls(results.sweeps.at(-1))}. The sweep first reads the state of every node's instance (DescribeInstanceStatus, 100 ids a call: states only, a fraction of DescribeInstances' answer), then describes in full only the stale ones. Moto answers calls by id in time proportional to the instances it holds times the ids asked, which EC2 does not. Peak memory is the bundle's process, unconstrained (V8 collects lazily on a machine with plenty of memory) and again with its heap capped (\`--max-old-space-size=${cappedHeapMiB} --max-semi-space-size=${cappedSemiSpaceMiB}\`).`,
     '',
     ...(results.zoneOutage ? zoneOutageMarkdown(results.zoneOutage) : []),
     '## Cold start of each bundle (import and client construction in a fresh Node.js process)',

@@ -131,7 +131,9 @@ async function askById(
     let asked = batch;
     while (asked.length > 0) {
       try {
-        for (const facts of await describe(asked)) found.set(facts.instanceId, facts);
+        const answer = await describe(asked);
+        const describedAt = Date.now();
+        for (const facts of answer) found.set(facts.instanceId, { ...facts, describedAt });
         asked = [];
       } catch (error) {
         const unknown = notFoundInstanceIds(error, asked);
@@ -142,7 +144,7 @@ async function askById(
           );
         }
         for (const instanceId of unknown) {
-          found.set(instanceId, { instanceId, state: 'gone', tags: {} });
+          found.set(instanceId, { instanceId, state: 'gone', tags: {}, describedAt: Date.now() });
         }
         asked = asked.filter((id) => !unknown.includes(id));
       }

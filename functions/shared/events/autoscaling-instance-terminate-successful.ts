@@ -1,12 +1,12 @@
 // Sample: events/autoscaling-instance-terminate-successful.json
 // {"source":"aws.autoscaling","detail-type":"EC2 Instance Terminate Successful",
 //  "detail":{"AutoScalingGroupName":"eks-workers","EC2InstanceId":"i-1234567890abcdef0",...}}
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { type EventParser, instanceIdSchema, malformed, type Request, shown } from './types.ts';
 
 const detailSchema = z.object({
   EC2InstanceId: instanceIdSchema,
-  AutoScalingGroupName: z.string().optional(),
+  AutoScalingGroupName: z.optional(z.string()),
 });
 
 const kind = 'autoscaling-instance-terminate-successful';

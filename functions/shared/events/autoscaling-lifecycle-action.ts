@@ -3,13 +3,13 @@
 //  "detail":{"LifecycleActionToken":"...","AutoScalingGroupName":"eks-workers",
 //   "LifecycleHookName":"ebs-volume-remediator","EC2InstanceId":"i-...",
 //   "LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING"}}
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { type EventParser, instanceIdSchema, malformed, type Request, shown } from './types.ts';
 
 const detailSchema = z.object({
-  LifecycleActionToken: z.string().min(1),
-  AutoScalingGroupName: z.string().min(1),
-  LifecycleHookName: z.string().min(1),
+  LifecycleActionToken: z.string().check(z.minLength(1)),
+  AutoScalingGroupName: z.string().check(z.minLength(1)),
+  LifecycleHookName: z.string().check(z.minLength(1)),
   EC2InstanceId: instanceIdSchema,
   LifecycleTransition: z.string(),
 });

@@ -3,29 +3,29 @@
 // alarm data: {"alarmName":"...","state":{"value":"ALARM",...},"configuration":{"metrics":[
 //   {"metricStat":{"metric":{"namespace":"AWS/EC2","name":"StatusCheckFailed",
 //    "dimensions":{"InstanceId":"i-..."}}}}]}}
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { isInstanceId } from '../aws-ids.ts';
 import type { EventParser, Request } from './types.ts';
 import { malformed, shown } from './types.ts';
 
 const alarmDataSchema = z.object({
   alarmName: z.string(),
-  state: z.object({ value: z.string(), timestamp: z.string().optional() }),
-  configuration: z
-    .object({
-      metrics: z
-        .array(
+  state: z.object({ value: z.string(), timestamp: z.optional(z.string()) }),
+  configuration: z.optional(
+    z.object({
+      metrics: z.optional(
+        z.array(
           z.object({
-            metricStat: z
-              .object({
-                metric: z.object({ dimensions: z.record(z.string(), z.string()).optional() }),
-              })
-              .optional(),
+            metricStat: z.optional(
+              z.object({
+                metric: z.object({ dimensions: z.optional(z.record(z.string(), z.string())) }),
+              }),
+            ),
           }),
-        )
-        .optional(),
-    })
-    .optional(),
+        ),
+      ),
+    }),
+  ),
 });
 
 const kind = 'cloudwatch-alarm';

@@ -1,7 +1,7 @@
 // Sample: events/ec2-instance-state-change-terminated.json
 // {"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification",
 //  "time":"2021-11-11T21:29:54Z","detail":{"instance-id":"i-1234567890abcdef0","state":"terminated"}}
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { type EventParser, instanceIdSchema, malformed, type Request } from './types.ts';
 
 const detailSchema = z.object({

@@ -1,6 +1,6 @@
 // Sample: events/manual-remediate.json
 // {"action":"remediate","instanceIds":["i-1234567890abcdef0"],"dryRun":true}
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { instanceIdSchema, malformed, type Request } from './types.ts';
 
 /** The most instances one manual invoke may name: one DescribeInstances filter's worth. */
@@ -8,8 +8,8 @@ export const maxManualInstanceIds = 200;
 
 const manualRemediateSchema = z.object({
   action: z.literal('remediate'),
-  instanceIds: z.array(instanceIdSchema).min(1).max(maxManualInstanceIds),
-  dryRun: z.boolean().optional(),
+  instanceIds: z.array(instanceIdSchema).check(z.minLength(1), z.maxLength(maxManualInstanceIds)),
+  dryRun: z.optional(z.boolean()),
 });
 
 export function parseManualRemediate(input: unknown): Request {

@@ -1,9 +1,9 @@
 // Sample: events/manual-sweep.json
 // {"action":"sweep","dryRun":true}
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { malformed, type Request } from './types.ts';
 
-const manualSweepSchema = z.object({ action: z.literal('sweep'), dryRun: z.boolean().optional() });
+const manualSweepSchema = z.object({ action: z.literal('sweep'), dryRun: z.optional(z.boolean()) });
 
 export function parseManualSweep(input: unknown): Request {
   const parsed = manualSweepSchema.safeParse(input);

@@ -1,4 +1,5 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import { isInstanceId } from '../aws-ids.ts';
 import type { Config } from '../config.ts';
 
@@ -64,9 +65,12 @@ export interface EventParser {
   parse(event: EventBridgeEnvelope, config: Config): Request;
 }
 
+// zod/mini leaves its messages out unless asked; zod's full API loads the same English ones.
+z.config(en());
+
 export const instanceIdSchema = z
   .string()
-  .refine(isInstanceId, { error: 'must be an EC2 instance id (i-...)' });
+  .check(z.refine(isInstanceId, { error: 'must be an EC2 instance id (i-...)' }));
 
 /** The fields EventBridge puts on every event. */
 export const envelopeSchema = z.object({
@@ -109,7 +113,7 @@ export function withBoundedReason(request: Request): Request {
 }
 
 /** A skip for an input that does not have the shape its kind promises. */
-export function malformed(kind: EventKind, error: z.ZodError): Request {
+export function malformed(kind: EventKind, error: z.core.$ZodError): Request {
   const problems = error.issues.map(
     (issue) => `${issue.path.join('.') || '(event)'} ${issue.message}`,
   );

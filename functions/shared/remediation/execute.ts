@@ -64,6 +64,12 @@ export interface ExecutionDeps {
   readonly onAction?: (record: ActionRecord) => void;
   readonly sleep?: (ms: number) => Promise<void>;
   /**
+   * Whether EC2 has released a volume from an instance; shared by the plans executed together
+   * (a sweep's batch) so that their checks share DescribeVolumes calls. Each execution makes its
+   * own when absent.
+   */
+  readonly isReleased?: ReleaseChecker;
+  /**
    * When the invocation must stop starting work (epoch ms), so it can report before Lambda's
    * timeout cuts it off: actions not started by then fail as "not started", waits end there.
    */
@@ -183,43 +189,53 @@ class Recorder {
 /** The states in which a forced detach may be used, checked again right before it. */
 const forceStates = new Set(['stopped', 'terminated', 'gone']);
 
+/**
+ * How old an EC2 reading the taint may act on without asking EC2 again. The planner's reading is
+ * taken alongside the last Kubernetes reads before the plan (observe.ts), so it is usually tens of
+ * milliseconds old when the taint goes out: as current as a read made right before, without a
+ * round trip of its own. A slower plan (a slow apiserver, a sweep's batch) is re-checked.
+ */
+export const stateFreshForMs = 1000;
+
 /** How long release checks of concurrent volumes wait for each other to share one call. */
 const releaseCheckWindowMs = 25;
 
+export type ReleaseChecker = (volumeId: string, instanceId: string) => Promise<boolean>;
+
 /**
- * Whether EC2 has released a volume from the instance. Checks made by concurrent volume tasks
- * within a few milliseconds of each other share one DescribeVolumes call: a node with 26
- * volumes costs one call per polling round, not 26 (Describe calls share one rate limit).
+ * Whether EC2 has released a volume from an instance. Checks made within a few milliseconds of
+ * each other share one DescribeVolumes call, whichever instances they are about: a node with 26
+ * volumes costs one call per polling round, not 26, and a sweep's batch of nodes about as few
+ * (Describe calls share one rate limit).
  */
-export function createReleaseChecker(
-  ec2: Ec2Port,
-  instanceId: string,
-): (volumeId: string) => Promise<boolean> {
-  type Waiter = { resolve: (released: boolean) => void; reject: (error: unknown) => void };
+export function createReleaseChecker(ec2: Ec2Port): ReleaseChecker {
+  type Waiter = {
+    instanceId: string;
+    resolve: (released: boolean) => void;
+    reject: (error: unknown) => void;
+  };
   let queued = new Map<string, Waiter[]>();
   const flush = async () => {
     const batch = queued;
     queued = new Map();
     try {
-      const volumes = await ec2.describeVolumes([...batch.keys()]);
-      const held = new Set(
-        volumes
-          .filter((v) =>
-            v.attachments.some((a) => a.instanceId === instanceId && a.state !== 'detached'),
-          )
-          .map((v) => v.volumeId),
+      const volumes = new Map(
+        (await ec2.describeVolumes([...batch.keys()])).map((v) => [v.volumeId, v]),
       );
       for (const [volumeId, waiters] of batch) {
-        for (const waiter of waiters) waiter.resolve(!held.has(volumeId));
+        for (const { instanceId, resolve } of waiters) {
+          const attachments = volumes.get(volumeId)?.attachments ?? [];
+          resolve(!attachments.some((a) => a.instanceId === instanceId && a.state !== 'detached'));
+        }
       }
     } catch (error) {
       for (const waiters of batch.values()) for (const waiter of waiters) waiter.reject(error);
     }
   };
-  return (volumeId) =>
+  return (volumeId, instanceId) =>
     new Promise<boolean>((resolve, reject) => {
       if (queued.size === 0) setTimeout(() => void flush(), releaseCheckWindowMs);
-      queued.set(volumeId, [...(queued.get(volumeId) ?? []), { resolve, reject }]);
+      queued.set(volumeId, [...(queued.get(volumeId) ?? []), { instanceId, resolve, reject }]);
     });
 }
 
@@ -367,7 +383,8 @@ export async function executeRemediation(
   await Promise.all(plan.evictPods.map((pod) => evictPod(plan, pod, deps, options, recorder)));
   if (plan.keepAttachments) return recorder.records;
 
-  const isReleased = createReleaseChecker(deps.ec2, plan.instanceId);
+  const releaseChecker = deps.isReleased ?? createReleaseChecker(deps.ec2);
+  const isReleased = (volumeId: string) => releaseChecker(volumeId, plan.instanceId);
   const left =
     plan.controllersDetach && !options.dryRun
       ? await awaitControllers(plan, deps, options, recorder, isReleased)
@@ -397,8 +414,12 @@ async function taintNode(
 ): Promise<ActionRecord> {
   return recorder.run('taint-node', { node: nodeName }, async () => {
     if (options.dryRun) return { outcome: 'planned' };
-    // Re-check right before: the taint makes Kubernetes evict the Node's pods.
-    const current = (await deps.ec2.describeInstances([plan.instanceId])).get(plan.instanceId);
+    // The state must be current: the taint makes Kubernetes evict the Node's pods.
+    const fresh =
+      plan.stateReadAt !== undefined && Date.now() - plan.stateReadAt <= stateFreshForMs;
+    const current = fresh
+      ? { state: plan.state }
+      : (await deps.ec2.describeInstances([plan.instanceId])).get(plan.instanceId);
     if (!current || !forceStates.has(current.state)) {
       return {
         outcome: 'refused',

@@ -18,6 +18,8 @@ export interface InstanceFacts {
   readonly stateReasonCode?: string;
   readonly availabilityZone?: string;
   readonly tags: Readonly<Record<string, string>>;
+  /** When EC2's answer arrived (epoch ms): how current the state is. */
+  readonly describedAt?: number;
 }
 
 /**

@@ -38,6 +38,14 @@ const podListConcurrency = 10;
 const deadStates = new Set(['stopped', 'terminated', 'gone']);
 
 /**
+ * The reading to plan on: the latest, except that an instance that died between the two readings
+ * keeps the first, the one its pods were (not) listed with; its next event plans it whole.
+ */
+function planned(listedWith: InstanceFacts, latest: InstanceFacts): InstanceFacts {
+  return deadStates.has(latest.state) && !deadStates.has(listedWith.state) ? listedWith : latest;
+}
+
+/**
  * Observes these instances in both systems: one DescribeInstances and one DescribeVolumes per
  * 200 instances, one list of Nodes and one of VolumeAttachments, whatever their number; then
  * one read per PersistentVolume involved and one list of pods per dead instance's Node.
@@ -76,8 +84,10 @@ export async function observeInstances(
     ),
   ];
   // The pods and the PersistentVolumes together: both follow from the lists alone, and each
-  // round trip saved comes before the first action.
-  const [podsPerInstance, pvs] = await Promise.all([
+  // round trip saved comes before the first action. Instances described before the lists (an
+  // event's screening) are described again alongside: the plan and the taint right after it
+  // then act on EC2's word of a moment ago, without a round trip of their own.
+  const [podsPerInstance, pvs, current] = await Promise.all([
     mapConcurrently(perInstance, podListConcurrency, ({ instance, nodeName }) =>
       // The pods of a Node whose instance is off: what PodGC would delete, and what keeps the
       // attach/detach controller attaching their volumes to it.
@@ -88,12 +98,13 @@ export async function observeInstances(
     mapConcurrently(pvNames, persistentVolumeReadConcurrency, (name) =>
       kube.readPersistentVolume(name),
     ),
+    described ? ec2.describeInstances(instanceIds) : instances,
   ]);
   const referenceOf = new Map(pvs.flatMap((pv) => (pv ? [[pv.name, pv.volumeReference]] : [])));
 
   const observations = perInstance.map(({ instance, node, own }, index) => ({
     pods: podsPerInstance[index] ?? [],
-    instance,
+    instance: planned(instance, instanceAsReported(current, instance.instanceId)),
     region,
     ...(node ? { node } : {}),
     attachments: own.map((attachment): MappedAttachment => {

@@ -86,6 +86,8 @@ export type InstancePlan =
       readonly nodeName?: string;
       /** Force is the last resort, for an instance that is stopped, terminated or gone. */
       readonly forceAllowed: boolean;
+      /** When EC2 reported `state` (epoch ms), if known: the taint may rely on a reading this recent. */
+      readonly stateReadAt?: number;
       readonly volumes: readonly VolumeTask[];
       /** The first stage: the out-of-service taint, so that Kubernetes stops waiting. */
       readonly taintNode?: string;
@@ -320,6 +322,7 @@ export function planRemediation(observation: Observation, settings: PlanSettings
     outcome: 'remediate',
     ...about,
     forceAllowed: ['stopped', 'terminated', 'gone'].includes(instance.state),
+    ...(instance.describedAt === undefined ? {} : { stateReadAt: instance.describedAt }),
     volumes,
     ...(taint && node ? { taintNode: node.name } : {}),
     evictPods: evictable.map(({ namespace, name, uid, deleting }) => ({

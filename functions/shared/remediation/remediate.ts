@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import type { InstanceReport } from '../result-events-contract.ts';
 import {
   type ActionRecord,
+  createReleaseChecker,
   type ExecutionDeps,
   executeRemediation,
   executeTaintLift,
@@ -149,7 +150,9 @@ export async function remediateInstances(
   kubernetesSnapshot?: KubernetesSnapshot,
 ): Promise<InstanceReport[]> {
   const plans = await planInstances(instanceIds, deps, settings, kubernetesSnapshot);
-  return Promise.all(plans.map((plan) => runPlan(plan, deps, settings)));
+  // One release checker for all: the instances' checks share their DescribeVolumes calls.
+  const together = { ...deps, isReleased: deps.isReleased ?? createReleaseChecker(deps.ec2) };
+  return Promise.all(plans.map((plan) => runPlan(plan, together, settings)));
 }
 
 /**

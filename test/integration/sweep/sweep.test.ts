@@ -137,11 +137,12 @@ describe('sweep of a 60-node cluster with 12 dead nodes', () => {
     // of all 60 nodes' instances (DescribeInstanceStatus): its answer names every unknown id,
     // which are then asked without. Then in full (DescribeInstances) for the whole sweep's plan
     // (the circuit breaker decides before the first action) and for its one batch of dead ones,
-    // where moto names one unknown id per answer (EC2 all of them); and once right before each
-    // taint (every dead node's Node is tainted out-of-service).
+    // where moto names one unknown id per answer (EC2 all of them); and again before a taint
+    // only where the batch's reading is more than a second old by then (a busy machine).
     expect(counting.calls.get('DescribeInstanceStatus')).toBe(2);
     const rounds = 2 * (1 + forgotten.length);
-    expect(counting.calls.get('DescribeInstances')).toBe(rounds + dead.length);
+    expect(counting.calls.get('DescribeInstances')).toBeGreaterThanOrEqual(rounds);
+    expect(counting.calls.get('DescribeInstances')).toBeLessThanOrEqual(rounds + dead.length);
     // The other calls (release checks, detaches) are a few per dead instance: none is spent on
     // the 48 healthy nodes.
     const total = [...counting.calls.values()].reduce((a, b) => a + b, 0);

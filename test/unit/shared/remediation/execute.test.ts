@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
+  createReleaseChecker,
   executeRemediation,
   notStarted,
+  stateFreshForMs,
 } from '../../../../functions/shared/remediation/execute.ts';
 import type {
   AttachmentFacts,
@@ -117,6 +119,34 @@ describe('executeRemediation', () => {
     expect(describeCalls).toBeLessThanOrEqual(3);
   });
 
+  it('answers release checks about several instances with one DescribeVolumes call, each for its own instance', async () => {
+    const other = 'i-0fedcba9876543210';
+    const asked: string[][] = [];
+    const ec2: Ec2Port = {
+      ...slowEc2().port,
+      describeVolumes: async (ids) => {
+        asked.push([...ids]);
+        return [
+          { volumeId: 'vol-a', tags: {}, attachments: [] },
+          {
+            volumeId: 'vol-b',
+            tags: {},
+            attachments: [{ instanceId: other, device: '/dev/xvdbb', state: 'attached' }],
+          },
+        ];
+      },
+    };
+    const isReleased = createReleaseChecker(ec2);
+
+    const answers = await Promise.all([
+      isReleased('vol-a', instanceId),
+      isReleased('vol-b', other),
+    ]);
+
+    expect(answers).toEqual([true, false]);
+    expect(asked).toEqual([['vol-a', 'vol-b']]);
+  });
+
   it('forces a detach that does not finish in time, for a terminated instance', async () => {
     const ec2 = slowEc2(new Set(['vol-00000000000000000']));
 
@@ -156,26 +186,69 @@ describe('executeRemediation', () => {
     ]);
   });
 
-  it('asks EC2 again right before tainting, and leaves the Node of an instance that came back', async () => {
+  it.each([
+    ['a plan that does not say when EC2 was read', undefined],
+    ['a plan on a reading older than a second', Date.now() - stateFreshForMs - 1],
+  ])(
+    'asks EC2 again before tainting, for %s, and leaves the Node of an instance that came back',
+    async (_what, stateReadAt) => {
+      const ec2 = slowEc2(new Set(), 'terminated');
+      ec2.current.state = 'running';
+      const tainted: string[] = [];
+      const plan = {
+        ...planWith(0),
+        state: 'stopped' as const,
+        taintNode: 'node-a',
+        ...(stateReadAt === undefined ? {} : { stateReadAt }),
+      };
+
+      const records = await executeRemediation(
+        plan,
+        {
+          ec2: ec2.port,
+          kube: { ...kube, addNodeTaint: async (name) => void tainted.push(name) },
+          sleep: noSleep,
+        },
+        options,
+      );
+
+      expect(tainted).toEqual([]);
+      expect(records).toEqual([
+        expect.objectContaining({ action: 'taint-node', outcome: 'refused' }),
+      ]);
+    },
+  );
+
+  it('taints on the plan’s own reading of EC2 when it is a moment old, without asking again', async () => {
     const ec2 = slowEc2(new Set(), 'terminated');
-    ec2.current.state = 'running';
+    const asked: string[][] = [];
     const tainted: string[] = [];
-    const plan = { ...planWith(0), state: 'stopped' as const, taintNode: 'node-a' };
+    const plan = {
+      ...planWith(0),
+      state: 'stopped' as const,
+      taintNode: 'node-a',
+      stateReadAt: Date.now(),
+    };
 
     const records = await executeRemediation(
       plan,
       {
-        ec2: ec2.port,
+        ec2: {
+          ...ec2.port,
+          describeInstances: async (ids) => {
+            asked.push([...ids]);
+            return ec2.port.describeInstances(ids);
+          },
+        },
         kube: { ...kube, addNodeTaint: async (name) => void tainted.push(name) },
         sleep: noSleep,
       },
       options,
     );
 
-    expect(tainted).toEqual([]);
-    expect(records).toEqual([
-      expect.objectContaining({ action: 'taint-node', outcome: 'refused' }),
-    ]);
+    expect(asked).toEqual([]);
+    expect(tainted).toEqual(['node-a']);
+    expect(records).toEqual([expect.objectContaining({ action: 'taint-node', outcome: 'done' })]);
   });
 
   it('deletes a VolumeAttachment by the uid it observed', async () => {

@@ -3,6 +3,7 @@ import type { InstanceFacts } from '../../../../functions/shared/remediation/fac
 import type { Ec2Port, KubernetesPort } from '../../../../functions/shared/remediation/ports.ts';
 import {
   liftOutOfServiceTaints,
+  planInstances,
   remediateInstances,
 } from '../../../../functions/shared/remediation/remediate.ts';
 
@@ -88,5 +89,59 @@ describe('an event about an instance that is not the cluster’s', () => {
 
     expect(report).toMatchObject({ outcome: 'skipped' });
     expect(ports.calls).toEqual(['ec2 DescribeInstances', 'kube get node']);
+  });
+});
+
+describe('an event’s instance, read from EC2 again alongside the dead Node’s pods', () => {
+  const ours: InstanceFacts = {
+    ...stranger,
+    tags: { 'kubernetes.io/cluster/prod': 'owned' },
+  };
+  const node = {
+    name: 'ip-10-9-8-7.ec2.internal',
+    providerId: `aws:///us-east-1a/${ours.instanceId}`,
+    taints: [],
+  };
+  // The cluster is this one Node: the circuit breaker's share of dead Nodes must allow it.
+  const oneNodeCluster = { ...settings, maxDeadNodePercent: 100 };
+  /** Ports whose DescribeInstances answers these states in turn, each stamped when answered. */
+  function portsAnswering(...states: InstanceFacts['state'][]) {
+    const ports = countingPorts(ours);
+    let call = 0;
+    const ec2: Ec2Port = {
+      ...ports.ec2,
+      describeInstances: async () => {
+        const state = states[Math.min(call++, states.length - 1)] ?? 'running';
+        return new Map([[ours.instanceId, { ...ours, state, describedAt: Date.now() }]]);
+      },
+    };
+    const kube: KubernetesPort = { ...ports.kube, listNodes: async () => [node] };
+    return { ec2, kube, calls: () => call };
+  }
+
+  it('plans on the later reading, which the taint can then rely on', async () => {
+    const ports = portsAnswering('stopped', 'stopped');
+
+    const [plan] = await planInstances([ours.instanceId], ports, oneNodeCluster);
+
+    expect(ports.calls()).toBe(2);
+    expect(plan).toMatchObject({ outcome: 'remediate', state: 'stopped', taintNode: node.name });
+    expect(plan?.outcome === 'remediate' && plan.stateReadAt).toBeGreaterThan(0);
+  });
+
+  it('does not plan a taint for an instance that started again between the two readings', async () => {
+    const ports = portsAnswering('stopped', 'running');
+
+    const [plan] = await planInstances([ours.instanceId], ports, oneNodeCluster);
+
+    expect(plan).toMatchObject({ outcome: 'refused', state: 'running' });
+  });
+
+  it('plans an instance that died between the readings on the first: its pods were not listed', async () => {
+    const ports = portsAnswering('shutting-down', 'terminated');
+
+    const [plan] = await planInstances([ours.instanceId], ports, oneNodeCluster);
+
+    expect(plan).toMatchObject({ outcome: 'refused', state: 'shutting-down' });
   });
 });
