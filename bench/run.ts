@@ -456,7 +456,7 @@ function targetsMarkdown(results: Results): string[] {
       unit: 'ms',
       limit: 150,
       atMost: false,
-      why: "a CPU profile of the import (node --cpu-prof) puts it in V8 compiling the 0.8 MB bundle and in running its modules' top-level code (the AWS SDK's and zod's set-up); reading the configuration and building the clients take about 20 ms of it. (Node.js's own fetch stack, which importing node:http as a module loaded, about 40 ms, is no longer loaded: scripts/cjs-node-http.ts.)",
+      why: "a CPU profile of the import (node --cpu-prof) puts it in V8 compiling the 0.8 MB bundle and in running its modules' top-level code (the AWS SDK's set-up above all); reading the configuration and building the clients take about 20 ms of it. (Node.js's own fetch stack, which importing node:http as a module loaded, about 40 ms, is no longer loaded: scripts/cjs-node-http.ts; zod/mini instead of zod's chained API saved about 20 ms more.)",
     },
     {
       figure: 'sequential round trips from cluster access to the first change (one volume)',
@@ -464,7 +464,7 @@ function targetsMarkdown(results: Results): string[] {
       unit: '',
       limit: 2,
       atMost: true,
-      why: "the waves are the Node and VolumeAttachment lists (with DescribeVolumes), then the dead Node's pods and its PersistentVolumes together, then DescribeInstances once more right before the taint: the safety rule that the instance state comes from EC2 at action time costs that one.",
+      why: "the waves are the Node and VolumeAttachment lists (with DescribeVolumes), then the dead Node's pods, its PersistentVolumes and EC2's current reading of the instance together; a third wave means that reading was more than a second old when the taint was due (stateFreshForMs in execute.ts), and EC2 was asked again.",
     },
     {
       figure: '26 volumes vs one, same run',
@@ -488,7 +488,7 @@ function targetsMarkdown(results: Results): string[] {
       unit: 's',
       limit: 30,
       atMost: false,
-      why: `the sweep waits on moto for ${largestSweep?.ec2BusyMs === undefined ? 'most of it' : `${round(largestSweep.ec2BusyMs / 1000)} s of it`} (EC2 busy, sweep table): moto answers DescribeInstances in time proportional to the instances it holds times the ids asked, which EC2 does not.`,
+      why: `the sweep waits on moto for ${largestSweep?.ec2BusyMs === undefined ? 'most of it' : `${round(largestSweep.ec2BusyMs / 1000)} s of it`} (EC2 busy, sweep table, with the busiest calls): moto does each call's work in turn, and filters DescribeVolumes over every volume it holds (each of its instances has a root volume: over 6,000 here) and looks instances up by scanning them all, which EC2 does not.`,
     },
     {
       figure: 'sweep peak memory at that size (the bundle, dry run, V8 unconstrained)',
@@ -578,7 +578,7 @@ function markdown(results: Results): string {
         `| ${s.nodes} | ${s.attachments} | ${s.deadNodes} | ${s.instancesAskedOfEc2 ?? 'not measured'} | ${s.wallMs} ms | ${s.ec2BusyMs === undefined ? 'not measured' : `${s.ec2BusyMs} ms`} | ${s.ec2Calls} | ${s.kubernetesCalls} | ${s.dryRunBundleMs} ms | ${s.dryRunBundlePeakRssMiB} MiB | ${s.cappedHeapPeakRssMiB === undefined ? 'not measured' : `${s.cappedHeapPeakRssMiB} MiB`} |`,
     ),
     '',
-    `EC2 busy: the time during which at least one EC2 call (to moto) was open${busiestEc2Calls(results.sweeps.at(-1))}. The sweep first reads the state of every node's instance (DescribeInstanceStatus, 100 ids a call: states only, a fraction of DescribeInstances' answer), then describes in full only the stale ones. Moto answers calls by id in time proportional to the instances it holds times the ids asked, which EC2 does not. Peak memory is the bundle's process, unconstrained (V8 collects lazily on a machine with plenty of memory) and again with its heap capped (\`--max-old-space-size=${cappedHeapMiB} --max-semi-space-size=${cappedSemiSpaceMiB}\`).`,
+    `EC2 busy: the time during which at least one EC2 call (to moto) was open${busiestEc2Calls(results.sweeps.at(-1))}. The sweep first reads the state of every node's instance (DescribeInstanceStatus, 100 ids a call: states only, a fraction of DescribeInstances' answer), then describes in full only the stale ones; the release checks of a batch's instances share their DescribeVolumes calls. Moto answers calls by id in time proportional to the instances it holds times the ids asked, and filters DescribeVolumes over every volume it holds, which EC2 does not. Peak memory is the bundle's process, unconstrained (V8 collects lazily on a machine with plenty of memory) and again with its heap capped (\`--max-old-space-size=${cappedHeapMiB} --max-semi-space-size=${cappedSemiSpaceMiB}\`).`,
     '',
     ...(results.zoneOutage ? zoneOutageMarkdown(results.zoneOutage) : []),
     '## Cold start of each bundle (import and client construction in a fresh Node.js process)',
