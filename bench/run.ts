@@ -3,7 +3,7 @@
 // sweeps of large clusters, the zone-outage storm (bench/zone-outage.ts), and the cold start of each bundle. Writes bench/results.json and
 // BENCHMARKS.md from the numbers of this run; nothing is typed in.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
@@ -18,6 +18,7 @@ import {
   ebsCsiAttacherFinalizer,
   volumeAttachmentName,
 } from '../functions/shared/volume-attachment-name.ts';
+import { coldStartBytes } from '../scripts/cold-start-files.ts';
 import { invokeBundle, resultOf } from '../test/support/bundle-process.ts';
 import { awsClientConfigFor, awsEnvironmentFor, testRegion } from '../test/support/endpoints.ts';
 import { type FaultRule, kubeconfigThrough, startFaultProxy } from '../test/support/fault-proxy.ts';
@@ -364,6 +365,12 @@ async function sweepOfLargeCluster(env: LocalEnvironment, nodes: number) {
   };
 }
 
+function deployedBytes(folder: string): number {
+  return readdirSync(folder, { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.mjs'))
+    .reduce((sum, file) => sum + statSync(join(folder, file)).size, 0);
+}
+
 function coldStart(env: LocalEnvironment, name: string) {
   const bundle = join(repoRoot, 'dist', name, 'index.mjs');
   const settings = {
@@ -384,7 +391,10 @@ function coldStart(env: LocalEnvironment, name: string) {
   }
   return {
     bundle: name,
-    sizeKiB: round(statSync(bundle).size / 1024, 0),
+    // What a cold start reads and compiles: the entry and the chunks it imports statically.
+    sizeKiB: round(coldStartBytes(bundle) / 1024, 0),
+    // What is deployed: every chunk, those loaded on first use too (no source maps).
+    deployedKiB: round(deployedBytes(join(repoRoot, 'dist', name)) / 1024, 0),
     importMedianMs: round(median(times)),
   };
 }
@@ -443,7 +453,8 @@ function targetsMarkdown(results: Results): string[] {
   }
   const targets: Target[] = [
     {
-      figure: 'bundle size, largest function',
+      figure:
+        'bundle size, largest function (what a cold start loads; the whole folder in the cold start section)',
       value: Math.max(...results.coldStarts.map((c) => c.sizeKiB)),
       unit: 'KiB',
       limit: 1000,
@@ -456,7 +467,7 @@ function targetsMarkdown(results: Results): string[] {
       unit: 'ms',
       limit: 150,
       atMost: false,
-      why: "a CPU profile of the import (node --cpu-prof) puts it in V8 compiling the 0.8 MB bundle and in running its modules' top-level code (the AWS SDK's set-up above all); reading the configuration and building the clients take about 20 ms of it. (Node.js's own fetch stack, which importing node:http as a module loaded, about 40 ms, is no longer loaded: scripts/cjs-node-http.ts; zod/mini instead of zod's chained API saved about 20 ms more.)",
+      why: "a CPU profile of the import (node --cpu-prof) puts about a third of it in V8 compiling the code a cold start loads, and most of the rest in running its modules' top-level code (the AWS SDK's set-up above all) and in Node.js's own modules (node:http, node:https, node:crypto); reading the configuration and building the clients take about 20 ms.",
     },
     {
       figure: 'sequential round trips from cluster access to the first change (one volume)',
@@ -583,9 +594,12 @@ function markdown(results: Results): string {
     ...(results.zoneOutage ? zoneOutageMarkdown(results.zoneOutage) : []),
     '## Cold start of each bundle (import and client construction in a fresh Node.js process)',
     '',
-    '| bundle | size | import, median |',
-    '|---|---|---|',
-    ...results.coldStarts.map((c) => `| ${c.bundle} | ${c.sizeKiB} KiB | ${c.importMedianMs} ms |`),
+    '| bundle | loaded at a cold start | deployed (chunks loaded on first use too) | import, median |',
+    '|---|---|---|---|',
+    ...results.coldStarts.map(
+      (c) =>
+        `| ${c.bundle} | ${c.sizeKiB} KiB | ${'deployedKiB' in c ? `${c.deployedKiB} KiB` : 'not measured'} | ${c.importMedianMs} ms |`,
+    ),
     '',
     "Targets (reported, never asserted): a remediation is a small constant number of sequential round trips whatever its volume count, and 26 volumes take at most 1.5× one; a sweep's EC2 calls grow with batches of instances, not nodes; each bundle is under 1 MB and imports in under 150 ms.",
     '',

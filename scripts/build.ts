@@ -1,11 +1,22 @@
-// Bundles each Lambda function (functions/<name>/index.ts) into one self-contained, minified
-// ESM file, dist/<name>/index.mjs exporting `handler`: the exact file the CDK app deploys. Also
-// bundles the command line (cli/main.ts) into dist/cli/main.mjs, which the installed package
-// runs (Node.js does not strip types of files under node_modules).
-import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+// Bundles each Lambda function (functions/<name>/index.ts) into a self-contained, minified ESM
+// folder: dist/<name>/index.mjs exporting `handler`, and dist/<name>/chunks/ with the code it
+// imports only when needed (the tracer, the SDK's credential providers other than the
+// environment's), which a cold start then neither loads nor compiles: the folder is what the CDK
+// app deploys. Also bundles the command line (cli/main.ts) into dist/cli/main.mjs, which the
+// installed package runs (Node.js does not strip types of files under node_modules).
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { build } from 'esbuild';
 import { requireNodeHttp } from './cjs-node-http.ts';
+import { coldStartBytes } from './cold-start-files.ts';
 import { literalSchemaKeys } from './sdk-schema-keys.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -29,10 +40,15 @@ const bundles = [
 ];
 
 for (const { entry, out } of bundles) {
-  const outfile = join(root, 'dist', out);
+  const outdir = join(root, 'dist', dirname(out));
   const result = await build({
-    entryPoints: [entry],
-    outfile,
+    entryPoints: { [basename(out, '.mjs')]: entry },
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    // Dynamic imports become chunks of their own, loaded on first use.
+    splitting: true,
+    // Named by content: a new build never overwrites a chunk that a loaded bundle may import.
+    chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     minify: true,
     // Error class names (ConfigurationError, ...) stay readable in logs.
@@ -58,13 +74,25 @@ for (const { entry, out } of bundles) {
     write: false,
   });
   // Written aside, then renamed into place: a test or a demo reading the bundle while another
-  // build runs never sees half a file.
-  for (const file of result.outputFiles) {
+  // build runs never sees half a file. Chunks come first, so an entry never names a missing one.
+  const isChunk = (path: string) => path.startsWith(chunksDir);
+  const chunksDir = join(outdir, 'chunks');
+  const files = result.outputFiles;
+  for (const file of [
+    ...files.filter((f) => isChunk(f.path)),
+    ...files.filter((f) => !isChunk(f.path)),
+  ]) {
     mkdirSync(dirname(file.path), { recursive: true });
     const partial = `${file.path}.partial-${process.pid}`;
     writeFileSync(partial, file.contents);
     renameSync(partial, file.path);
   }
-  const bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
-  console.log(`built dist/${out} (${(bytes / 1024).toFixed(0)} KiB)`);
+  // Chunks of earlier builds are imported by nothing now: they would only be deployed.
+  const written = new Set(files.map((file) => file.path));
+  for (const name of existsSync(chunksDir) ? readdirSync(chunksDir) : []) {
+    const path = join(chunksDir, name);
+    if (!written.has(path) && !name.includes('.partial-')) rmSync(path);
+  }
+  const loaded = coldStartBytes(join(root, 'dist', out));
+  console.log(`built dist/${out} (${(loaded / 1024).toFixed(0)} KiB loaded at a cold start)`);
 }

@@ -2,12 +2,8 @@
  * The clients and ports of one cold start, built once from the configuration and reused by
  * every invocation of the container.
  */
-import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { EKSClient } from '@aws-sdk/client-eks';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createAutoScalingPort } from './aws/autoscaling-port.ts';
 import { awsClientSettings, ec2ClientSettings } from './aws/client-settings.ts';
 import { createEc2Port } from './aws/ec2-port.ts';
 import { publishResultEvents, type ResultEvent } from './aws/result-events.ts';
@@ -38,24 +34,36 @@ function once<T>(make: () => T): () => T {
 export function createRuntime(config: Config): Runtime {
   const ec2Client = traced(new EC2Client(ec2ClientSettings));
   const connection = clusterConnection(config.clusterAccess, {
-    eks: once(() => traced(new EKSClient(awsClientSettings))),
-    secretsManager: once(() => traced(new SecretsManagerClient(awsClientSettings))),
+    // Loaded on first use, and only for the configured cluster access.
+    eks: once(async () => {
+      const { EKSClient } = await import('@aws-sdk/client-eks');
+      return traced(new EKSClient(awsClientSettings));
+    }),
+    secretsManager: once(async () => {
+      const { SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
+      return traced(new SecretsManagerClient(awsClientSettings));
+    }),
     region: () => ec2Client.config.region(),
     credentials: () => ec2Client.config.credentials(),
   });
   let current: { endpoint: ClusterEndpoint; port: KubernetesPort } | undefined;
   const bus = config.resultEventBus;
   const eventBridge = once(() => traced(new EventBridgeClient(awsClientSettings)));
-  const autoScaling = once(() =>
-    createAutoScalingPort(traced(new AutoScalingClient(awsClientSettings))),
-  );
+  const autoScaling = once(async () => {
+    const [{ AutoScalingClient }, { createAutoScalingPort }] = await Promise.all([
+      import('@aws-sdk/client-auto-scaling'),
+      import('./aws/autoscaling-port.ts'),
+    ]);
+    return createAutoScalingPort(traced(new AutoScalingClient(awsClientSettings)));
+  });
   return {
     ec2: createEc2Port(ec2Client),
-    // Built on first use: only the lifecycle function calls Auto Scaling.
+    // Loaded and built on first use: only the lifecycle function calls Auto Scaling.
     autoScaling: {
-      heartbeatTimeoutSeconds: (action) => autoScaling().heartbeatTimeoutSeconds(action),
-      recordHeartbeat: (action) => autoScaling().recordHeartbeat(action),
-      complete: (action, result) => autoScaling().complete(action, result),
+      heartbeatTimeoutSeconds: async (action) =>
+        (await autoScaling()).heartbeatTimeoutSeconds(action),
+      recordHeartbeat: async (action) => (await autoScaling()).recordHeartbeat(action),
+      complete: async (action, result) => (await autoScaling()).complete(action, result),
     },
     async kubernetes() {
       const endpoint = await connection.endpoint();

@@ -44,8 +44,8 @@ export function wireHandler(
     };
   const bus = config.resultEventBus;
   const connection = clusterConnection(config.clusterAccess, {
-    eks: () => new EKSClient(aws),
-    secretsManager: () => new SecretsManagerClient(aws),
+    eks: async () => new EKSClient(aws),
+    secretsManager: async () => new SecretsManagerClient(aws),
     region: async () => testRegion,
     credentials: async () => aws.credentials,
   });

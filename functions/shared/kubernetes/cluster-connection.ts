@@ -1,18 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DescribeClusterCommand, type EKSClient } from '@aws-sdk/client-eks';
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { EKSClient } from '@aws-sdk/client-eks';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { awsFailure } from '../aws/aws-failure.ts';
 import type { ClusterAccess } from '../config.ts';
 import { ClusterAccessError, ConfigurationError, messageOf } from '../errors.ts';
 import { cutOffOptions } from '../invocation-cut-off.ts';
 import { type AwsCredentials, type EksToken, eksBearerToken } from './eks-token.ts';
-import { type ClusterEndpoint, parseKubeconfig } from './kubeconfig.ts';
+import type { ClusterEndpoint } from './kubeconfig.ts';
+
+// Each kind of access loads what only it needs on first use (the EKS client, the Secrets
+// Manager client, the kubeconfig parser and its YAML library): a cold start compiles none of it,
+// and a function set up for one kind never loads the others'.
 
 /** The AWS clients cluster access may need; only the one for the configured access is used. */
 export interface ClusterAccessClients {
-  readonly eks: () => EKSClient;
-  readonly secretsManager: () => SecretsManagerClient;
+  readonly eks: () => Promise<EKSClient>;
+  readonly secretsManager: () => Promise<SecretsManagerClient>;
   readonly region: () => Promise<string>;
   readonly credentials: () => Promise<AwsCredentials>;
 }
@@ -25,7 +29,12 @@ export interface ClusterConnection {
   endpoint(): Promise<ClusterEndpoint>;
 }
 
-function fromString(content: string, source: string, baseDir?: string): ClusterEndpoint {
+async function fromString(
+  content: string,
+  source: string,
+  baseDir?: string,
+): Promise<ClusterEndpoint> {
+  const { parseKubeconfig } = await import('./kubeconfig.ts');
   try {
     return parseKubeconfig(content, baseDir);
   } catch (error) {
@@ -49,7 +58,7 @@ function kubeconfigFile(path: string): ClusterConnection {
           cause: error,
         });
       }
-      cached = fromString(content, `KUBECONFIG=${path}`, dirname(path));
+      cached = await fromString(content, `KUBECONFIG=${path}`, dirname(path));
       return cached;
     },
   };
@@ -59,15 +68,20 @@ function kubeconfigSecret(secretArn: string, clients: ClusterAccessClients): Clu
   let cached: Promise<ClusterEndpoint> | undefined;
   const load = async () => {
     try {
-      const secret = await clients
-        .secretsManager()
-        .send(new GetSecretValueCommand({ SecretId: secretArn }), cutOffOptions());
+      const [client, { GetSecretValueCommand }] = await Promise.all([
+        clients.secretsManager(),
+        import('@aws-sdk/client-secrets-manager'),
+      ]);
+      const secret = await client.send(
+        new GetSecretValueCommand({ SecretId: secretArn }),
+        cutOffOptions(),
+      );
       if (!secret.SecretString) {
         throw new ConfigurationError(
           `secret ${secretArn} holds no text; store the kubeconfig as text`,
         );
       }
-      return fromString(secret.SecretString, `secret ${secretArn}`);
+      return await fromString(secret.SecretString, `secret ${secretArn}`);
     } catch (error) {
       cached = undefined; // a failed read is tried again on the next invocation
       if (error instanceof ConfigurationError) throw error;
@@ -91,9 +105,14 @@ function eksCluster(eksClusterName: string, clients: ClusterAccessClients): Clus
   let current: ClusterEndpoint | undefined;
   const describe = async () => {
     try {
-      const { cluster } = await clients
-        .eks()
-        .send(new DescribeClusterCommand({ name: eksClusterName }), cutOffOptions());
+      const [client, { DescribeClusterCommand }] = await Promise.all([
+        clients.eks(),
+        import('@aws-sdk/client-eks'),
+      ]);
+      const { cluster } = await client.send(
+        new DescribeClusterCommand({ name: eksClusterName }),
+        cutOffOptions(),
+      );
       if (!cluster?.endpoint || !cluster.certificateAuthority?.data) {
         throw new Error('DescribeCluster returned no endpoint or certificate authority');
       }
