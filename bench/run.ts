@@ -423,6 +423,16 @@ interface Results {
   readonly benchmarkSeconds: number;
 }
 
+/**
+ * How long EC2's mutating-call bucket (50 at once, then 5 a second: remediation.md) lets the
+ * sweep's DetachVolume calls take at least, whatever the code does.
+ */
+function detachFloor(sweep: Results['sweeps'][number] | undefined): string {
+  const detaches = sweep?.apiCalls['ec2 DetachVolume'] ?? 0;
+  const seconds = Math.max(0, (detaches - 50) / 5);
+  return `its ${detaches} DetachVolume calls (the dead nodes' volumes) take at least ${round(seconds)} s at 50 at once and 5 a second after that, the account's mutating-call rate.`;
+}
+
 /** ", the largest sweep's busiest calls: DescribeInstances 1.2 s, ..." (when measured). */
 function busiestEc2Calls(sweep: Results['sweeps'][number] | undefined): string {
   // Absent in results written before it was measured.
@@ -499,7 +509,7 @@ function targetsMarkdown(results: Results): string[] {
       unit: 's',
       limit: 30,
       atMost: false,
-      why: `the sweep waits on moto for ${largestSweep?.ec2BusyMs === undefined ? 'most of it' : `${round(largestSweep.ec2BusyMs / 1000)} s of it`} (EC2 busy, sweep table, with the busiest calls): moto does each call's work in turn, and filters DescribeVolumes over every volume it holds (each of its instances has a root volume: over 6,000 here) and looks instances up by scanning them all, which EC2 does not.`,
+      why: `the sweep waits on moto for ${largestSweep?.ec2BusyMs === undefined ? 'most of it' : `${round(largestSweep.ec2BusyMs / 1000)} s of it`} (EC2 busy, sweep table, with the busiest calls): moto does each call's work in turn, and filters DescribeVolumes over every volume it holds (each of its instances has a root volume: over 6,000 here) and looks instances up by scanning them all, which EC2 does not. In an AWS account the floor is EC2's own: ${detachFloor(largestSweep)}`,
     },
     {
       figure: 'sweep peak memory at that size (the bundle, dry run, V8 unconstrained)',

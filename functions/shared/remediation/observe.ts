@@ -39,7 +39,8 @@ const deadStates = new Set(['stopped', 'terminated', 'gone']);
 
 /**
  * The reading to plan on: the latest, except that an instance that died between the two readings
- * keeps the first, the one its pods were (not) listed with; its next event plans it whole.
+ * keeps the first, the one its pods were (not) listed with; its next event plans it whole. (Only
+ * instances dead at the first reading are read again today; this keeps the rule where it belongs.)
  */
 function planned(listedWith: InstanceFacts, latest: InstanceFacts): InstanceFacts {
   return deadStates.has(latest.state) && !deadStates.has(listedWith.state) ? listedWith : latest;
@@ -98,13 +99,20 @@ export async function observeInstances(
     mapConcurrently(pvNames, persistentVolumeReadConcurrency, (name) =>
       kube.readPersistentVolume(name),
     ),
-    described ? ec2.describeInstances(instanceIds) : instances,
+    // Only the dead ones: no other is tainted, and a shutting-down one is refused on either reading.
+    described
+      ? ec2.describeInstances(
+          perInstance
+            .filter(({ instance }) => deadStates.has(instance.state))
+            .map(({ instance }) => instance.instanceId),
+        )
+      : instances,
   ]);
   const referenceOf = new Map(pvs.flatMap((pv) => (pv ? [[pv.name, pv.volumeReference]] : [])));
 
   const observations = perInstance.map(({ instance, node, own }, index) => ({
     pods: podsPerInstance[index] ?? [],
-    instance: planned(instance, instanceAsReported(current, instance.instanceId)),
+    instance: planned(instance, current.get(instance.instanceId) ?? instance),
     region,
     ...(node ? { node } : {}),
     attachments: own.map((attachment): MappedAttachment => {
