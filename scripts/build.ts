@@ -75,8 +75,8 @@ for (const { entry, out } of bundles) {
   });
   // Written aside, then renamed into place: a test or a demo reading the bundle while another
   // build runs never sees half a file. Chunks come first, so an entry never names a missing one.
-  const isChunk = (path: string) => path.startsWith(chunksDir);
   const chunksDir = join(outdir, 'chunks');
+  const isChunk = (path: string) => path.startsWith(chunksDir);
   const files = result.outputFiles;
   for (const file of [
     ...files.filter((f) => isChunk(f.path)),

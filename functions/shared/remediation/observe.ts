@@ -38,15 +38,6 @@ const podListConcurrency = 10;
 const deadStates = new Set(['stopped', 'terminated', 'gone']);
 
 /**
- * The reading to plan on: the latest, except that an instance that died between the two readings
- * keeps the first, the one its pods were (not) listed with; its next event plans it whole. (Only
- * instances dead at the first reading are read again today; this keeps the rule where it belongs.)
- */
-function planned(listedWith: InstanceFacts, latest: InstanceFacts): InstanceFacts {
-  return deadStates.has(latest.state) && !deadStates.has(listedWith.state) ? listedWith : latest;
-}
-
-/**
  * Observes these instances in both systems: one DescribeInstances and one DescribeVolumes per
  * 200 instances, one list of Nodes and one of VolumeAttachments, whatever their number; then
  * one read per PersistentVolume involved and one list of pods per dead instance's Node.
@@ -77,6 +68,9 @@ export async function observeInstances(
       own: attachmentsOfInstance(attachments, instanceId, nodeName),
     };
   });
+  const deadIds = perInstance
+    .filter(({ instance }) => deadStates.has(instance.state))
+    .map(({ instance }) => instance.instanceId);
   const pvNames = [
     ...new Set(
       perInstance.flatMap(({ own }) =>
@@ -100,19 +94,17 @@ export async function observeInstances(
       kube.readPersistentVolume(name),
     ),
     // Only the dead ones: no other is tainted, and a shutting-down one is refused on either reading.
-    described
-      ? ec2.describeInstances(
-          perInstance
-            .filter(({ instance }) => deadStates.has(instance.state))
-            .map(({ instance }) => instance.instanceId),
-        )
-      : instances,
+    described && deadIds.length > 0
+      ? ec2.describeInstances(deadIds)
+      : new Map<string, InstanceFacts>(),
   ]);
   const referenceOf = new Map(pvs.flatMap((pv) => (pv ? [[pv.name, pv.volumeReference]] : [])));
 
   const observations = perInstance.map(({ instance, node, own }, index) => ({
     pods: podsPerInstance[index] ?? [],
-    instance: planned(instance, current.get(instance.instanceId) ?? instance),
+    // An instance not read again (alive at the first reading) is planned on the reading its
+    // pods were not listed with: one that died since is left to its next event.
+    instance: current.get(instance.instanceId) ?? instance,
     region,
     ...(node ? { node } : {}),
     attachments: own.map((attachment): MappedAttachment => {
