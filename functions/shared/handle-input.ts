@@ -317,7 +317,14 @@ async function handleInstances(
   const { config, logger } = deps;
   const reports =
     request.type === 'remediate'
-      ? await remediateInstances(request.instanceIds, executionDeps, { ...config, dryRun })
+      ? await remediateInstances(
+          request.instanceIds,
+          executionDeps,
+          { ...config, dryRun },
+          request.diedAt
+            ? { diedAt: new Map(request.instanceIds.map((id) => [id, Number(request.diedAt)])) }
+            : {},
+        )
       : await liftOutOfServiceTaints(request.instanceIds, executionDeps, {
           dryRun,
           clusterName: config.clusterName,

@@ -75,3 +75,71 @@ export async function deathAndRecovery(clusters: StatefulCluster[], options: Dea
       : timeline.replacementRunning - (eventAt - diedAt) / 1000;
   return { cluster, replica, other, otherNode, before, result, timeline, recoveredAfterEvent };
 }
+
+export interface SeveralDeathsScenario {
+  readonly death: 'terminated' | 'stopped';
+  readonly cloudNodeLifecycle: boolean;
+  /** How many of the StatefulSet's replicas lose their node at once. */
+  readonly deaths: number;
+  /** Replicas on nodes that stay alive. */
+  readonly survivors: number;
+}
+
+/**
+ * Several nodes of one zone die within a moment of each other, and node-loss gets one event for
+ * each, all at once (as Lambda runs them). The recovery of every dead replica is watched, and
+ * the survivors' pods are read again at the end.
+ */
+export async function severalDeathsAtOnce(
+  clusters: StatefulCluster[],
+  options: SeveralDeathsScenario,
+) {
+  const cluster = await StatefulCluster.start('recover-several', controlPlaneEndpoints(), {
+    replicas: options.deaths + options.survivors,
+    spareNodes: options.deaths,
+    cloudNodeLifecycle: options.cloudNodeLifecycle,
+  });
+  clusters.push(cluster);
+  const dying = cluster.replicas.slice(0, options.deaths);
+  const surviving = cluster.replicas.slice(options.deaths);
+  const befores = await Promise.all(dying.map((replica) => beforeDeath(cluster, replica)));
+  const survivorsBefore = await Promise.all(
+    surviving.map(async (replica) => ({
+      replica,
+      uid: (await cluster.pod(replica))?.metadata?.uid,
+      node: await cluster.nodeOf(replica),
+    })),
+  );
+
+  const diedAt = Date.now();
+  await Promise.all(
+    befores.map(({ deadNode }) =>
+      options.death === 'terminated'
+        ? cluster.terminateInstance(deadNode)
+        : cluster.stopInstance(deadNode),
+    ),
+  );
+  const results = await Promise.all(
+    befores.map(({ deadNode }) =>
+      nodeLossOnControlPlane(cluster.name).invoke(
+        ec2StateChangeEvent(deadNode.instanceId, options.death),
+      ),
+    ),
+  );
+  const timelines = await Promise.all(
+    befores.map((before) =>
+      watchRecovery({ ...before, diedAt }, controlPlaneEc2Log(), {
+        timeoutMs: 120_000,
+        settleMs: oneSyncPeriodMs,
+      }),
+    ),
+  );
+  const survivorsAfter = await Promise.all(
+    survivorsBefore.map(async ({ replica }) => ({
+      uid: (await cluster.pod(replica))?.metadata?.uid,
+      node: await cluster.nodeOf(replica),
+      runningWithVolume: await cluster.isRunningWithVolume(replica),
+    })),
+  );
+  return { cluster, befores, results, timelines, survivorsBefore, survivorsAfter };
+}

@@ -20,9 +20,12 @@ import {
 } from '@aws-sdk/client-ec2';
 import {
   ApiException,
+  CoordinationV1Api,
   CoreV1Api,
   KubeConfig,
   StorageV1Api,
+  type V1Lease,
+  V1MicroTime,
   type V1PersistentVolume,
   type V1VolumeAttachment,
 } from '@kubernetes/client-node';
@@ -86,6 +89,7 @@ export class TestCluster {
   readonly ec2: EC2Client;
   readonly core: CoreV1Api;
   readonly storage: StorageV1Api;
+  readonly coordination: CoordinationV1Api;
   private readonly devicesUsed = new Map<string, number>();
 
   private constructor(name: string, ec2: EC2Client, kubeconfigs: Endpoints['kubeconfigs']) {
@@ -95,6 +99,7 @@ export class TestCluster {
     admin.loadFromFile(kubeconfigs.admin);
     this.core = admin.makeApiClient(CoreV1Api);
     this.storage = admin.makeApiClient(StorageV1Api);
+    this.coordination = admin.makeApiClient(CoordinationV1Api);
   }
 
   /** A new, empty cluster with a unique name, in the real parts at `endpoints`. */
@@ -339,6 +344,43 @@ export class TestCluster {
     });
   }
 
+  /**
+   * Renews the Node's Lease in kube-node-lease as its kubelet does every 10 s: a kubelet
+   * reporting on this Node at `at`.
+   */
+  async renewLease(node: TestNode, at = new Date()): Promise<void> {
+    const namespace = 'kube-node-lease';
+    const name = node.nodeName;
+    const existing = await ignoreNotFound(
+      this.coordination.readNamespacedLease({ namespace, name }),
+    );
+    const body: V1Lease = {
+      metadata: {
+        name,
+        namespace,
+        labels: { [testClusterLabel]: this.name },
+        ...(existing?.metadata?.resourceVersion
+          ? { resourceVersion: existing.metadata.resourceVersion }
+          : {}),
+      },
+      spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: new V1MicroTime(at) },
+    };
+    if (existing) await this.coordination.replaceNamespacedLease({ namespace, name, body });
+    else await this.coordination.createNamespacedLease({ namespace, body });
+  }
+
+  /** A pod bound to the Node (a StatefulSet's, say), in namespace default. */
+  async addPod(node: TestNode, name: string): Promise<{ name: string; uid: string }> {
+    const pod = await this.core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name, labels: { [testClusterLabel]: this.name } },
+        spec: { nodeName: node.nodeName, containers: [{ name: 'app', image: 'app' }] },
+      },
+    });
+    return { name, uid: pod.metadata?.uid ?? '' };
+  }
+
   /** The Node's taints now. */
   async taintsOf(node: TestNode): Promise<Array<{ key: string; value?: string; effect: string }>> {
     const current = await this.core.readNode({ name: node.nodeName });
@@ -398,6 +440,15 @@ export class TestCluster {
       await ignoreNotFound(this.storage.deleteVolumeAttachment({ name }));
     }
     await this.core.deleteCollectionPersistentVolume({ labelSelector: this.labelSelector });
+    await this.core.deleteCollectionNamespacedPod({
+      namespace: 'default',
+      labelSelector: this.labelSelector,
+      gracePeriodSeconds: 0,
+    });
+    await this.coordination.deleteCollectionNamespacedLease({
+      namespace: 'kube-node-lease',
+      labelSelector: this.labelSelector,
+    });
     await this.core.deleteCollectionNode({ labelSelector: this.labelSelector });
     const instances = await this.ec2.send(
       new DescribeInstancesCommand({

@@ -28,6 +28,11 @@ export interface RecoveryTimeline {
   readonly volumeAttachmentsRecreated: number;
   /** Attaches of the replica's volume to the dead instance in EC2 after the death. */
   readonly reattachmentsToDeadInstance: number;
+  /**
+   * Replacement pods seen that were deleted again (another pod under the name took their place):
+   * what a delete by name that landed late on the replacement looks like.
+   */
+  readonly replacementsDeleted: number;
   /** Whether the replacement was Running before the watch gave up. */
   readonly recovered: boolean;
 }
@@ -67,6 +72,7 @@ export async function watchRecovery(
   const { cluster, replica, deadNode } = dead;
   const since = (at: number) => Number(((at - dead.diedAt) / 1000).toFixed(1));
   const recreated = new Set<string>();
+  const replacements = new Set<string>();
   let oldPodGone: number | undefined;
   let replacementScheduled: number | undefined;
   let volumeAttached: number | undefined;
@@ -83,6 +89,7 @@ export async function watchRecovery(
       if (!dead.attachmentsAtDeath.has(uid)) recreated.add(uid);
     }
     const replacement = pod && pod.metadata?.uid !== dead.oldUid ? pod : undefined;
+    if (replacement?.metadata?.uid) replacements.add(replacement.metadata.uid);
     if (oldPodGone === undefined && pod?.metadata?.uid !== dead.oldUid) oldPodGone = since(now);
     const nodeName = replacement?.spec?.nodeName;
     if (nodeName && nodeName !== deadNode.nodeName) {
@@ -118,6 +125,7 @@ export async function watchRecovery(
     ...(replacementNode !== undefined ? { replacementNode } : {}),
     volumeAttachmentsRecreated: recreated.size,
     reattachmentsToDeadInstance: reattachments,
+    replacementsDeleted: Math.max(replacements.size - 1, 0),
     recovered: replacementRunning !== undefined,
   };
 }

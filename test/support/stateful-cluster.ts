@@ -38,8 +38,10 @@ const statefulSetName = 'db';
 const storageClassName = 'ebs-gp3';
 
 export interface StatefulClusterOptions {
-  /** Replicas of the StatefulSet (default 2); the cluster gets one Node more. */
+  /** Replicas of the StatefulSet (default 2). */
   readonly replicas?: number;
+  /** Nodes beyond one per replica, for replacements (default 1). */
+  readonly spareNodes?: number;
   /** Whether a cloud node lifecycle deletes the Nodes of terminated instances (EKS: yes). */
   readonly cloudNodeLifecycle: boolean;
 }
@@ -81,11 +83,11 @@ export class StatefulCluster {
     this.core = admin.makeApiClient(CoreV1Api);
     this.apps = admin.makeApiClient(AppsV1Api);
     this.storage = admin.makeApiClient(StorageV1Api);
-    this.options = { replicas: 2, ...options };
+    this.options = { replicas: 2, spareNodes: 1, ...options };
   }
 
   /**
-   * A cluster with `replicas + 1` Nodes and a StatefulSet of `replicas` pods, each Running
+   * A cluster with `replicas + spareNodes` Nodes and a StatefulSet of `replicas` pods, each Running
    * with its own EBS volume attached.
    */
   static async start(
@@ -100,7 +102,9 @@ export class StatefulCluster {
     );
     await cluster.core.createNamespace({ body: { metadata: { name: cluster.namespace } } });
     await Promise.all(
-      Array.from({ length: cluster.options.replicas + 1 }, () => cluster.addNode()),
+      Array.from({ length: cluster.options.replicas + cluster.options.spareNodes }, () =>
+        cluster.addNode(),
+      ),
     );
     await cluster.createStatefulSet();
     await cluster.waitUntilAllRunning(120_000);

@@ -85,14 +85,27 @@ function knownState(state: string | undefined): InstanceState {
   return (state && knownStates.has(state) ? state : 'running') as InstanceState;
 }
 
+/**
+ * When a stop or termination was asked for, from EC2's StateTransitionReason, such as
+ * "User initiated (2026-12-07 01:02:03 GMT)" or "Service initiated (...)" (moto writes UTC).
+ */
+export function stateChangeRequestedAt(reason: string | undefined): number | undefined {
+  const match = /\((\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) (?:GMT|UTC)\)/.exec(reason ?? '');
+  if (!match) return undefined;
+  const at = Date.parse(`${match[1]}T${match[2]}Z`);
+  return Number.isNaN(at) ? undefined : at;
+}
+
 function instanceFacts(instance: Instance): InstanceFacts | undefined {
   if (!instance.InstanceId) return undefined;
+  const requestedAt = stateChangeRequestedAt(instance.StateTransitionReason);
   return {
     instanceId: instance.InstanceId,
     state: knownState(instance.State?.Name),
     ...(instance.PrivateDnsName ? { privateDnsName: instance.PrivateDnsName } : {}),
     ...(instance.RootDeviceName ? { rootDeviceName: instance.RootDeviceName } : {}),
     ...(instance.StateReason?.Code ? { stateReasonCode: instance.StateReason.Code } : {}),
+    ...(requestedAt === undefined ? {} : { stateChangeRequestedAt: requestedAt }),
     ...(instance.Placement?.AvailabilityZone
       ? { availabilityZone: instance.Placement.AvailabilityZone }
       : {}),

@@ -23,11 +23,12 @@ export const ec2InstanceStateChange: EventParser = {
     const about = { kind, instanceIds: [instanceId], eventTime } as const;
     switch (state) {
       case 'shutting-down':
-      case 'terminated':
         return { type: 'remediate', ...about, reason: `instance ${state}` };
+      case 'terminated':
+        return { type: 'remediate', ...about, diedAt: eventTime, reason: `instance ${state}` };
       case 'stopped':
         return config.onStopped === 'remediate'
-          ? { type: 'remediate', ...about, reason: 'instance stopped' }
+          ? { type: 'remediate', ...about, diedAt: eventTime, reason: 'instance stopped' }
           : { type: 'skip', kind, reason: 'instance stopped, and ON_STOPPED is ignore' };
       case 'running':
         return { type: 'lift-taint', ...about, reason: 'instance running again' };

@@ -23,6 +23,11 @@ export type Request =
       readonly instanceIds: readonly string[];
       /** The event's own `time`, to measure latency from; absent for manual invokes. */
       readonly eventTime?: Date;
+      /**
+       * When EC2 said the instances were stopped or terminated (an EC2 state-change event's
+       * time): no kubelet of theirs ran after it.
+       */
+      readonly diedAt?: Date;
       /** A per-invoke dry-run; the configured DRY_RUN wins when it is on. */
       readonly dryRun?: boolean;
       readonly reason: string;

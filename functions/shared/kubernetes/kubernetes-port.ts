@@ -3,12 +3,13 @@ import type {
   V1Node,
   V1PersistentVolume,
   V1Pod,
+  V1Taint,
   V1VolumeAttachment,
 } from '@kubernetes/client-node';
 import { ClusterAccessError, causeText, messageOf, RemediationError } from '../errors.ts';
 import { cutOffReached, cutOffSignal, cutOffText } from '../invocation-cut-off.ts';
 import type { AttachmentFacts, NodeFacts, PodFacts, Taint } from '../remediation/facts.ts';
-import type { KubernetesPort } from '../remediation/ports.ts';
+import type { KubernetesPort, NodeChange } from '../remediation/ports.ts';
 import { csiNodeIdAnnotation, ebsCsiAttacher } from '../volume-attachment-name.ts';
 import type { ClusterEndpoint } from './kubeconfig.ts';
 import {
@@ -94,12 +95,21 @@ function failure(what: string, server: string, error: unknown): Error {
   });
 }
 
+/** A time as the API serves it (RFC 3339, MicroTime included), in epoch ms. */
+function epochMs(time: unknown): number | undefined {
+  if (time === undefined || time === null) return undefined;
+  const at = Date.parse(String(time instanceof Date ? time.toISOString() : time));
+  return Number.isNaN(at) ? undefined : at;
+}
+
 function nodeFacts(node: V1Node): NodeFacts {
   const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+  const heartbeat = ready?.status === 'True' ? epochMs(ready.lastHeartbeatTime) : undefined;
   return {
     name: node.metadata?.name ?? '',
     ...(node.metadata?.uid ? { uid: node.metadata.uid } : {}),
     ...(ready ? { ready: ready.status === 'True' } : {}),
+    ...(heartbeat === undefined ? {} : { readyHeartbeatAt: heartbeat }),
     ...(node.spec?.providerID ? { providerId: node.spec.providerID } : {}),
     taints: (node.spec?.taints ?? []).map((t) => ({
       key: t.key,
@@ -141,12 +151,20 @@ function toleratesOutOfService(pod: V1Pod): boolean {
   );
 }
 
+/** The reason the taint-eviction controller gives its DisruptionTarget condition. */
+const taintEvictionReason = 'DeletionByTaintManager';
+
 function podFacts(pod: V1Pod): PodFacts {
+  const deleting = pod.metadata?.deletionTimestamp !== undefined;
+  const evicted = (pod.status?.conditions ?? []).some(
+    (c) => c.type === 'DisruptionTarget' && c.status === 'True' && c.reason === taintEvictionReason,
+  );
   return {
     namespace: pod.metadata?.namespace ?? '',
     name: pod.metadata?.name ?? '',
     uid: pod.metadata?.uid ?? '',
-    deleting: pod.metadata?.deletionTimestamp !== undefined,
+    deleting,
+    evictedByTaintManager: deleting && evicted,
     toleratesOutOfService: toleratesOutOfService(pod),
   };
 }
@@ -159,6 +177,7 @@ const nodes = '/api/v1/nodes';
 const pods = '/api/v1/pods';
 const persistentVolumes = '/api/v1/persistentvolumes';
 const volumeAttachments = '/apis/storage.k8s.io/v1/volumeattachments';
+const nodeLeases = '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases';
 const named = (collection: string, name: string) => `${collection}/${encodeURIComponent(name)}`;
 const namespacedPod = (namespace: string, name: string) =>
   `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`;
@@ -262,6 +281,42 @@ export function createKubernetesPort(
     }
   }
 
+  /**
+   * Changes a Node's taints, only on the Node with this uid when one is given (a Node created
+   * again under the name, or adopted by another instance's kubelet after a delete, is someone
+   * else's), with a resourceVersion test. `change` returns the new taints, or undefined when
+   * there is nothing to change.
+   */
+  async function changeNodeTaints(
+    what: string,
+    nodeName: string,
+    uid: string | undefined,
+    change: (taints: V1Taint[]) => V1Taint[] | undefined,
+    first?: V1Node,
+  ): Promise<NodeChange> {
+    let outcome: NodeChange = 'gone';
+    await patchWithTest(
+      what,
+      () => get<V1Node>(named(nodes, nodeName)),
+      (current) => {
+        if (uid && current.metadata?.uid !== uid) {
+          outcome = 'not-ours';
+          return undefined;
+        }
+        const taints = change(current.spec?.taints ?? []);
+        outcome = taints ? 'done' : 'already-done';
+        if (!taints) return undefined;
+        return [
+          ...(uid ? [{ op: 'test', path: '/metadata/uid', value: uid }] : []),
+          { op: 'add', path: '/spec/taints', value: taints },
+        ];
+      },
+      (patch) => jsonPatch<V1Node>(named(nodes, nodeName), patch),
+      first,
+    );
+    return outcome;
+  }
+
   return {
     listNodes: (labelSelector) => {
       listedNodes.clear();
@@ -273,7 +328,10 @@ export function createKubernetesPort(
           const name = node.metadata?.name;
           if (name) {
             listedNodes.set(name, {
-              metadata: { resourceVersion: node.metadata?.resourceVersion ?? '' },
+              metadata: {
+                resourceVersion: node.metadata?.resourceVersion ?? '',
+                ...(node.metadata?.uid ? { uid: node.metadata.uid } : {}),
+              },
               spec: { taints: node.spec?.taints ?? [] },
             });
           }
@@ -344,18 +402,29 @@ export function createKubernetesPort(
       }
     },
 
-    async forceDeletePod(namespace, name, uid) {
+    async deletePod(namespace, name, uid, how) {
       try {
         await api({
           method: 'DELETE',
           path: namespacedPod(namespace, name),
-          body: { gracePeriodSeconds: 0, preconditions: { uid } },
+          body: { ...(how === 'force' ? { gracePeriodSeconds: 0 } : {}), preconditions: { uid } },
         });
         return 'deleted';
       } catch (error) {
         // 409: the uid precondition failed: that pod is gone, another took its name.
         if (statusOf(error) === 404 || statusOf(error) === 409) return 'not-found';
-        throw failure(`force-deleting pod ${namespace}/${name}`, server, error);
+        const verb = how === 'force' ? 'force-deleting' : 'deleting';
+        throw failure(`${verb} pod ${namespace}/${name}`, server, error);
+      }
+    },
+
+    async readNodeLeaseRenewal(nodeName) {
+      try {
+        const lease = await get<{ spec?: { renewTime?: string } }>(named(nodeLeases, nodeName));
+        return epochMs(lease.spec?.renewTime);
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw failure(`reading the lease of node ${nodeName}`, server, error);
       }
     },
 
@@ -470,37 +539,27 @@ export function createKubernetesPort(
       return { outcome: 'removed', remaining: patched.metadata?.finalizers ?? [] };
     },
 
-    addNodeTaint: async (nodeName, taint) => {
-      await patchWithTest(
+    addNodeTaint: (nodeName, taint, uid) =>
+      changeNodeTaints(
         `tainting node ${nodeName} with ${taint.key}`,
-        () => get<V1Node>(named(nodes, nodeName)),
-        (current) => {
-          const taints = nodeFacts(current).taints;
-          if (taints.some((t) => sameTaint(t, taint))) return undefined;
-          return [
-            { op: 'add', path: '/spec/taints', value: [...(current.spec?.taints ?? []), taint] },
-          ];
-        },
-        (patch) => jsonPatch<V1Node>(named(nodes, nodeName), patch),
+        nodeName,
+        uid,
+        (taints) => (taints.some((t) => sameTaint(t, taint)) ? undefined : [...taints, taint]),
         // The Node as the last list showed it, instead of reading it again: one round trip less
         // before the first action. Should it have changed since, the resourceVersion test fails
         // the patch, and the Node is read and patched anew.
         listedNodes.get(nodeName),
-      );
-    },
+      ),
 
-    removeNodeTaint: async (nodeName, taint) => {
-      await patchWithTest(
+    removeNodeTaint: (nodeName, taint, uid) =>
+      changeNodeTaints(
         `removing taint ${taint.key} from node ${nodeName}`,
-        () => get<V1Node>(named(nodes, nodeName)),
-        (current) => {
-          const taints = current.spec?.taints ?? [];
+        nodeName,
+        uid,
+        (taints) => {
           const remaining = taints.filter((t) => !sameTaint(t, taint));
-          if (remaining.length === taints.length) return undefined;
-          return [{ op: 'replace', path: '/spec/taints', value: remaining }];
+          return remaining.length === taints.length ? undefined : remaining;
         },
-        (patch) => jsonPatch<V1Node>(named(nodes, nodeName), patch),
-      );
-    },
+      ),
   };
 }

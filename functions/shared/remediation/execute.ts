@@ -9,6 +9,7 @@ import type { AttachmentFacts, PodFacts } from './facts.ts';
 import {
   type AttachmentRef,
   type InstancePlan,
+  type NodeRef,
   outOfServiceTaint,
   type PodRef,
   type VolumeTask,
@@ -377,11 +378,18 @@ export async function executeRemediation(
   const recorder = new Recorder(plan.instanceId, deps);
   if (plan.taintNode) {
     const fence = await taintNode(plan, plan.taintNode, deps, options, recorder);
-    // An instance that came back keeps its Node, its pods and its volumes.
-    if (fence.outcome === 'refused') return recorder.records;
+    // No taint, no eviction: an instance that came back keeps its Node, its pods and its
+    // volumes, and a taint that failed leaves the whole instance to the retry.
+    if (!fenced.has(fence.outcome)) return recorder.records;
   }
-  await Promise.all(plan.evictPods.map((pod) => evictPod(plan, pod, deps, options, recorder)));
-  if (plan.keepAttachments) return recorder.records;
+  const evictions = await Promise.all(
+    plan.evictPods.map((pod) => evictPod(plan, pod, deps, options, recorder)),
+  );
+  // A pod still bound to the Node keeps its volumes there: the attach/detach controller would
+  // attach back what was taken from under it.
+  if (plan.keepAttachments || evictions.some((e) => e.outcome === 'failed')) {
+    return recorder.records;
+  }
 
   const releaseChecker = deps.isReleased ?? createReleaseChecker(deps.ec2);
   const isReleased = (volumeId: string) => releaseChecker(volumeId, plan.instanceId);
@@ -405,6 +413,9 @@ export async function executeRemediation(
   return recorder.records;
 }
 
+/** How a taint stage lets the next stage go on: the Node carries the taint (or would, in dry-run). */
+const fenced = new Set<ActionRecord['outcome']>(['done', 'already-done', 'planned']);
+
 async function taintNode(
   plan: Extract<InstancePlan, { outcome: 'remediate' }>,
   nodeName: string,
@@ -426,19 +437,34 @@ async function taintNode(
         detail: `EC2 now reports the instance ${current?.state ?? 'unknown'}: not tainted`,
       };
     }
-    await deps.kube.addNodeTaint(nodeName, outOfServiceTaint);
-    return {
-      outcome: 'done',
-      detail: `${outOfServiceTaint.key}=${outOfServiceTaint.value}:NoExecute`,
-    };
+    const change = await deps.kube.addNodeTaint(nodeName, outOfServiceTaint, plan.nodeUid);
+    const taint = `${outOfServiceTaint.key}=${outOfServiceTaint.value}:NoExecute`;
+    switch (change) {
+      case 'done':
+        return { outcome: 'done', detail: taint };
+      case 'already-done':
+        return { outcome: 'already-done', detail: `${taint} was there already` };
+      case 'not-ours':
+        return {
+          outcome: 'refused',
+          detail: `another Node took the name ${nodeName} since it was observed: not tainted`,
+        };
+      case 'gone':
+        throw new RemediationError(
+          `tainting node ${nodeName}: it was deleted since it was listed; the retry plans its pods as a gone Node's`,
+        );
+    }
   });
 }
 
 /**
- * Force-deletes one pod of the dead Node with its uid as precondition. On a fenced Node it first
- * waits for the taint-eviction controller's own delete: that controller deletes by name and
- * retries, and a force delete landing between its attempts would let it delete the
- * StatefulSet's replacement, which has the same name.
+ * Force-deletes one pod of the dead Node with its uid as precondition. On a fenced Node only
+ * once the taint-eviction controller's own delete has landed: that controller deletes by name,
+ * and a force delete before its own would let it delete the StatefulSet's replacement, which
+ * has the same name. However slow it is (a zone outage queues its work), it is never raced:
+ * after the eviction grace the remediator deletes the pod gracefully itself (by uid: nothing
+ * but that pod can be hit, and it only turns Terminating on a dead Node), which PodGC
+ * force-deletes once the Node is NotReady, and the action fails so the retry looks again.
  */
 async function evictPod(
   plan: Extract<InstancePlan, { outcome: 'remediate' }>,
@@ -446,25 +472,35 @@ async function evictPod(
   deps: ExecutionDeps,
   options: ExecutionOptions,
   recorder: Recorder,
-): Promise<void> {
+): Promise<ActionRecord> {
   const { kube } = deps;
-  await recorder.run('delete-pod', { pod: `${pod.namespace}/${pod.name}` }, async () => {
+  const named = `${pod.namespace}/${pod.name}`;
+  return recorder.run('delete-pod', { pod: named }, async () => {
     if (options.dryRun) return { outcome: 'planned' };
-    if (plan.controllersDetach && !pod.deleting) {
+    if (plan.controllersDetach && !pod.evictedByTaintManager) {
       let current: PodFacts | undefined;
       const waited = await pollUntil(
         async () => {
           current = await kube.readPod(pod.namespace, pod.name);
-          return current === undefined || current.uid !== pod.uid || current.deleting;
+          return current === undefined || current.uid !== pod.uid || current.evictedByTaintManager;
         },
         options.evictionGraceMs,
         deps,
         100,
       );
-      unlessUnknown(waited, `reading pod ${pod.namespace}/${pod.name} before deleting it`);
+      unlessUnknown(waited, `reading pod ${named} before deleting it`);
       if (current === undefined || current.uid !== pod.uid) return { outcome: 'already-done' };
+      if (!waited.met) {
+        if (!current.deleting) await kube.deletePod(pod.namespace, pod.name, pod.uid, 'graceful');
+        throw new RemediationError(
+          `pod ${named}: the taint-eviction controller had not evicted it after ` +
+            `${options.evictionGraceMs / 1000}s; deleted it gracefully (uid ${pod.uid}), so PodGC ` +
+            'force-deletes it once the Node is NotReady; not force-deleted, since that controller ' +
+            'deletes by name and could then delete the replacement (the retry of the event finishes it)',
+        );
+      }
     }
-    const answer = await kube.forceDeletePod(pod.namespace, pod.name, pod.uid);
+    const answer = await kube.deletePod(pod.namespace, pod.name, pod.uid, 'force');
     return { outcome: answer === 'deleted' ? 'done' : 'already-done' };
   });
 }
@@ -513,18 +549,24 @@ async function awaitControllers(
   return left;
 }
 
-/** Lifts the out-of-service taint this project added to a Node. */
+/** Lifts the out-of-service taint this project added, from the Node observed. */
 export async function executeTaintLift(
   instanceId: string,
-  nodeName: string,
+  node: NodeRef,
   deps: ExecutionDeps,
   options: Pick<ExecutionOptions, 'dryRun'>,
 ): Promise<ActionRecord[]> {
   const recorder = new Recorder(instanceId, deps);
-  await recorder.run('lift-taint', { node: nodeName }, async () => {
+  await recorder.run('lift-taint', { node: node.name }, async () => {
     if (options.dryRun) return { outcome: 'planned' };
-    await deps.kube.removeNodeTaint(nodeName, outOfServiceTaint);
-    return { outcome: 'done' };
+    const change = await deps.kube.removeNodeTaint(node.name, outOfServiceTaint, node.uid);
+    if (change === 'not-ours') {
+      return {
+        outcome: 'refused',
+        detail: `another Node took the name ${node.name} since it was observed: its taints are its own`,
+      };
+    }
+    return { outcome: change === 'done' ? 'done' : 'already-done' };
   });
   return recorder.records;
 }

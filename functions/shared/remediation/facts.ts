@@ -20,6 +20,11 @@ export interface InstanceFacts {
   readonly tags: Readonly<Record<string, string>>;
   /** When EC2's answer arrived (epoch ms): how current the state is. */
   readonly describedAt?: number;
+  /**
+   * When the stop or termination was asked for (epoch ms), from EC2's StateTransitionReason
+   * ("User initiated (2026-12-07 01:02:03 GMT)"): the guest may still run for a while after it.
+   */
+  readonly stateChangeRequestedAt?: number;
 }
 
 /**
@@ -64,6 +69,10 @@ export interface NodeFacts {
   readonly taints: readonly Taint[];
   /** The Ready condition is True. */
   readonly ready?: boolean;
+  /** When a kubelet last reported the Ready condition True (epoch ms), while it is True. */
+  readonly readyHeartbeatAt?: number;
+  /** When a kubelet last renewed the Node's Lease in kube-node-lease (epoch ms), where read. */
+  readonly leaseRenewedAt?: number;
 }
 
 export interface AttachmentFacts {
@@ -90,6 +99,12 @@ export interface PodFacts {
   readonly uid: string;
   /** It carries a deletionTimestamp: someone (the taint-eviction controller) deleted it. */
   readonly deleting: boolean;
+  /**
+   * The taint-eviction controller's own delete landed: it is being deleted and carries that
+   * controller's DisruptionTarget condition (reason DeletionByTaintManager), which the
+   * controller writes right before its delete. Only then has its delete by name been spent.
+   */
+  readonly evictedByTaintManager: boolean;
   /** It tolerates node.kubernetes.io/out-of-service:NoExecute, so it is not to be evicted. */
   readonly toleratesOutOfService: boolean;
 }

@@ -48,6 +48,7 @@ export async function observeInstances(
   kube: KubernetesPort,
   kubernetesSnapshot?: KubernetesSnapshot,
   described?: ReadonlyMap<string, InstanceFacts>,
+  diedAt?: ReadonlyMap<string, number>,
 ): Promise<{ observations: Observation[]; nodes: readonly NodeFacts[] }> {
   const [instances, nodes, attachments, volumesInEc2, region] = await Promise.all([
     described ?? ec2.describeInstances(instanceIds),
@@ -82,13 +83,19 @@ export async function observeInstances(
   // round trip saved comes before the first action. Instances described before the lists (an
   // event's screening) are described again alongside: the plan and the taint right after it
   // then act on EC2's word of a moment ago, without a round trip of their own.
-  const [podsPerInstance, pvs, current] = await Promise.all([
+  const [podsPerInstance, leaseRenewals, pvs, current] = await Promise.all([
     mapConcurrently(perInstance, podListConcurrency, ({ instance, nodeName }) =>
       // The pods of a Node whose instance is off: what PodGC would delete, and what keeps the
       // attach/detach controller attaching their volumes to it.
       nodeName && deadStates.has(instance.state)
         ? kube.listPodsOnNode(nodeName)
         : Promise.resolve([]),
+    ),
+    // Whether a kubelet still reports on a dead instance's Node: one that took its name over.
+    mapConcurrently(perInstance, podListConcurrency, ({ instance, node }) =>
+      node && deadStates.has(instance.state)
+        ? kube.readNodeLeaseRenewal(node.name)
+        : Promise.resolve(undefined),
     ),
     mapConcurrently(pvNames, persistentVolumeReadConcurrency, (name) =>
       kube.readPersistentVolume(name),
@@ -99,24 +106,33 @@ export async function observeInstances(
       : new Map<string, InstanceFacts>(),
   ]);
   const referenceOf = new Map(pvs.flatMap((pv) => (pv ? [[pv.name, pv.volumeReference]] : [])));
+  const observedAt = Date.now();
 
-  const observations = perInstance.map(({ instance, node, own }, index) => ({
-    pods: podsPerInstance[index] ?? [],
-    // An instance not read again (alive at the first reading) is planned on the reading its
-    // pods were not listed with: one that died since is left to its next event.
-    instance: current.get(instance.instanceId) ?? instance,
-    region,
-    ...(node ? { node } : {}),
-    attachments: own.map((attachment): MappedAttachment => {
-      const reference = attachment.persistentVolumeName
-        ? referenceOf.get(attachment.persistentVolumeName)
-        : undefined;
-      const volumeId = volumeIdOf(attachment, reference);
-      return volumeId ? { attachment, volumeId } : { attachment };
-    }),
-    volumesInEc2: volumesInEc2.filter((v) =>
-      v.attachments.some((a) => a.instanceId === instance.instanceId),
-    ),
-  }));
+  const observations = perInstance.map(({ instance, node, own }, index): Observation => {
+    const renewed = leaseRenewals[index];
+    const died = diedAt?.get(instance.instanceId);
+    return {
+      pods: podsPerInstance[index] ?? [],
+      // An instance not read again (alive at the first reading) is planned on the reading its
+      // pods were not listed with: one that died since is left to its next event.
+      instance: current.get(instance.instanceId) ?? instance,
+      region,
+      observedAt,
+      ...(died === undefined ? {} : { diedAt: died }),
+      ...(node
+        ? { node: renewed === undefined ? node : { ...node, leaseRenewedAt: renewed } }
+        : {}),
+      attachments: own.map((attachment): MappedAttachment => {
+        const reference = attachment.persistentVolumeName
+          ? referenceOf.get(attachment.persistentVolumeName)
+          : undefined;
+        const volumeId = volumeIdOf(attachment, reference);
+        return volumeId ? { attachment, volumeId } : { attachment };
+      }),
+      volumesInEc2: volumesInEc2.filter((v) =>
+        v.attachments.some((a) => a.instanceId === instance.instanceId),
+      ),
+    };
+  });
   return { observations, nodes };
 }

@@ -2,7 +2,7 @@
  * The decisions, as pure functions from what was observed to what to do. Nothing here calls
  * EC2 or Kubernetes, and nothing here knows about dry-run: the executor does.
  */
-import { instanceIdFromProviderId, parseEbsVolumeId } from '../aws-ids.ts';
+import { instanceIdFromProviderId, isInstanceId, parseEbsVolumeId } from '../aws-ids.ts';
 import type { Config } from '../config.ts';
 import type { Skipped } from '../result-events-contract.ts';
 import { ebsCsiAttacher } from '../volume-attachment-name.ts';
@@ -55,6 +55,13 @@ export interface Observation {
   readonly pods?: readonly PodFacts[];
   /** The Region of the EC2 API that was asked: the only Region this function acts in. */
   readonly region?: string;
+  /**
+   * When the instance was stopped or terminated for certain (epoch ms): the time of the EC2
+   * event that said so. No kubelet of the instance ran after it.
+   */
+  readonly diedAt?: number;
+  /** When the Node and its Lease were read (epoch ms). */
+  readonly observedAt?: number;
 }
 
 /** A VolumeAttachment as observed: deletes and finalizer removals name exactly this object. */
@@ -71,6 +78,12 @@ export interface VolumeTask {
   readonly attachments: readonly AttachmentRef[];
 }
 
+/** A Node as observed: changes to it name this uid, so a Node that took its name is left alone. */
+export interface NodeRef {
+  readonly name: string;
+  readonly uid?: string;
+}
+
 export type InstancePlan =
   | {
       readonly outcome: 'skipped' | 'refused';
@@ -78,6 +91,11 @@ export type InstancePlan =
       readonly state: InstanceState;
       readonly nodeName?: string;
       readonly reason: string;
+      /**
+       * Our out-of-service taint, on a Node that another instance's kubelet adopted: lifted, since
+       * that Node is alive.
+       */
+      readonly liftTaint?: NodeRef;
     }
   | {
       readonly outcome: 'remediate';
@@ -91,6 +109,8 @@ export type InstancePlan =
       readonly volumes: readonly VolumeTask[];
       /** The first stage: the out-of-service taint, so that Kubernetes stops waiting. */
       readonly taintNode?: string;
+      /** The uid of the Node observed: the taint goes only on that object. */
+      readonly nodeUid?: string;
       /**
        * The second: the pods bound to the dead Node that do not tolerate the taint, force-deleted
        * (as PodGC does for an out-of-service Node, without its wait for NotReady) once the
@@ -106,7 +126,7 @@ export type InstancePlan =
        */
       readonly keepAttachments?: string;
       /** The last stage, with DELETE_TERMINATED_NODES: the Node of a terminated instance. */
-      readonly deleteNode?: { readonly name: string; readonly uid?: string };
+      readonly deleteNode?: NodeRef;
       readonly skipped: readonly Skipped[];
     };
 
@@ -116,11 +136,18 @@ export interface PodRef {
   readonly name: string;
   readonly uid: string;
   readonly deleting: boolean;
+  /** The taint-eviction controller's own delete had landed when it was listed. */
+  readonly evictedByTaintManager?: boolean;
 }
 
 export type TaintLiftPlan =
   | { readonly outcome: 'skipped'; readonly instanceId: string; readonly reason: string }
-  | { readonly outcome: 'lift-taint'; readonly instanceId: string; readonly nodeName: string };
+  | {
+      readonly outcome: 'lift-taint';
+      readonly instanceId: string;
+      readonly nodeName: string;
+      readonly nodeUid?: string;
+    };
 
 type PlanSettings = Pick<Config, 'clusterName' | 'onStopped' | 'outOfServiceTaint'> &
   Partial<Pick<Config, 'deleteTerminatedNodes'>>;
@@ -181,8 +208,63 @@ export function attachmentsOfInstance(
   return attachments.filter(
     (a) =>
       a.attacher === ebsCsiAttacher &&
-      ((nodeName !== undefined && a.nodeName === nodeName) || a.nodeIdAnnotation === instanceId),
+      (a.nodeIdAnnotation === instanceId ||
+        // The attacher names the instance it attached to: one that names another instance
+        // under this node name was made for the instance that took the name over.
+        (nodeName !== undefined &&
+          a.nodeName === nodeName &&
+          !(a.nodeIdAnnotation && isInstanceId(a.nodeIdAnnotation)))),
   );
+}
+
+/** How far the clocks of EC2, EventBridge (whole seconds) and a kubelet may disagree. */
+const clockSkewMs = 2_000;
+
+/** A kubelet's Lease lasts 40 s and is renewed every 10 s: one not renewed for 40 s is stale. */
+export const leaseDurationMs = 40_000;
+
+const iso = (at: number) => new Date(at).toISOString();
+
+/**
+ * Why a Node shows life after its instance died, if it does. A Node names its instance by the
+ * immutable providerID, and its name is the instance's private DNS name, which EC2 gives again
+ * to a new instance once the IP is reused; without a cloud node lifecycle, that instance's
+ * kubelet adopts the Node left behind. A kubelet that reported after the death is a stranger's.
+ */
+export function signOfLife(
+  node: NodeFacts,
+  observation: Pick<Observation, 'instance' | 'diedAt' | 'observedAt'>,
+): string | undefined {
+  const { instance, diedAt, observedAt } = observation;
+  const renewed = node.leaseRenewedAt;
+  if (diedAt !== undefined) {
+    // The event says when the instance was stopped or terminated: none of its kubelets ran after.
+    const after = (at: number | undefined): at is number =>
+      at !== undefined && at > diedAt + clockSkewMs;
+    const died = `after the instance was ${instance.state} (${iso(diedAt)})`;
+    if (after(renewed)) return `its Lease was renewed at ${iso(renewed)}, ${died}`;
+    const heartbeat = node.readyHeartbeatAt;
+    if (after(heartbeat)) return `it reported Ready at ${iso(heartbeat)}, ${died}`;
+    if (instance.state !== 'gone') return undefined;
+  }
+  // Without the event's time, only when the stop or termination was asked for is known, and a
+  // kubelet runs on while its instance shuts down: a renewal after it proves another kubelet
+  // only while the Lease is current (a dead kubelet's is stale within 40 s). "Gone" is EC2's
+  // word for this account and Region only: a current Lease says the Node lives elsewhere.
+  const since = instance.stateChangeRequestedAt ?? Number.NEGATIVE_INFINITY;
+  if (
+    renewed !== undefined &&
+    observedAt !== undefined &&
+    renewed > since + clockSkewMs &&
+    observedAt - renewed < leaseDurationMs
+  ) {
+    const asked =
+      instance.stateChangeRequestedAt === undefined
+        ? ''
+        : `, after the instance's ${instance.state === 'stopped' ? 'stop' : 'termination'} was asked for (${iso(instance.stateChangeRequestedAt)})`;
+    return `its Lease was renewed at ${iso(renewed)}, ${Math.round((observedAt - renewed) / 1000)} s before it was read${asked}`;
+  }
+  return undefined;
 }
 
 /** The EBS volume id of a VolumeAttachment, from its PV's reference or its inline spec. */
@@ -245,6 +327,21 @@ export function planRemediation(observation: Observation, settings: PlanSettings
       outcome: 'skipped',
       ...about,
       reason: `instance hibernated (${hibernated}): it resumes with its memory and mounts, so its volumes stay`,
+    };
+  }
+  const life = node ? signOfLife(node, observation) : undefined;
+  if (node && life) {
+    return {
+      outcome: 'refused',
+      ...about,
+      reason:
+        `Node ${node.name} names the instance in its providerID but shows life after the instance died: ${life}. ` +
+        'Another instance has its name (EC2 reuses private IPs and so DNS names) and its kubelet adopted the ' +
+        'Node: it is never tainted and none of its pods are deleted (DELETE_TERMINATED_NODES removes such Nodes ' +
+        'before a new kubelet can adopt them)',
+      ...(node.taints.some(isOurOutOfServiceTaint)
+        ? { liftTaint: { name: node.name, ...(node.uid ? { uid: node.uid } : {}) } }
+        : {}),
     };
   }
 
@@ -324,12 +421,13 @@ export function planRemediation(observation: Observation, settings: PlanSettings
     forceAllowed: ['stopped', 'terminated', 'gone'].includes(instance.state),
     ...(instance.describedAt === undefined ? {} : { stateReadAt: instance.describedAt }),
     volumes,
-    ...(taint && node ? { taintNode: node.name } : {}),
-    evictPods: evictable.map(({ namespace, name, uid, deleting }) => ({
+    ...(taint && node ? { taintNode: node.name, ...(node.uid ? { nodeUid: node.uid } : {}) } : {}),
+    evictPods: evictable.map(({ namespace, name, uid, deleting, evictedByTaintManager }) => ({
       namespace,
       name,
       uid,
       deleting,
+      ...(evictedByTaintManager ? { evictedByTaintManager } : {}),
     })),
     controllersDetach: fenced,
     ...(settings.deleteTerminatedNodes &&
@@ -370,7 +468,12 @@ export function planTaintLift(instance: InstanceFacts, node: NodeFacts | undefin
       reason: 'no out-of-service taint of ours on the Node',
     };
   }
-  return { outcome: 'lift-taint', instanceId, nodeName: node.name };
+  return {
+    outcome: 'lift-taint',
+    instanceId,
+    nodeName: node.name,
+    ...(node.uid ? { nodeUid: node.uid } : {}),
+  };
 }
 
 /** How many volumes a set of plans would detach. */

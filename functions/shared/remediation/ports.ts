@@ -79,14 +79,31 @@ export interface KubernetesPort {
   /** Reads one pod, or undefined when it is gone. */
   readPod(namespace: string, name: string): Promise<PodFacts | undefined>;
   /**
-   * Force-deletes (grace period 0) the pod with this uid (a precondition: a replacement under
-   * the same name is never touched). Resolves `not-found` when that pod is already gone.
+   * Deletes the pod with this uid (a precondition: a replacement under the same name is never
+   * touched): `force` with grace period 0, `graceful` as `kubectl delete` does, which on a dead
+   * Node only marks it Terminating. Resolves `not-found` when that pod is already gone.
    */
-  forceDeletePod(namespace: string, name: string, uid: string): Promise<'deleted' | 'not-found'>;
+  deletePod(
+    namespace: string,
+    name: string,
+    uid: string,
+    how: 'force' | 'graceful',
+  ): Promise<'deleted' | 'not-found'>;
+  /**
+   * When the Node's kubelet last renewed its Lease in kube-node-lease (epoch ms), or undefined
+   * when it has none.
+   */
+  readNodeLeaseRenewal(nodeName: string): Promise<number | undefined>;
   /** Deletes the Node with this uid (a precondition). Resolves `not-found` when it is gone. */
   deleteNode(name: string, uid?: string): Promise<'deleted' | 'not-found'>;
-  /** Adds the taint unless the Node has it already. */
-  addNodeTaint(nodeName: string, taint: Taint): Promise<void>;
-  /** Removes taints with this key and value, if present. */
-  removeNodeTaint(nodeName: string, taint: Taint): Promise<void>;
+  /** Adds the taint unless the Node has it already; only to the Node with this uid, if given. */
+  addNodeTaint(nodeName: string, taint: Taint, uid?: string): Promise<NodeChange>;
+  /** Removes taints with this key and value, if present; only from the Node with this uid, if given. */
+  removeNodeTaint(nodeName: string, taint: Taint, uid?: string): Promise<NodeChange>;
 }
+
+/**
+ * How a change to a Node ended: made; not needed (already so); the Node is gone; or another
+ * Node bears the name now (not the uid observed), which is left alone.
+ */
+export type NodeChange = 'done' | 'already-done' | 'gone' | 'not-ours';

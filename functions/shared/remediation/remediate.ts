@@ -59,7 +59,11 @@ async function runPlan(
     dryRun: settings.dryRun,
   };
   if (plan.outcome !== 'remediate') {
-    return { ...about, outcome: plan.outcome, reason: plan.reason, actions: [], skipped: [] };
+    // A Node another instance adopted keeps no taint of ours: it is alive.
+    const actions = plan.liftTaint
+      ? await executeTaintLift(plan.instanceId, plan.liftTaint, deps, settings)
+      : [];
+    return { ...about, outcome: plan.outcome, reason: plan.reason, actions, skipped: [] };
   }
   const actions = await executeRemediation(plan, deps, settings);
   return { ...about, outcome: outcomeOf(actions, settings.dryRun), actions, skipped: plan.skipped };
@@ -69,11 +73,19 @@ async function runPlan(
  * Observes both systems once and plans each instance, with the circuit breaker applied to all
  * plans together: nothing is done yet.
  */
+/** What a caller knows beyond what is observed. */
+export interface PlanningContext {
+  /** The cluster's Nodes and VolumeAttachments, listed a moment ago (a sweep's). */
+  readonly kubernetesSnapshot?: KubernetesSnapshot;
+  /** When an EC2 event said each instance was stopped or terminated (epoch ms). */
+  readonly diedAt?: ReadonlyMap<string, number>;
+}
+
 export async function planInstances(
   instanceIds: readonly string[],
   deps: Pick<ExecutionDeps, 'ec2' | 'kube'>,
   settings: RemediationSettings,
-  kubernetesSnapshot?: KubernetesSnapshot,
+  { kubernetesSnapshot, diedAt }: PlanningContext = {},
 ): Promise<InstancePlan[]> {
   // A sweep's instances come from the cluster's own Nodes; an event's may be anybody's.
   const { relevant, strangers, instances } = kubernetesSnapshot
@@ -86,6 +98,7 @@ export async function planInstances(
     deps.kube,
     kubernetesSnapshot,
     instances,
+    diedAt,
   );
   const plans = applyCircuitBreaker(
     observations.map((observation) => planRemediation(observation, settings)),
@@ -147,9 +160,9 @@ export async function remediateInstances(
   instanceIds: readonly string[],
   deps: ExecutionDeps,
   settings: RemediationSettings,
-  kubernetesSnapshot?: KubernetesSnapshot,
+  context: PlanningContext = {},
 ): Promise<InstanceReport[]> {
-  const plans = await planInstances(instanceIds, deps, settings, kubernetesSnapshot);
+  const plans = await planInstances(instanceIds, deps, settings, context);
   // One release checker for all: the instances' checks share their DescribeVolumes calls.
   const together = { ...deps, isReleased: deps.isReleased ?? createReleaseChecker(deps.ec2) };
   return Promise.all(plans.map((plan) => runPlan(plan, together, settings)));
@@ -192,7 +205,12 @@ export async function liftOutOfServiceTaints(
       if (plan.outcome === 'skipped') {
         return { ...about, outcome: 'skipped', reason: plan.reason, actions: [] };
       }
-      const actions = await executeTaintLift(instanceId, plan.nodeName, deps, settings);
+      const actions = await executeTaintLift(
+        instanceId,
+        { name: plan.nodeName, ...(plan.nodeUid ? { uid: plan.nodeUid } : {}) },
+        deps,
+        settings,
+      );
       return { ...about, outcome: outcomeOf(actions, settings.dryRun), actions };
     }),
   );

@@ -88,18 +88,28 @@ export async function sweepCluster(
   const instanceIds = [...attachmentsByInstance.keys()];
   // States only: the planner describes the stale ones in full before any action.
   const states = await deps.ec2.instanceStates([...new Set([...instanceIds, ...tainted])]);
-  const stale = instanceIds.filter((id) => {
+  const isStale = (id: string) => {
     const state = states.get(id) ?? 'gone';
     if (state === 'stopped' && settings.onStopped === 'ignore') return false;
     return staleStates.has(state);
-  });
+  };
+  const staleWithAttachments = instanceIds.filter(isStale);
+  // A Node we tainted whose instance is dead is looked at too, attachments or not: its pods may
+  // be left, or another instance's kubelet may have adopted it (then the taint is lifted).
+  const stale = [
+    ...staleWithAttachments,
+    ...tainted.filter((id) => isStale(id) && !attachmentsByInstance.has(id)),
+  ];
 
   const snapshot = { nodes, attachments };
   const reports: InstanceReport[] = [];
   const deferred: string[] = [];
   // The circuit breaker is decided for the whole sweep before its first action; each batch
   // then observes EC2 afresh and spends what is left of the allowance.
-  const wholeSweep = stale.length > 0 ? await planInstances(stale, deps, settings, snapshot) : [];
+  const wholeSweep =
+    stale.length > 0
+      ? await planInstances(stale, deps, settings, { kubernetesSnapshot: snapshot })
+      : [];
   const refusal = wholeSweep.find(
     (plan) => plan.outcome === 'refused' && isCircuitBreaker(plan.reason),
   );
@@ -128,7 +138,7 @@ export async function sweepCluster(
         batch,
         deps,
         { ...settings, maxActionsPerInvocation: Math.max(allowance, 0) },
-        snapshot,
+        { kubernetesSnapshot: snapshot },
       );
       reports.push(...batchReports);
       allowance -= destructiveActionsTaken(batchReports.flatMap((r) => r.actions));
@@ -149,7 +159,7 @@ export async function sweepCluster(
     nodesExamined: nodes.length,
     attachmentsExamined: attachments.length,
     instancesExamined: instanceIds.length,
-    staleInstances: stale.length,
+    staleInstances: staleWithAttachments.length,
     staleAttachments: [...attachmentsByInstance]
       .filter(([id]) => staleSet.has(id))
       .reduce((sum, [, names]) => sum + names.length, 0),

@@ -4,7 +4,7 @@
 // node, no attach to the dead instance, watched for one sync period after the recovery), and
 // the other replica untouched.
 import { afterAll, describe, expect, it } from 'vitest';
-import { deathAndRecovery } from '../../support/death-and-recovery.ts';
+import { deathAndRecovery, severalDeathsAtOnce } from '../../support/death-and-recovery.ts';
 import type { StatefulCluster } from '../../support/stateful-cluster.ts';
 
 const clusters: StatefulCluster[] = [];
@@ -27,6 +27,7 @@ describe.concurrent('recovery on a real control plane', { timeout: 420_000 }, ()
         recovered: true,
         volumeAttachmentsRecreated: 0,
         reattachmentsToDeadInstance: 0,
+        replacementsDeleted: 0,
       });
       expect(run.timeline.replacementNode).not.toBe(run.before.deadNode.nodeName);
       // Seconds, where Kubernetes alone takes minutes or never (BENCHMARKS.md has the numbers).
@@ -59,6 +60,30 @@ describe.concurrent('recovery on a real control plane', { timeout: 420_000 }, ()
         },
       ],
     });
+  });
+
+  it('brings back every replica when several nodes of a zone die at once, deleting no replacement and nothing of a live node', async () => {
+    const run = await severalDeathsAtOnce(clusters, {
+      death: 'terminated',
+      cloudNodeLifecycle: false,
+      deaths: 3,
+      survivors: 1,
+    });
+
+    for (const result of run.results) {
+      expect(result).toMatchObject({ status: 'done', instances: [{ outcome: 'remediated' }] });
+    }
+    for (const timeline of run.timelines) {
+      expect(timeline).toMatchObject({
+        recovered: true,
+        replacementsDeleted: 0,
+        volumeAttachmentsRecreated: 0,
+        reattachmentsToDeadInstance: 0,
+      });
+    }
+    expect(run.survivorsAfter).toEqual(
+      run.survivorsBefore.map(({ uid, node }) => ({ uid, node, runningWithVolume: true })),
+    );
   });
 
   it('recovers within a sync period from an event that arrives after the Node and the old pod are gone', async () => {

@@ -1,4 +1,4 @@
-import { ApiException, CoreV1Api, StorageV1Api } from '@kubernetes/client-node';
+import { ApiException, CoordinationV1Api, CoreV1Api, StorageV1Api } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ebsCsiAttacherFinalizer } from '../../../functions/shared/volume-attachment-name.ts';
 import { endpoints, kubeConfig } from '../../support/environment.ts';
@@ -72,5 +72,15 @@ describe('the kube-apiserver the tests run against', () => {
     ).toBe(404);
     // Read-only on PersistentVolumes: it must never delete the data's record.
     expect(await statusOf(core.deletePersistentVolume({ name: 'does-not-matter' }))).toBe(403);
+    // Node Leases: read one, in kube-node-lease only, to tell a live kubelet on a dead instance's Node.
+    const leases = remediator.makeApiClient(CoordinationV1Api);
+    expect(
+      await statusOf(
+        leases.readNamespacedLease({ namespace: 'kube-node-lease', name: 'does-not-exist' }),
+      ),
+    ).toBe(404);
+    expect(
+      await statusOf(leases.readNamespacedLease({ namespace: 'default', name: 'does-not-exist' })),
+    ).toBe(403);
   });
 });

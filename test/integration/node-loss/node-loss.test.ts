@@ -6,6 +6,7 @@ import {
   autoScalingTerminateEvent,
   ec2StateChangeEvent,
   nodeLossFunction,
+  sweepFunction,
 } from '../../support/functions-under-test.ts';
 import { resultEventInbox } from '../../support/result-events.ts';
 
@@ -252,6 +253,61 @@ describe('node-loss on the real kube-apiserver and moto', () => {
     expect(result).toMatchObject({ instances: [{ outcome: 'skipped' }] });
     expect(await cluster.volumeAttachmentNames()).toContain(volume.volumeAttachmentName);
     expect((await cluster.volume(volume.volumeId)).attachedTo).toEqual([live.instanceId]);
+  });
+
+  it('never taints or empties a Node that another instance’s kubelet adopted under the dead one’s name, and the sweep lifts our taint from it', async () => {
+    // EC2 gave the terminated instance's private IP, and so its DNS name, to a new instance,
+    // whose kubelet took over the Node left behind (no cloud node lifecycle): its providerID
+    // still names the dead instance, its Lease is renewed again.
+    const node = await cluster.addNode();
+    const volume = await cluster.addVolume(node);
+    const pod = await cluster.addPod(node, `adopted-${node.instanceId}`);
+    await cluster.terminateInstance(node);
+    const event = ec2StateChangeEvent(node.instanceId, 'terminated');
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await cluster.renewLease(node);
+
+    const result = await nodeLossFunction(cluster).invoke(event);
+
+    expect(result).toMatchObject({
+      status: 'done',
+      instances: [{ outcome: 'refused', reason: expect.stringContaining('Lease was renewed') }],
+    });
+    expect(await cluster.taintsOf(node)).not.toContainEqual(
+      expect.objectContaining({ key: outOfService }),
+    );
+    const still = await cluster.core.readNamespacedPod({ namespace: 'default', name: pod.name });
+    expect(still.metadata).toMatchObject({ uid: pod.uid });
+    expect(still.metadata?.deletionTimestamp).toBeUndefined();
+    expect(await cluster.volumeAttachmentNames()).toContain(volume.volumeAttachmentName);
+
+    // A taint of ours from before the adoption: the sweep finds the Node alive and lifts it.
+    await cluster.core.patchNode({
+      name: node.nodeName,
+      body: [
+        {
+          op: 'add',
+          path: '/spec/taints/-',
+          value: { key: outOfService, value: 'ebs-volume-remediator', effect: 'NoExecute' },
+        },
+      ],
+    });
+    await cluster.renewLease(node);
+    const swept = await sweepFunction(cluster).invoke({ action: 'sweep' });
+
+    // The other tests' dead instances share this cluster; this one is the adopted Node's.
+    const adopted =
+      swept.status === 'swept'
+        ? swept.sweep.instances.find((i) => i.instanceId === node.instanceId)
+        : undefined;
+    expect(adopted).toMatchObject({
+      outcome: 'refused',
+      actions: [{ action: 'lift-taint', outcome: 'done' }],
+    });
+    expect(await cluster.taintsOf(node)).not.toContainEqual(
+      expect.objectContaining({ key: outOfService }),
+    );
+    expect(await cluster.volumeAttachmentNames()).toContain(volume.volumeAttachmentName);
   });
 
   it('in dry-run reports every action it would take and changes nothing', async () => {

@@ -3,7 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { DescribeInstanceStatusCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ec2ClientSettings } from '../../../../functions/shared/aws/client-settings.ts';
-import { createEc2Port, notFoundInstanceIds } from '../../../../functions/shared/aws/ec2-port.ts';
+import {
+  createEc2Port,
+  notFoundInstanceIds,
+  stateChangeRequestedAt,
+} from '../../../../functions/shared/aws/ec2-port.ts';
 import { cutOffText, withCutOff } from '../../../../functions/shared/invocation-cut-off.ts';
 
 /** EC2's InvalidInstanceID.NotFound, as the SDK throws it. */
@@ -222,5 +226,17 @@ describe("a call in flight at the invocation's cut-off", () => {
     expect((error as Error).message).toBe(
       `detaching vol-0123456789abcdef0 from ${live}: ${cutOffText}`,
     );
+  });
+});
+
+describe('when a stop or termination was asked for', () => {
+  it.each([
+    ['User initiated (2026-12-07 01:02:03 GMT)', Date.parse('2026-12-07T01:02:03Z')],
+    ['Service initiated (2026-12-07 01:02:03 GMT)', Date.parse('2026-12-07T01:02:03Z')],
+    ['User initiated (2026-12-07 01:02:03 UTC)', Date.parse('2026-12-07T01:02:03Z')],
+    ['', undefined],
+    ['Server.SpotInstanceTermination', undefined],
+  ])('reads %j as %s', (reason, at) => {
+    expect(stateChangeRequestedAt(reason)).toBe(at);
   });
 });

@@ -16,19 +16,24 @@ const ignoreStopped = loadConfig({
 const instanceId = 'i-1234567890abcdef0';
 
 describe('parseNodeLossInput on the real samples in events/', () => {
+  const eventTime = new Date('2021-11-11T21:29:54Z');
   it.each([
-    ['ec2-instance-state-change-terminated.json', 'instance terminated'],
-    ['ec2-instance-state-change-shutting-down.json', 'instance shutting-down'],
-    ['ec2-instance-state-change-stopped.json', 'instance stopped'],
-  ])('remediates on %s', (file, reason) => {
-    expect(parseNodeLossInput(eventSample(file), config)).toEqual({
-      type: 'remediate',
-      kind: 'ec2-instance-state-change',
-      instanceIds: [instanceId],
-      eventTime: new Date('2021-11-11T21:29:54Z'),
-      reason,
-    });
-  });
+    ['ec2-instance-state-change-terminated.json', 'instance terminated', { diedAt: eventTime }],
+    ['ec2-instance-state-change-shutting-down.json', 'instance shutting-down', {}],
+    ['ec2-instance-state-change-stopped.json', 'instance stopped', { diedAt: eventTime }],
+  ])(
+    'remediates on %s (the time of a stop or termination is when the instance died)',
+    (file, reason, died) => {
+      expect(parseNodeLossInput(eventSample(file), config)).toEqual({
+        type: 'remediate',
+        kind: 'ec2-instance-state-change',
+        instanceIds: [instanceId],
+        eventTime,
+        ...died,
+        reason,
+      });
+    },
+  );
 
   it('lifts the out-of-service taint when the instance runs again', () => {
     expect(

@@ -11,7 +11,11 @@ import type {
   VolumeFacts,
 } from '../../../../functions/shared/remediation/facts.ts';
 import type { InstancePlan } from '../../../../functions/shared/remediation/plan.ts';
-import type { Ec2Port, KubernetesPort } from '../../../../functions/shared/remediation/ports.ts';
+import type {
+  Ec2Port,
+  KubernetesPort,
+  NodeChange,
+} from '../../../../functions/shared/remediation/ports.ts';
 
 const instanceId = 'i-0123456789abcdef0';
 const options = {
@@ -65,16 +69,25 @@ const kube: KubernetesPort = {
   readNode: async () => undefined,
   listPodsOnNode: async () => [],
   readPod: async () => undefined,
-  forceDeletePod: async () => 'deleted',
+  deletePod: async () => 'deleted',
+  readNodeLeaseRenewal: async () => undefined,
   deleteNode: async () => 'deleted',
   listVolumeAttachments: async () => [],
   readPersistentVolume: async () => undefined,
   readVolumeAttachment: async () => undefined,
   deleteVolumeAttachment: async () => 'deleted',
   removeVolumeAttachmentFinalizer: async () => ({ outcome: 'gone' }),
-  addNodeTaint: async () => undefined,
-  removeNodeTaint: async () => undefined,
+  addNodeTaint: async () => 'done',
+  removeNodeTaint: async () => 'done',
 };
+
+/** An addNodeTaint that records the Node it tainted (or `entry`) and reports the taint done. */
+function taintRecorded(list: string[], entry?: string) {
+  return async (nodeName: string): Promise<NodeChange> => {
+    list.push(entry ?? nodeName);
+    return 'done';
+  };
+}
 
 function planWith(volumeCount: number, state: 'terminated' | 'shutting-down' = 'terminated') {
   return {
@@ -206,7 +219,7 @@ describe('executeRemediation', () => {
         plan,
         {
           ec2: ec2.port,
-          kube: { ...kube, addNodeTaint: async (name) => void tainted.push(name) },
+          kube: { ...kube, addNodeTaint: taintRecorded(tainted) },
           sleep: noSleep,
         },
         options,
@@ -240,7 +253,7 @@ describe('executeRemediation', () => {
             return ec2.port.describeInstances(ids);
           },
         },
-        kube: { ...kube, addNodeTaint: async (name) => void tainted.push(name) },
+        kube: { ...kube, addNodeTaint: taintRecorded(tainted) },
         sleep: noSleep,
       },
       options,
@@ -378,7 +391,7 @@ describe('executeRemediation', () => {
     let deletions = 0;
 
     const records = await executeRemediation(
-      { ...planWith(2), taintNode: 'node-a' },
+      planWith(2),
       {
         ec2: ec2.port,
         kube: {
@@ -395,7 +408,6 @@ describe('executeRemediation', () => {
     );
 
     expect(records.map((r) => [r.action, r.outcome, r.detail])).toEqual([
-      ['taint-node', 'failed', notStarted],
       ['detach-volume', 'failed', notStarted],
       ['detach-volume', 'failed', notStarted],
     ]);
@@ -459,6 +471,13 @@ describe('executeRemediation', () => {
 
 describe('executeRemediation: the stages that recover the pod', () => {
   const podRef = { namespace: 'db', name: 'db-0', uid: 'uid-old', deleting: false };
+  /** The pod once the taint-eviction controller's own delete has landed. */
+  const evicted = {
+    ...podRef,
+    deleting: true,
+    evictedByTaintManager: true,
+    toleratesOutOfService: false,
+  };
 
   function fencedPlan(volumeCount: number) {
     return {
@@ -479,15 +498,21 @@ describe('executeRemediation: the stages that recover the pod', () => {
         ec2: slowEc2().port,
         kube: {
           ...kube,
-          addNodeTaint: async () => void steps.push('taint'),
+          addNodeTaint: taintRecorded(steps, 'taint'),
           readPod: async () => {
             reads++;
             steps.push('read');
             // The taint-eviction controller's delete lands on the second look.
-            return { ...podRef, toleratesOutOfService: false, deleting: reads >= 2 };
+            const evicted = reads >= 2;
+            return {
+              ...podRef,
+              toleratesOutOfService: false,
+              deleting: evicted,
+              evictedByTaintManager: evicted,
+            };
           },
-          forceDeletePod: async (namespace, name, uid) => {
-            steps.push(`force-delete ${namespace}/${name} ${uid}`);
+          deletePod: async (namespace, name, uid, how) => {
+            steps.push(`${how}-delete ${namespace}/${name} ${uid}`);
             return 'deleted';
           },
         },
@@ -515,8 +540,9 @@ describe('executeRemediation: the stages that recover the pod', () => {
             ...podRef,
             uid: 'uid-replacement',
             toleratesOutOfService: false,
+            evictedByTaintManager: false,
           }),
-          forceDeletePod: async () => {
+          deletePod: async () => {
             forceDeletes++;
             return 'deleted';
           },
@@ -530,6 +556,130 @@ describe('executeRemediation: the stages that recover the pod', () => {
     expect(records.find((r) => r.action === 'delete-pod')?.outcome).toBe('already-done');
   });
 
+  it.each([
+    [
+      'fails (a webhook denied it)',
+      async (): Promise<NodeChange> => {
+        throw new Error(
+          'tainting node node-a: Kubernetes API answered 403: admission webhook denied',
+        );
+      },
+      'failed',
+    ],
+    ['finds another Node under the name', async (): Promise<NodeChange> => 'not-ours', 'refused'],
+  ] as const)(
+    'stops at a taint that %s: no pod is deleted and no volume touched',
+    async (_case, addNodeTaint, outcome) => {
+      const changes: string[] = [];
+      const ec2 = slowEc2();
+
+      const records = await executeRemediation(
+        fencedPlan(1),
+        {
+          ec2: ec2.port,
+          kube: {
+            ...kube,
+            addNodeTaint,
+            readPod: async () => ({ ...evicted }),
+            deletePod: async (_ns, name, _uid, how) => {
+              changes.push(`${how} ${name}`);
+              return 'deleted';
+            },
+            deleteVolumeAttachment: async (name) => {
+              changes.push(`delete ${name}`);
+              return 'deleted';
+            },
+          },
+          sleep: noSleep,
+        },
+        { ...options, evictionGraceMs: 5_000 },
+      );
+
+      expect(records.map((r) => [r.action, r.outcome])).toEqual([['taint-node', outcome]]);
+      expect(changes).toEqual([]);
+      expect(ec2.stats.calls).toEqual([]);
+    },
+  );
+
+  it('reports a taint that was there already as already done, and goes on', async () => {
+    const records = await executeRemediation(
+      fencedPlan(0),
+      {
+        ec2: slowEc2().port,
+        kube: { ...kube, addNodeTaint: async () => 'already-done', readPod: async () => evicted },
+        sleep: noSleep,
+      },
+      { ...options, evictionGraceMs: 5_000 },
+    );
+
+    expect(records.map((r) => [r.action, r.outcome])).toEqual([
+      ['taint-node', 'already-done'],
+      ['delete-pod', 'done'],
+    ]);
+  });
+
+  it.each([
+    ['the controller never deleted it', false],
+    ['someone else deleted it, not the controller', true],
+  ])(
+    'never force-deletes a pod before the taint-eviction controller’s own delete (%s): deletes it gracefully by uid, keeps its volumes, and fails for the retry',
+    async (_case, deleting) => {
+      const deletes: string[] = [];
+      const ec2 = slowEc2();
+
+      const records = await executeRemediation(
+        fencedPlan(1),
+        {
+          ec2: ec2.port,
+          kube: {
+            ...kube,
+            readPod: async () => ({ ...evicted, deleting, evictedByTaintManager: false }),
+            deletePod: async (_ns, _name, uid, how) => {
+              deletes.push(`${how} ${uid}`);
+              return 'deleted';
+            },
+          },
+          sleep: noSleep,
+        },
+        { ...options, evictionGraceMs: 50 },
+      );
+
+      expect(deletes).toEqual(deleting ? [] : ['graceful uid-old']);
+      expect(records.map((r) => [r.action, r.outcome])).toEqual([
+        ['taint-node', 'done'],
+        ['delete-pod', 'failed'],
+      ]);
+      expect(records[1]?.detail).toContain('not force-deleted');
+      expect(ec2.stats.calls).toEqual([]);
+    },
+  );
+
+  it('force-deletes at once a pod the controller had evicted when it was listed', async () => {
+    const steps: string[] = [];
+
+    await executeRemediation(
+      { ...fencedPlan(0), evictPods: [{ ...podRef, deleting: true, evictedByTaintManager: true }] },
+      {
+        ec2: slowEc2().port,
+        kube: {
+          ...kube,
+          readPod: async () => {
+            steps.push('read');
+            return evicted;
+          },
+          deletePod: async (_ns, _name, _uid, how) => {
+            steps.push(how);
+            return 'deleted';
+          },
+        },
+        sleep: noSleep,
+      },
+      options,
+    );
+
+    expect(steps).toEqual(['force']);
+  });
+
   it('in dry-run plans the taint, the pod deletion and the volume actions, and calls nothing that changes anything', async () => {
     const changes: string[] = [];
     const ec2 = slowEc2();
@@ -540,8 +690,8 @@ describe('executeRemediation: the stages that recover the pod', () => {
         ec2: ec2.port,
         kube: {
           ...kube,
-          addNodeTaint: async () => void changes.push('taint'),
-          forceDeletePod: async () => {
+          addNodeTaint: taintRecorded(changes, 'taint'),
+          deletePod: async () => {
             changes.push('delete pod');
             return 'deleted';
           },

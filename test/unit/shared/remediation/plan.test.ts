@@ -8,6 +8,7 @@ import type {
 } from '../../../../functions/shared/remediation/facts.ts';
 import {
   applyCircuitBreaker,
+  attachmentsOfInstance,
   type InstancePlan,
   nodeNameOfInstance,
   type Observation,
@@ -418,6 +419,7 @@ describe('planRemediation: the stages that recover the pod', () => {
     name,
     uid: `uid-${name}`,
     deleting: false,
+    evictedByTaintManager: false,
     toleratesOutOfService: false,
     ...extra,
   });
@@ -487,5 +489,132 @@ describe('planRemediation: the stages that recover the pod', () => {
     });
 
     expect(plan).toMatchObject({ controllersDetach: false, evictPods: [] });
+  });
+});
+
+describe('planRemediation: a Node that shows life after its instance died is someone else’s', () => {
+  // EC2 gave the dead instance's private IP, and so its DNS name, to a new instance, whose
+  // kubelet adopted the Node left behind; the Node's providerID still names the dead instance.
+  const diedAt = Date.parse('2026-12-07T01:00:00Z');
+  const later = (seconds: number) => diedAt + seconds * 1000;
+  const adopted = (facts: Partial<NodeFacts>): NodeFacts => ({
+    ...node,
+    uid: 'uid-node',
+    ...facts,
+  });
+  const pods: PodFacts[] = [
+    {
+      namespace: 'db',
+      name: 'db-0',
+      uid: 'uid-db-0',
+      deleting: false,
+      evictedByTaintManager: false,
+      toleratesOutOfService: false,
+    },
+  ];
+
+  it.each([
+    ['its Lease was renewed', { leaseRenewedAt: later(30) }],
+    ['it reported Ready', { ready: true, readyHeartbeatAt: later(30) }],
+  ])(
+    'refuses, with the evidence, to taint a Node or delete its pods when %s after the event said the instance died',
+    (evidence, facts) => {
+      const plan = planRemediation(
+        observe({ node: adopted(facts), diedAt, observedAt: later(35), pods }),
+        settings,
+      );
+
+      expect(plan).toMatchObject({ outcome: 'refused' });
+      expect(plan.outcome === 'refused' && plan.reason).toContain(evidence);
+      expect(plan).not.toHaveProperty('taintNode');
+      expect(plan).not.toHaveProperty('evictPods');
+    },
+  );
+
+  it('remediates a Node whose last renewal came before the death, however recent', () => {
+    const plan = planRemediation(
+      observe({
+        node: adopted({ leaseRenewedAt: later(-1), ready: true, readyHeartbeatAt: later(-9) }),
+        diedAt,
+        observedAt: later(3),
+        pods,
+      }),
+      settings,
+    );
+
+    expect(plan).toMatchObject({
+      outcome: 'remediate',
+      taintNode: nodeName,
+      evictPods: [{ name: 'db-0' }],
+    });
+  });
+
+  it('without the event’s time, takes a renewal after the termination was asked for as life only while the Lease is current (a kubelet runs on while its instance shuts down)', () => {
+    const dying = observe({
+      instance: instance({ stateChangeRequestedAt: diedAt }),
+      node: adopted({ leaseRenewedAt: later(20) }),
+      observedAt: later(20 + 41),
+      pods,
+    });
+    const adoptedNow = { ...dying, observedAt: later(20 + 5) };
+
+    expect(planRemediation(dying, settings)).toMatchObject({ outcome: 'remediate' });
+    expect(planRemediation(adoptedNow, settings)).toMatchObject({
+      outcome: 'refused',
+      reason: expect.stringContaining('5 s before it was read'),
+    });
+  });
+
+  it('takes "gone" as this account’s word only: a Node whose Lease is current is not acted on', () => {
+    const plan = planRemediation(
+      observe({
+        instance: instance({ state: 'gone' }),
+        node: adopted({ leaseRenewedAt: later(0) }),
+        observedAt: later(10),
+      }),
+      settings,
+    );
+
+    expect(plan).toMatchObject({ outcome: 'refused' });
+  });
+
+  it('lifts our own taint from such a Node, and only from the Node observed', () => {
+    const tainted = adopted({ leaseRenewedAt: later(30), taints: [outOfServiceTaint] });
+    const theirs = adopted({
+      leaseRenewedAt: later(30),
+      taints: [{ ...outOfServiceTaint, value: 'nodeshutdown' }],
+    });
+
+    expect(planRemediation(observe({ node: tainted, diedAt }), settings)).toMatchObject({
+      outcome: 'refused',
+      liftTaint: { name: nodeName, uid: 'uid-node' },
+    });
+    expect(planRemediation(observe({ node: theirs, diedAt }), settings)).not.toHaveProperty(
+      'liftTaint',
+    );
+  });
+
+  it('names the Node observed in the taint, so a Node that takes the name later is not tainted', () => {
+    const plan = planRemediation(observe({ node: adopted({}), diedAt }), settings);
+
+    expect(plan).toMatchObject({ taintNode: nodeName, nodeUid: 'uid-node' });
+  });
+});
+
+describe('attachmentsOfInstance', () => {
+  it('leaves a VolumeAttachment under the node name that the attacher made for another instance', () => {
+    const ours = attachment('va-ours');
+    const newcomers: AttachmentFacts = {
+      ...attachment('va-new'),
+      nodeIdAnnotation: 'i-0fffffffffffffff0',
+    };
+    const unannotated: AttachmentFacts = { ...attachment('va-old') };
+    delete (unannotated as { nodeIdAnnotation?: string }).nodeIdAnnotation;
+
+    expect(
+      attachmentsOfInstance([ours, newcomers, unannotated], instanceId, nodeName).map(
+        (a) => a.name,
+      ),
+    ).toEqual(['va-ours', 'va-old']);
   });
 });

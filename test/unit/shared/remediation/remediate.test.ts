@@ -38,7 +38,8 @@ function countingPorts(instance: InstanceFacts) {
     listNodes: count('kube list nodes', []),
     listPodsOnNode: count('kube list pods', []),
     readPod: count('kube get pod', undefined),
-    forceDeletePod: count('kube delete pod', 'deleted' as const),
+    deletePod: count('kube delete pod', 'deleted' as const),
+    readNodeLeaseRenewal: count('kube get lease', undefined),
     deleteNode: count('kube delete node', 'deleted' as const),
     readNode: count('kube get node', undefined),
     listVolumeAttachments: count('kube list volumeattachments', []),
@@ -48,8 +49,8 @@ function countingPorts(instance: InstanceFacts) {
     removeVolumeAttachmentFinalizer: count('kube patch volumeattachment', {
       outcome: 'gone' as const,
     }),
-    addNodeTaint: count('kube patch node', undefined),
-    removeNodeTaint: count('kube patch node', undefined),
+    addNodeTaint: count('kube patch node', 'done' as const),
+    removeNodeTaint: count('kube patch node', 'done' as const),
   };
   return { ec2, kube, calls };
 }

@@ -66,7 +66,8 @@ function stoppedCluster(instanceCount: number, volumesEach: number) {
     listNodes: async () => nodes,
     listPodsOnNode: async () => [],
     readPod: async () => undefined,
-    forceDeletePod: async () => 'deleted',
+    deletePod: async () => 'deleted',
+    readNodeLeaseRenewal: async () => undefined,
     deleteNode: async () => 'deleted',
     readNode: async (name) => nodes.find((n) => n.name === name),
     listVolumeAttachments: async () => attachments,
@@ -74,9 +75,10 @@ function stoppedCluster(instanceCount: number, volumesEach: number) {
     readVolumeAttachment: async () => undefined,
     deleteVolumeAttachment: async () => 'deleted',
     removeVolumeAttachmentFinalizer: async () => ({ outcome: 'gone' }),
-    addNodeTaint: async () => undefined,
+    addNodeTaint: async () => 'done',
     async removeNodeTaint(nodeName) {
       untainted.push(nodeName);
+      return 'done';
     },
   };
   return { ec2, kube, detached, untainted, instances, nodes };
@@ -215,5 +217,44 @@ describe('sweepCluster', () => {
 
     expect(report.staleInstances).toBe(0);
     expect(world.detached).toEqual([]);
+  });
+});
+
+describe('sweepCluster and a Node another instance adopted', () => {
+  it('lifts our taint from a dead instance’s Node whose Lease a kubelet renews, and touches nothing of it', async () => {
+    const world = stoppedCluster(1, 1);
+    const [node] = world.nodes;
+    if (!node) throw new Error('no node');
+    world.nodes[0] = {
+      ...node,
+      uid: 'uid-node',
+      taints: [
+        {
+          key: 'node.kubernetes.io/out-of-service',
+          value: 'ebs-volume-remediator',
+          effect: 'NoExecute',
+        },
+      ],
+    };
+    const instanceId = 'i-00000000000000000';
+    world.instances.set(instanceId, {
+      instanceId,
+      state: 'terminated',
+      tags: { 'kubernetes.io/cluster/prod': 'owned' },
+      stateChangeRequestedAt: Date.now() - 600_000,
+    });
+    const kube = { ...world.kube, readNodeLeaseRenewal: async () => Date.now() - 3_000 };
+
+    const report = await sweepCluster({ ec2: world.ec2, kube }, settings);
+
+    expect(world.untainted).toEqual(['node-0']);
+    expect(world.detached).toEqual([]);
+    expect(report.instances).toMatchObject([
+      {
+        outcome: 'refused',
+        reason: expect.stringContaining('shows life after the instance died'),
+        actions: [{ action: 'lift-taint', outcome: 'done' }],
+      },
+    ]);
   });
 });
