@@ -29,10 +29,20 @@ export interface Config {
   readonly forceDetachTimeoutMs: number;
   /** How long a deleted VolumeAttachment may wait for its attacher before its finalizer is removed. */
   readonly attacherGraceMs: number;
-  /** How long the taint-eviction controller may take to delete a dead Node's pod before it is force-deleted anyway. */
+  /**
+   * How long the taint-eviction controller may take to delete a dead Node's pod; after it the
+   * pod is deleted gracefully and left to PodGC (never force-deleted before that controller).
+   */
   readonly evictionGraceMs: number;
   /** How long the attach/detach controller and the attacher may take to free a fenced Node's volumes before the remediator does. */
   readonly controllerGraceMs: number;
+  /**
+   * How long DescribeInstances may lag behind the state an event announced (EC2 is eventually
+   * consistent) before the event is retried.
+   */
+  readonly ec2CatchUpMs: number;
+  /** How long an instance that shuts down is watched for `terminated` within one invocation. */
+  readonly shutdownWatchMs: number;
   /** The circuit breaker: more destructive actions than this in one invocation or sweep, and it refuses. */
   readonly maxActionsPerInvocation: number;
   /** The circuit breaker: more of the cluster's Nodes than this share (%) look dead, and it refuses. */
@@ -103,6 +113,8 @@ const environmentSchema = z.object({
   ATTACHER_GRACE_SECONDS: seconds(5),
   EVICTION_GRACE_SECONDS: seconds(5),
   CONTROLLER_GRACE_SECONDS: seconds(15),
+  EC2_CATCH_UP_SECONDS: seconds(20),
+  SHUTDOWN_WATCH_SECONDS: seconds(60),
   MAX_ACTIONS_PER_INVOCATION: z._default(
     z.coerce
       .number({ error: 'must be a whole number' })
@@ -185,6 +197,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     attacherGraceMs: settings.ATTACHER_GRACE_SECONDS,
     evictionGraceMs: settings.EVICTION_GRACE_SECONDS,
     controllerGraceMs: settings.CONTROLLER_GRACE_SECONDS,
+    ec2CatchUpMs: settings.EC2_CATCH_UP_SECONDS,
+    shutdownWatchMs: settings.SHUTDOWN_WATCH_SECONDS,
     maxActionsPerInvocation: settings.MAX_ACTIONS_PER_INVOCATION,
     maxDeadNodePercent: settings.MAX_DEAD_NODE_PERCENT,
     nodeSelector: settings.NODE_SELECTOR,

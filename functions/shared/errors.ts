@@ -27,6 +27,17 @@ export class RemediationError extends Error {
   }
 }
 
+/**
+ * EC2 still shows an instance on its way to the state an event announced (DescribeInstances is
+ * eventually consistent): retried, never dropped.
+ */
+export class Ec2LagError extends RemediationError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'Ec2LagError';
+  }
+}
+
 /** The longest part of another system's own message (EC2's, the apiserver's) that goes into ours. */
 const maxCauseLength = 300;
 

@@ -315,20 +315,31 @@ async function handleInstances(
   { deps, options, dryRun, executionDeps, trigger }: RequestContext,
 ): Promise<InvocationResult> {
   const { config, logger } = deps;
+  // An announced state is EC2's API catching up (seconds); one only on its way, a shutdown.
+  const awaiting = request.expects && {
+    ...request.expects,
+    timeoutMs: request.expects.announced ? config.ec2CatchUpMs : config.shutdownWatchMs,
+  };
+  const diedAt = request.type === 'remediate' ? request.diedAt : undefined;
   const reports =
     request.type === 'remediate'
       ? await remediateInstances(
           request.instanceIds,
           executionDeps,
           { ...config, dryRun },
-          request.diedAt
-            ? { diedAt: new Map(request.instanceIds.map((id) => [id, Number(request.diedAt)])) }
-            : {},
+          {
+            ...(awaiting ? { awaiting } : {}),
+            ...(diedAt
+              ? { diedAt: new Map(request.instanceIds.map((id) => [id, Number(diedAt)])) }
+              : {}),
+          },
         )
-      : await liftOutOfServiceTaints(request.instanceIds, executionDeps, {
-          dryRun,
-          clusterName: config.clusterName,
-        });
+      : await liftOutOfServiceTaints(
+          request.instanceIds,
+          executionDeps,
+          { dryRun, clusterName: config.clusterName },
+          awaiting,
+        );
   for (const report of reports) {
     const { actions: _actions, ...summary } = report;
     logger.info('instance result', { ...summary, actionCount: report.actions.length });

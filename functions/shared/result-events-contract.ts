@@ -76,9 +76,18 @@ export interface InstanceReport {
   /**
    * remediated: something was done; nothing-to-do: all was already done (a replayed event);
    * dry-run: the actions are what would be done; refused: a safety rule stopped it;
-   * skipped: not this remediator's business; failed: at least one action failed.
+   * waiting: the instance is on its way down (stopping, shutting down), a normal step: the
+   * event that says it stopped or terminated remediates it; skipped: not this remediator's
+   * business; failed: at least one action failed.
    */
-  readonly outcome: 'remediated' | 'nothing-to-do' | 'dry-run' | 'refused' | 'skipped' | 'failed';
+  readonly outcome:
+    | 'remediated'
+    | 'nothing-to-do'
+    | 'dry-run'
+    | 'refused'
+    | 'waiting'
+    | 'skipped'
+    | 'failed';
   readonly reason?: string;
   readonly dryRun: boolean;
   readonly actions: readonly ActionRecord[];

@@ -23,6 +23,8 @@ export const autoScalingInstanceTerminateSuccessful: EventParser = {
       kind,
       instanceIds: [detail.data.EC2InstanceId],
       eventTime: new Date(event.time),
+      // Sent once Auto Scaling let the instance go, often while EC2 still shuts it down.
+      expects: { state: 'terminated', announced: false },
       reason: group
         ? `scaled in by Auto Scaling group ${shown(group)}`
         : 'scaled in by Auto Scaling',

@@ -23,15 +23,37 @@ export const ec2InstanceStateChange: EventParser = {
     const about = { kind, instanceIds: [instanceId], eventTime } as const;
     switch (state) {
       case 'shutting-down':
-        return { type: 'remediate', ...about, reason: `instance ${state}` };
+        return {
+          type: 'remediate',
+          ...about,
+          expects: { state: 'terminated', announced: false },
+          reason: `instance ${state}`,
+        };
       case 'terminated':
-        return { type: 'remediate', ...about, diedAt: eventTime, reason: `instance ${state}` };
+        return {
+          type: 'remediate',
+          ...about,
+          diedAt: eventTime,
+          expects: { state, announced: true },
+          reason: `instance ${state}`,
+        };
       case 'stopped':
         return config.onStopped === 'remediate'
-          ? { type: 'remediate', ...about, diedAt: eventTime, reason: 'instance stopped' }
+          ? {
+              type: 'remediate',
+              ...about,
+              diedAt: eventTime,
+              expects: { state, announced: true },
+              reason: 'instance stopped',
+            }
           : { type: 'skip', kind, reason: 'instance stopped, and ON_STOPPED is ignore' };
       case 'running':
-        return { type: 'lift-taint', ...about, reason: 'instance running again' };
+        return {
+          type: 'lift-taint',
+          ...about,
+          expects: { state, announced: true },
+          reason: 'instance running again',
+        };
       case 'pending':
       case 'stopping':
         return { type: 'skip', kind, reason: `instance ${state}: nothing to do yet` };

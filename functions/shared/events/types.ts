@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { isInstanceId } from '../aws-ids.ts';
 import type { Config } from '../config.ts';
+import type { Expectation } from '../remediation/await-state.ts';
 
 /** The kinds of input the functions tell apart, for logs and the `EventsReceived` metric. */
 export type EventKind =
@@ -28,6 +29,8 @@ export type Request =
        * time): no kubelet of theirs ran after it.
        */
       readonly diedAt?: Date;
+      /** What the event says EC2 will report for the instances (see await-state.ts). */
+      readonly expects?: Expectation;
       /** A per-invoke dry-run; the configured DRY_RUN wins when it is on. */
       readonly dryRun?: boolean;
       readonly reason: string;
@@ -37,6 +40,7 @@ export type Request =
       readonly kind: EventKind;
       readonly instanceIds: readonly string[];
       readonly eventTime?: Date;
+      readonly expects?: Expectation;
       readonly reason: string;
     }
   | {

@@ -35,14 +35,16 @@ export const attachmentsDeleted = counter(['delete-volumeattachment']);
 /** How many pods these actions force-deleted (or, with `planned`, would). */
 export const podsDeleted = counter(['delete-pod']);
 
-/** Destructive actions taken or, in dry-run, planned: what the circuit breaker counts. */
+/**
+ * Destructive actions taken or, in dry-run, planned: what the circuit breaker counts (as
+ * `destructiveActions` in plan.ts does before the first action; a dead Node's pods are not).
+ */
 export function destructiveActionsTaken(actions: readonly ActionRecord[]): number {
   return counter([
     'detach-volume',
     'force-detach-volume',
     'delete-volumeattachment',
     'taint-node',
-    'delete-pod',
     'delete-node',
   ])(actions, ['done', 'planned']);
 }

@@ -86,7 +86,7 @@ export interface NodeRef {
 
 export type InstancePlan =
   | {
-      readonly outcome: 'skipped' | 'refused';
+      readonly outcome: 'skipped' | 'refused' | 'waiting';
       readonly instanceId: string;
       readonly state: InstanceState;
       readonly nodeName?: string;
@@ -279,9 +279,14 @@ function holdsVolume(volume: VolumeFacts, instanceId: string): boolean {
   return volume.attachments.some((a) => a.instanceId === instanceId && a.state !== 'detached');
 }
 
+/** A live instance named as dead: refused, for an operator to look at. */
 const untouchable: Partial<Record<InstanceState, string>> = {
   pending: 'EC2 reports the instance pending: it is starting, and a live instance is never touched',
   running: 'EC2 reports the instance running: a live instance is never touched',
+};
+
+/** An instance on its way down: a normal step, waited for, not a refusal. */
+const onItsWay: Partial<Record<InstanceState, string>> = {
   stopping: 'EC2 reports the instance stopping: its volumes are freed once it has stopped',
   'shutting-down':
     'EC2 reports the instance shutting down: its guest OS still runs and holds its filesystems; ' +
@@ -319,6 +324,8 @@ export function planRemediation(observation: Observation, settings: PlanSettings
   }
   const refusal = untouchable[instance.state];
   if (refusal) return { outcome: 'refused', ...about, reason: refusal };
+  const notYet = onItsWay[instance.state];
+  if (notYet) return { outcome: 'waiting', ...about, reason: notYet };
   if (instance.state === 'stopped' && settings.onStopped === 'ignore') {
     return { outcome: 'skipped', ...about, reason: 'instance stopped, and ON_STOPPED is ignore' };
   }
@@ -487,7 +494,9 @@ export function volumesToDetach(plans: readonly InstancePlan[]): number {
 
 /**
  * How many destructive actions a set of plans would take: detaches, VolumeAttachment
- * deletions, taints and pod deletions. Finalizer removals and force detaches are fallbacks.
+ * deletions, taints and Node deletions. Finalizer removals and force detaches are fallbacks;
+ * a dead Node's pods are not counted: they died with their instance, and a Node with many
+ * pods is no more a sign of a wrong event than one with few.
  */
 export function destructiveActions(plans: readonly InstancePlan[]): number {
   return plans.reduce((sum, plan) => {
@@ -495,7 +504,7 @@ export function destructiveActions(plans: readonly InstancePlan[]): number {
     const detaches = plan.volumes.filter((v) => v.detach).length;
     const deletions = plan.volumes.reduce((n, v) => n + v.attachments.length, 0);
     const nodeActions = (plan.taintNode ? 1 : 0) + (plan.deleteNode ? 1 : 0);
-    return sum + detaches + deletions + nodeActions + plan.evictPods.length;
+    return sum + detaches + deletions + nodeActions;
   }, 0);
 }
 
@@ -507,16 +516,20 @@ export interface CircuitBreakerLimits {
 }
 
 /**
- * The share of Nodes that look dead: those whose Ready condition is reported and not True, and
- * those of instances the plans would remediate. A Node that reports no condition yet (a kubelet
- * registering) does not count as dead.
+ * The share of Nodes that look dead: those whose Ready condition is reported and not True,
+ * those carrying our out-of-service taint (so that invocations running at once in a mass stop
+ * see each other's dead before Kubernetes marks them NotReady), and those of instances the plans
+ * would remediate. A Node that reports no condition yet (a kubelet registering) does not count
+ * as dead.
  */
 export function deadNodePercent(nodes: readonly NodeFacts[], plans: readonly InstancePlan[]) {
   if (nodes.length === 0) return 0;
   const remediated = new Set(
     plans.flatMap((p) => (p.outcome === 'remediate' && p.nodeName ? [p.nodeName] : [])),
   );
-  const dead = nodes.filter((n) => n.ready === false || remediated.has(n.name)).length;
+  const dead = nodes.filter(
+    (n) => n.ready === false || n.taints.some(isOurOutOfServiceTaint) || remediated.has(n.name),
+  ).length;
   return (100 * dead) / nodes.length;
 }
 

@@ -1,6 +1,7 @@
 import { instanceIdFromProviderId } from '../aws-ids.ts';
 import type { Config } from '../config.ts';
 import type { InstanceReport } from '../result-events-contract.ts';
+import { type Awaited, type AwaitOptions, awaitState, type Expectation } from './await-state.ts';
 import {
   type ActionRecord,
   createReleaseChecker,
@@ -73,32 +74,81 @@ async function runPlan(
  * Observes both systems once and plans each instance, with the circuit breaker applied to all
  * plans together: nothing is done yet.
  */
+/** What an event says EC2 will report, and how long EC2 is given to report it. */
+export type Awaiting = Expectation & { readonly timeoutMs: number };
+
 /** What a caller knows beyond what is observed. */
 export interface PlanningContext {
   /** The cluster's Nodes and VolumeAttachments, listed a moment ago (a sweep's). */
   readonly kubernetesSnapshot?: KubernetesSnapshot;
   /** When an EC2 event said each instance was stopped or terminated (epoch ms). */
   readonly diedAt?: ReadonlyMap<string, number>;
+  /** The state the event says EC2 will report: read again until it does (await-state.ts). */
+  readonly awaiting?: Awaiting;
+}
+
+function awaitOptions(
+  awaiting: Awaiting,
+  deps: Pick<ExecutionDeps, 'deadline' | 'sleep'>,
+): AwaitOptions {
+  return {
+    timeoutMs: awaiting.timeoutMs,
+    ...(deps.deadline === undefined ? {} : { deadline: deps.deadline }),
+    ...(deps.sleep ? { sleep: deps.sleep } : {}),
+  };
+}
+
+/** Instances still on their way down when the watch ended: a normal step, not a refusal. */
+function stillOnTheirWay(awaited: Awaited, awaiting: Awaiting): InstancePlan[] {
+  const watched = Math.round(awaiting.timeoutMs / 1000);
+  return awaited.behind.map((instanceId) => {
+    const { state } = instanceAsReported(awaited.instances, instanceId);
+    return {
+      outcome: 'waiting',
+      instanceId,
+      state,
+      reason:
+        `EC2 reports the instance ${state}, on its way to ${awaiting.state} (watched ${watched} s): ` +
+        'the event that says it got there remediates it',
+    };
+  });
 }
 
 export async function planInstances(
   instanceIds: readonly string[],
-  deps: Pick<ExecutionDeps, 'ec2' | 'kube'>,
+  deps: Pick<ExecutionDeps, 'ec2' | 'kube' | 'deadline' | 'sleep'>,
   settings: RemediationSettings,
-  { kubernetesSnapshot, diedAt }: PlanningContext = {},
+  { kubernetesSnapshot, diedAt, awaiting }: PlanningContext = {},
 ): Promise<InstancePlan[]> {
   // A sweep's instances come from the cluster's own Nodes; an event's may be anybody's.
-  const { relevant, strangers, instances } = kubernetesSnapshot
-    ? { relevant: instanceIds, strangers: [], instances: undefined }
+  const screened = kubernetesSnapshot
+    ? undefined
     : await screenInstances(instanceIds, deps, settings.clusterName);
-  if (relevant.length === 0) return strangers;
+  // Only the cluster's own are awaited: every state change in the account reaches node-loss.
+  const awaited =
+    screened && awaiting && screened.relevant.length > 0
+      ? await awaitState(
+          screened.relevant,
+          awaiting,
+          deps.ec2,
+          awaitOptions(awaiting, deps),
+          screened.instances,
+        )
+      : undefined;
+  const behind = new Set(awaited?.behind);
+  const waiting = awaited && awaiting ? stillOnTheirWay(awaited, awaiting) : [];
+  const strangers = screened?.strangers ?? [];
+  const relevant = (screened?.relevant ?? instanceIds).filter((id) => !behind.has(id));
+  if (relevant.length === 0) return [...strangers, ...waiting];
+  // An instance watched until it ended died at the latest when EC2 was seen to say so.
+  const deaths = new Map([...(awaited?.reachedAt ?? []), ...(diedAt ?? [])]);
   const { observations, nodes } = await observeInstances(
     relevant,
     deps.ec2,
     deps.kube,
     kubernetesSnapshot,
-    instances,
-    diedAt,
+    awaited?.instances ?? screened?.instances,
+    deaths,
   );
   const plans = applyCircuitBreaker(
     observations.map((observation) => planRemediation(observation, settings)),
@@ -108,7 +158,7 @@ export async function planInstances(
     },
     nodes,
   );
-  return [...plans, ...strangers];
+  return [...plans, ...strangers, ...waiting];
 }
 
 /**
@@ -178,8 +228,11 @@ export async function liftOutOfServiceTaints(
   instanceIds: readonly string[],
   deps: ExecutionDeps,
   settings: Pick<RemediationSettings, 'dryRun' | 'clusterName'>,
+  awaiting?: Awaiting,
 ): Promise<InstanceReport[]> {
-  const instances = await deps.ec2.describeInstances(instanceIds);
+  const { instances } = awaiting
+    ? await awaitState(instanceIds, awaiting, deps.ec2, awaitOptions(awaiting, deps))
+    : { instances: await deps.ec2.describeInstances(instanceIds) };
   let allNodes: Promise<NodeFacts[]> | undefined;
   const nodeOf = async (instance: InstanceFacts) => {
     const byName = instance.privateDnsName

@@ -81,10 +81,13 @@ export async function sweepCluster(
 
   // Nodes that carry our out-of-service taint: lifted once EC2 reports their instance running
   // again, since the `running` event that would lift it may have been missed.
-  const tainted = nodes.flatMap((node) => {
+  const taintedNodes = nodes.flatMap((node) => {
     const instanceId = instanceIdFromProviderId(node.providerId);
-    return instanceId && node.taints.some((t) => isOurOutOfServiceTaint(t)) ? [instanceId] : [];
+    return instanceId && node.taints.some((t) => isOurOutOfServiceTaint(t))
+      ? [{ instanceId, ready: node.ready === true }]
+      : [];
   });
+  const tainted = taintedNodes.map((t) => t.instanceId);
   const instanceIds = [...attachmentsByInstance.keys()];
   // States only: the planner describes the stale ones in full before any action.
   const states = await deps.ec2.instanceStates([...new Set([...instanceIds, ...tainted])]);
@@ -94,11 +97,13 @@ export async function sweepCluster(
     return staleStates.has(state);
   };
   const staleWithAttachments = instanceIds.filter(isStale);
-  // A Node we tainted whose instance is dead is looked at too, attachments or not: its pods may
-  // be left, or another instance's kubelet may have adopted it (then the taint is lifted).
+  // A Node we tainted whose instance is dead but which reports Ready: another instance's
+  // kubelet may have adopted it under the dead one's name; its plan lifts the taint if so.
   const stale = [
     ...staleWithAttachments,
-    ...tainted.filter((id) => isStale(id) && !attachmentsByInstance.has(id)),
+    ...taintedNodes
+      .filter((t) => t.ready && isStale(t.instanceId) && !attachmentsByInstance.has(t.instanceId))
+      .map((t) => t.instanceId),
   ];
 
   const snapshot = { nodes, attachments };

@@ -90,13 +90,77 @@ describe('node-loss on the real kube-apiserver and moto', () => {
     );
   });
 
-  it('refuses a forged "terminated" event for a running instance and changes nothing', async () => {
+  it('never acts on a "terminated" event for an instance EC2 reports running: reads EC2 again, then fails for the retry, changing nothing', async () => {
     const node = await cluster.addNode();
     const volume = await cluster.addVolume(node);
 
-    const result = await nodeLossFunction(cluster).invoke(
+    // EC2 may lag behind its own event for seconds (eventual consistency): the event is read
+    // again, then retried by Lambda, never dropped; a forged one ends in the dead-letter queue.
+    const attempt = nodeLossFunction(cluster, { EC2_CATCH_UP_SECONDS: '2' }).invoke(
       ec2StateChangeEvent(node.instanceId, 'terminated'),
     );
+
+    await expect(attempt).rejects.toThrow(
+      /EC2 still reports i-[0-9a-f]+ running \d+ s after the event said terminated: .* retried/,
+    );
+    expect(await cluster.volume(volume.volumeId)).toEqual({
+      state: 'in-use',
+      attachedTo: [node.instanceId],
+    });
+    expect(await cluster.volumeAttachmentNames()).toContain(volume.volumeAttachmentName);
+    expect(await cluster.taintsOf(node)).not.toContainEqual(
+      expect.objectContaining({ key: outOfService }),
+    );
+  });
+
+  it.each([
+    ['a "terminated" event that EC2 has not caught up with', 'terminated'],
+    ['a "shutting-down" event, watched', 'shutting-down'],
+  ] as const)(
+    'remediates %s as soon as EC2 reports the instance terminated, raising no refusal',
+    async (_case, state) => {
+      const node = await cluster.addNode();
+      const volume = await cluster.addVolume(node);
+      const event = ec2StateChangeEvent(node.instanceId, state);
+
+      // EC2 says terminated two seconds into the invocation.
+      const [result] = await Promise.all([
+        nodeLossFunction(cluster).invoke(event),
+        new Promise((resolve) => setTimeout(resolve, 2_000)).then(() =>
+          cluster.terminateInstance(node),
+        ),
+      ]);
+
+      expect(result).toMatchObject({
+        status: 'done',
+        instances: [{ outcome: 'remediated', state: 'terminated' }],
+      });
+      expect(await cluster.volumeAttachmentNames()).not.toContain(volume.volumeAttachmentName);
+    },
+  );
+
+  it('reports a node whose instance is still shutting down at the end of the watch as waiting, not refused', async () => {
+    const node = await cluster.addNode();
+    await cluster.addVolume(node);
+
+    const result = await nodeLossFunction(cluster, { SHUTDOWN_WATCH_SECONDS: '2' }).invoke(
+      autoScalingTerminateEvent(node.instanceId),
+    );
+
+    expect(result).toMatchObject({
+      status: 'done',
+      instances: [{ outcome: 'waiting', state: 'running' }],
+    });
+  });
+
+  it('refuses an operator’s remediate of a running instance and changes nothing', async () => {
+    const node = await cluster.addNode();
+    const volume = await cluster.addVolume(node);
+
+    const result = await nodeLossFunction(cluster).invoke({
+      action: 'remediate',
+      instanceIds: [node.instanceId],
+    });
 
     expect(result).toMatchObject({
       status: 'done',
@@ -293,6 +357,7 @@ describe('node-loss on the real kube-apiserver and moto', () => {
       ],
     });
     await cluster.renewLease(node);
+    await cluster.setNodeReady(node, true);
     const swept = await sweepFunction(cluster).invoke({ action: 'sweep' });
 
     // The other tests' dead instances share this cluster; this one is the adopted Node's.

@@ -16,6 +16,8 @@ describe('loadConfig', () => {
       attacherGraceMs: 5_000,
       evictionGraceMs: 5_000,
       controllerGraceMs: 15_000,
+      ec2CatchUpMs: 20_000,
+      shutdownWatchMs: 60_000,
       maxActionsPerInvocation: 100,
       maxDeadNodePercent: 50,
       nodeSelector: undefined,

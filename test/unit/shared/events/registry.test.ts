@@ -18,9 +18,21 @@ const instanceId = 'i-1234567890abcdef0';
 describe('parseNodeLossInput on the real samples in events/', () => {
   const eventTime = new Date('2021-11-11T21:29:54Z');
   it.each([
-    ['ec2-instance-state-change-terminated.json', 'instance terminated', { diedAt: eventTime }],
-    ['ec2-instance-state-change-shutting-down.json', 'instance shutting-down', {}],
-    ['ec2-instance-state-change-stopped.json', 'instance stopped', { diedAt: eventTime }],
+    [
+      'ec2-instance-state-change-terminated.json',
+      'instance terminated',
+      { diedAt: eventTime, expects: { state: 'terminated', announced: true } },
+    ],
+    [
+      'ec2-instance-state-change-shutting-down.json',
+      'instance shutting-down',
+      { expects: { state: 'terminated', announced: false } },
+    ],
+    [
+      'ec2-instance-state-change-stopped.json',
+      'instance stopped',
+      { diedAt: eventTime, expects: { state: 'stopped', announced: true } },
+    ],
   ])(
     'remediates on %s (the time of a stop or termination is when the instance died)',
     (file, reason, died) => {
@@ -68,6 +80,7 @@ describe('parseNodeLossInput on the real samples in events/', () => {
       kind: 'autoscaling-instance-terminate-successful',
       instanceIds: [instanceId],
       eventTime: new Date('2021-11-11T21:31:02Z'),
+      expects: { state: 'terminated', announced: false },
       reason: 'scaled in by Auto Scaling group "eks-workers"',
     });
   });

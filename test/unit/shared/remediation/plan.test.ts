@@ -67,14 +67,11 @@ const volA = 'vol-0aaaaaaaaaaaaaaaa';
 const volB = 'vol-0bbbbbbbbbbbbbbbb';
 
 describe('planRemediation', () => {
-  it.each(['running', 'pending', 'stopping'] as const)(
-    'refuses an instance EC2 reports %s',
-    (state) => {
-      const plan = planRemediation(observe({ instance: instance({ state }) }), settings);
+  it.each(['running', 'pending'] as const)('refuses an instance EC2 reports %s', (state) => {
+    const plan = planRemediation(observe({ instance: instance({ state }) }), settings);
 
-      expect(plan).toMatchObject({ outcome: 'refused', state });
-    },
-  );
+    expect(plan).toMatchObject({ outcome: 'refused', state });
+  });
 
   it("skips an instance that is not the cluster's", () => {
     const stranger = observe({
@@ -180,14 +177,26 @@ describe('planRemediation', () => {
     expect(plan.outcome === 'remediate' && plan.volumes.some((v) => v.detach)).toBe(false);
   });
 
-  it('refuses an instance that is shutting down: its guest OS still holds its filesystems', () => {
+  it.each([
+    ['stopping', 'freed once it has stopped'],
+    ['shutting-down', 'acts once EC2 reports it terminated'],
+  ] as const)(
+    'waits, without refusing, for an instance that is %s (a normal step of its end)',
+    (state, reason) => {
+      const plan = planRemediation(observe({ instance: instance({ state }) }), settings);
+
+      expect(plan).toMatchObject({ outcome: 'waiting', reason: expect.stringContaining(reason) });
+    },
+  );
+
+  it('waits for an instance that is shutting down: its guest OS still holds its filesystems', () => {
     const plan = planRemediation(
       observe({ instance: instance({ state: 'shutting-down' }) }),
       settings,
     );
 
     expect(plan).toMatchObject({
-      outcome: 'refused',
+      outcome: 'waiting',
       reason: expect.stringContaining('acts once EC2 reports it terminated'),
     });
   });
@@ -311,7 +320,7 @@ describe('applyCircuitBreaker', () => {
   function planActing(
     id: string,
     volumes: number,
-    options: { deletions?: number; taint?: boolean; nodeName?: string } = {},
+    options: { deletions?: number; taint?: boolean; nodeName?: string; pods?: number } = {},
   ): InstancePlan {
     return {
       outcome: 'remediate',
@@ -327,7 +336,12 @@ describe('applyCircuitBreaker', () => {
         })),
       })),
       ...(options.taint ? { taintNode: options.nodeName ?? 'node' } : {}),
-      evictPods: [],
+      evictPods: Array.from({ length: options.pods ?? 0 }, (_, i) => ({
+        namespace: 'default',
+        name: `pod-${i}`,
+        uid: `uid-${i}`,
+        deleting: false,
+      })),
       controllersDetach: false,
       skipped: [],
     };
@@ -371,6 +385,27 @@ describe('applyCircuitBreaker', () => {
     expect(applyCircuitBreaker(two, limits, nodes)[0]).toMatchObject({
       outcome: 'refused',
       reason: expect.stringContaining("75% of the cluster's 4 Nodes look dead"),
+    });
+  });
+
+  it('does not refuse a dead Node for its many pods: they died with it', () => {
+    const plans = [planActing('i-00000000000000001', 1, { taint: true, pods: 101 })];
+
+    expect(applyCircuitBreaker(plans, limits, [])).toEqual(plans);
+  });
+
+  it('counts a Node carrying our taint as dead, so invocations running at once see each other', () => {
+    const nodes: NodeFacts[] = [
+      { name: 'a', taints: [outOfServiceTaint], ready: true },
+      { name: 'b', taints: [], ready: true },
+      { name: 'c', taints: [], ready: true },
+    ];
+    // a was tainted by another invocation a moment ago; b is this one's: 2 of 3 look dead.
+    const plans = [planActing('i-00000000000000001', 1, { nodeName: 'b' })];
+
+    expect(applyCircuitBreaker(plans, limits, nodes)[0]).toMatchObject({
+      outcome: 'refused',
+      reason: expect.stringContaining("67% of the cluster's 3 Nodes look dead"),
     });
   });
 });

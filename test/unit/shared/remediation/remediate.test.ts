@@ -143,6 +143,6 @@ describe('an event’s instance, read from EC2 again alongside the dead Node’s
 
     const [plan] = await planInstances([ours.instanceId], ports, oneNodeCluster);
 
-    expect(plan).toMatchObject({ outcome: 'refused', state: 'shutting-down' });
+    expect(plan).toMatchObject({ outcome: 'waiting', state: 'shutting-down' });
   });
 });

@@ -222,12 +222,15 @@ describe('sweepCluster', () => {
 
 describe('sweepCluster and a Node another instance adopted', () => {
   it('lifts our taint from a dead instance’s Node whose Lease a kubelet renews, and touches nothing of it', async () => {
-    const world = stoppedCluster(1, 1);
+    // No VolumeAttachment of its own: the Node is looked at because it carries our taint and
+    // reports Ready, which a dead instance's Node cannot.
+    const world = stoppedCluster(1, 0);
     const [node] = world.nodes;
     if (!node) throw new Error('no node');
     world.nodes[0] = {
       ...node,
       uid: 'uid-node',
+      ready: true,
       taints: [
         {
           key: 'node.kubernetes.io/out-of-service',
