@@ -193,7 +193,11 @@ async function handleLifecycle(
   const lifecycle = await awaitDrainAndComplete(
     request.lifecycleAction,
     { kube: await deps.kubernetes(), autoScaling: deps.autoScaling, ec2: deps.ec2 },
-    { waitBudgetMs: config.lifecycleWaitMs, heartbeatIntervalMs: config.lifecycleHeartbeatMs },
+    {
+      waitBudgetMs: config.lifecycleWaitMs,
+      heartbeatIntervalMs: config.lifecycleHeartbeatMs,
+      dryRun: config.dryRun,
+    },
   );
   logger.info('lifecycle result', { ...lifecycle });
   deps.metrics

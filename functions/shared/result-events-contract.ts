@@ -164,9 +164,12 @@ export interface LifecycleReport {
    * already reports the instance terminated or gone, so there is nothing to wait for;
    * budget-spent: they did not within the wait budget, and it was completed anyway (node-loss
    * cleans up after termination); already-completed: Auto Scaling no longer held the action
-   * (a replayed event, or completed by someone else).
+   * (a replayed event, or completed by someone else); dry-run: nothing was sent to Auto Scaling
+   * (no heartbeat, no completion), `attachmentsLeft` are what it would wait for.
    */
-  readonly outcome: 'drained' | 'instance-gone' | 'budget-spent' | 'already-completed';
+  readonly outcome: 'drained' | 'instance-gone' | 'budget-spent' | 'already-completed' | 'dry-run';
+  /** DRY_RUN was on: Auto Scaling was sent nothing. */
+  readonly dryRun: boolean;
   readonly attachmentsLeft: readonly string[];
   readonly heartbeats: number;
   readonly waitedMs: number;

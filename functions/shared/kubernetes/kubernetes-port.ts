@@ -6,11 +6,12 @@ import type {
   V1Taint,
   V1VolumeAttachment,
 } from '@kubernetes/client-node';
+import { parseEbsVolumeId } from '../aws-ids.ts';
 import { ClusterAccessError, causeText, messageOf, RemediationError } from '../errors.ts';
 import { cutOffReached, cutOffSignal, cutOffText } from '../invocation-cut-off.ts';
 import type { AttachmentFacts, NodeFacts, PodFacts, Taint } from '../remediation/facts.ts';
 import type { KubernetesPort, NodeChange } from '../remediation/ports.ts';
-import { csiNodeIdAnnotation, ebsCsiAttacher } from '../volume-attachment-name.ts';
+import { csiNodeIdAnnotation, isEbsAttacher } from '../volume-attachment-name.ts';
 import type { ClusterEndpoint } from './kubeconfig.ts';
 import {
   createKubernetesHttp,
@@ -141,16 +142,6 @@ function attachmentFacts(attachment: V1VolumeAttachment): AttachmentFacts {
   };
 }
 
-/** Whether a toleration lets the pod stay on a Node tainted out-of-service:NoExecute. */
-function toleratesOutOfService(pod: V1Pod): boolean {
-  return (pod.spec?.tolerations ?? []).some(
-    (t) =>
-      (t.effect === undefined || t.effect === '' || t.effect === 'NoExecute') &&
-      ((t.operator === 'Exists' && (t.key === undefined || t.key === '')) ||
-        t.key === 'node.kubernetes.io/out-of-service'),
-  );
-}
-
 /** The reason the taint-eviction controller gives its DisruptionTarget condition. */
 const taintEvictionReason = 'DeletionByTaintManager';
 
@@ -159,13 +150,35 @@ function podFacts(pod: V1Pod): PodFacts {
   const evicted = (pod.status?.conditions ?? []).some(
     (c) => c.type === 'DisruptionTarget' && c.status === 'True' && c.reason === taintEvictionReason,
   );
+  const name = pod.metadata?.name ?? '';
+  const volumes = pod.spec?.volumes ?? [];
   return {
     namespace: pod.metadata?.namespace ?? '',
-    name: pod.metadata?.name ?? '',
+    name,
     uid: pod.metadata?.uid ?? '',
     deleting,
     evictedByTaintManager: deleting && evicted,
-    toleratesOutOfService: toleratesOutOfService(pod),
+    tolerations: (pod.spec?.tolerations ?? []).map(
+      ({ key, operator, value, effect, tolerationSeconds }) => ({
+        ...(key === undefined ? {} : { key }),
+        ...(operator === undefined ? {} : { operator }),
+        ...(value === undefined ? {} : { value }),
+        ...(effect === undefined ? {} : { effect }),
+        ...(tolerationSeconds === undefined ? {} : { tolerationSeconds }),
+      }),
+    ),
+    // A generic ephemeral volume's claim is named <pod>-<volume> (Kubernetes' ephemeral controller).
+    claims: volumes.flatMap((v) =>
+      v.persistentVolumeClaim
+        ? [v.persistentVolumeClaim.claimName]
+        : v.ephemeral
+          ? [`${name}-${v.name}`]
+          : [],
+    ),
+    inlineVolumeIds: volumes.flatMap((v) => {
+      const id = parseEbsVolumeId(v.awsElasticBlockStore?.volumeID);
+      return id ? [id] : [];
+    }),
   };
 }
 
@@ -432,11 +445,15 @@ export function createKubernetesPort(
       try {
         const pv = await get<V1PersistentVolume>(named(persistentVolumes, name));
         const csi = pv.spec?.csi;
-        const reference =
-          csi?.driver === ebsCsiAttacher
-            ? csi.volumeHandle
-            : pv.spec?.awsElasticBlockStore?.volumeID;
-        return { name, ...(reference ? { volumeReference: reference } : {}) };
+        const reference = isEbsAttacher(csi?.driver)
+          ? csi?.volumeHandle
+          : pv.spec?.awsElasticBlockStore?.volumeID;
+        const claim = pv.spec?.claimRef;
+        return {
+          name,
+          ...(reference ? { volumeReference: reference } : {}),
+          ...(claim?.name ? { claim: `${claim.namespace ?? ''}/${claim.name}` } : {}),
+        };
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
         throw failure(`reading persistentvolume ${name}`, server, error);

@@ -29,6 +29,8 @@ export interface AwaitDrainSettings {
   readonly waitBudgetMs: number;
   readonly heartbeatIntervalMs: number;
   readonly pollIntervalMs?: number;
+  /** Report what it would wait for, and send Auto Scaling nothing: no heartbeat, no completion. */
+  readonly dryRun?: boolean;
 }
 
 export interface AwaitDrainDeps {
@@ -62,6 +64,7 @@ export async function awaitDrainAndComplete(
     heartbeats: number,
   ): LifecycleReport => ({
     ...about,
+    dryRun: settings.dryRun ?? false,
     outcome,
     attachmentsLeft,
     heartbeats,
@@ -72,6 +75,17 @@ export async function awaitDrainAndComplete(
   const state = (await deps.ec2.describeInstances([action.instanceId])).get(
     action.instanceId,
   )?.state;
+  const attachmentsNow = async () =>
+    attachmentsOfInstance(
+      await deps.kube.listVolumeAttachments(),
+      action.instanceId,
+      node?.name,
+    ).map((a) => a.name);
+  if (settings.dryRun) {
+    // What it would wait for now; the hook is left to its own timeout and default result.
+    const gone = state === 'terminated' || state === 'gone';
+    return report('dry-run', gone ? [] : await attachmentsNow(), 0);
+  }
   if (state === 'terminated' || state === 'gone') {
     const completed = await deps.autoScaling.complete(action, 'CONTINUE');
     return report(completed === 'not-active' ? 'already-completed' : 'instance-gone', [], 0);
@@ -90,11 +104,7 @@ export async function awaitDrainAndComplete(
   let lastHeartbeat = now();
   let left: string[];
   for (;;) {
-    left = attachmentsOfInstance(
-      await deps.kube.listVolumeAttachments(),
-      action.instanceId,
-      node?.name,
-    ).map((a) => a.name);
+    left = await attachmentsNow();
     if (left.length === 0) break;
     const elapsed = now() - started;
     if (elapsed >= settings.waitBudgetMs) break;

@@ -4,7 +4,7 @@
  */
 import { messageOf, RemediationError } from '../errors.ts';
 import type { ActionKind, ActionRecord } from '../result-events-contract.ts';
-import { ebsCsiAttacherFinalizer } from '../volume-attachment-name.ts';
+import { attacherFinalizerOf } from '../volume-attachment-name.ts';
 import type { AttachmentFacts, PodFacts } from './facts.ts';
 import {
   type AttachmentRef,
@@ -350,13 +350,11 @@ async function deleteAttachment(
   const gone = waited.met;
   const stuck = last;
   // Only the object deleted a moment ago: one created again under its name is someone else's.
-  if (gone || !stuck?.finalizers.includes(ebsCsiAttacherFinalizer) || stuck.uid !== uid) return;
+  if (gone || !stuck || stuck.uid !== uid) return;
+  const finalizer = attacherFinalizerOf(stuck.attacher);
+  if (!stuck.finalizers.includes(finalizer)) return;
   await recorder.run('remove-finalizer', target, async () => {
-    const removal = await kube.removeVolumeAttachmentFinalizer(
-      name,
-      ebsCsiAttacherFinalizer,
-      stuck,
-    );
+    const removal = await kube.removeVolumeAttachmentFinalizer(name, finalizer, stuck);
     if (removal.outcome === 'gone') return { outcome: 'already-done' };
     if (removal.outcome === 'not-ours') return { outcome: 'refused', detail: removal.reason };
     return removal.remaining.length > 0
@@ -389,7 +387,7 @@ export async function executeRemediation(
   );
   // A pod still bound to the Node keeps its volumes there: the attach/detach controller would
   // attach back what was taken from under it.
-  if (plan.keepAttachments || evictions.some((e) => e.outcome === 'failed')) {
+  if (evictions.some((e) => e.outcome === 'failed')) {
     return recorder.records;
   }
 
@@ -486,7 +484,8 @@ async function evictPod(
           current = await kube.readPod(pod.namespace, pod.name);
           return current === undefined || current.uid !== pod.uid || current.evictedByTaintManager;
         },
-        options.evictionGraceMs,
+        // A pod that tolerates the taint for a while is evicted once that while is over.
+        options.evictionGraceMs + (pod.toleratedForMs ?? 0),
         deps,
         100,
       );

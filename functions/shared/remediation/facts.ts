@@ -92,6 +92,15 @@ export interface AttachmentFacts {
   readonly resourceVersion?: string;
 }
 
+/** A pod's toleration, as the API serves it. */
+export interface Toleration {
+  readonly key?: string;
+  readonly operator?: string;
+  readonly value?: string;
+  readonly effect?: string;
+  readonly tolerationSeconds?: number | null;
+}
+
 /** A pod bound to a dead instance's Node. */
 export interface PodFacts {
   readonly namespace: string;
@@ -105,12 +114,17 @@ export interface PodFacts {
    * controller writes right before its delete. Only then has its delete by name been spent.
    */
   readonly evictedByTaintManager: boolean;
-  /** It tolerates node.kubernetes.io/out-of-service:NoExecute, so it is not to be evicted. */
-  readonly toleratesOutOfService: boolean;
+  readonly tolerations: readonly Toleration[];
+  /** The PersistentVolumeClaims it uses (in its namespace), generic ephemeral volumes' included. */
+  readonly claims: readonly string[];
+  /** The EBS volumes it names inline (in-tree awsElasticBlockStore), as volume ids. */
+  readonly inlineVolumeIds: readonly string[];
 }
 
 export interface PersistentVolumeFacts {
   readonly name: string;
   /** CSI volumeHandle or in-tree awsElasticBlockStore.volumeID, as written. */
   readonly volumeReference?: string;
+  /** The claim bound to it (spec.claimRef), as namespace/name. */
+  readonly claim?: string;
 }

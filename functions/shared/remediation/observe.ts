@@ -105,7 +105,7 @@ export async function observeInstances(
       ? ec2.describeInstances(deadIds)
       : new Map<string, InstanceFacts>(),
   ]);
-  const referenceOf = new Map(pvs.flatMap((pv) => (pv ? [[pv.name, pv.volumeReference]] : [])));
+  const pvOf = new Map(pvs.flatMap((pv) => (pv ? [[pv.name, pv]] : [])));
   const observedAt = Date.now();
 
   const observations = perInstance.map(({ instance, node, own }, index): Observation => {
@@ -123,11 +123,15 @@ export async function observeInstances(
         ? { node: renewed === undefined ? node : { ...node, leaseRenewedAt: renewed } }
         : {}),
       attachments: own.map((attachment): MappedAttachment => {
-        const reference = attachment.persistentVolumeName
-          ? referenceOf.get(attachment.persistentVolumeName)
+        const pv = attachment.persistentVolumeName
+          ? pvOf.get(attachment.persistentVolumeName)
           : undefined;
-        const volumeId = volumeIdOf(attachment, reference);
-        return volumeId ? { attachment, volumeId } : { attachment };
+        const volumeId = volumeIdOf(attachment, pv?.volumeReference);
+        return {
+          attachment,
+          ...(volumeId ? { volumeId } : {}),
+          ...(pv?.claim ? { claim: pv.claim } : {}),
+        };
       }),
       volumesInEc2: volumesInEc2.filter((v) =>
         v.attachments.some((a) => a.instanceId === instance.instanceId),

@@ -5,7 +5,7 @@
 import { instanceIdFromProviderId, isInstanceId, parseEbsVolumeId } from '../aws-ids.ts';
 import type { Config } from '../config.ts';
 import type { Skipped } from '../result-events-contract.ts';
-import { ebsCsiAttacher } from '../volume-attachment-name.ts';
+import { isEbsAttacher } from '../volume-attachment-name.ts';
 import type {
   AttachmentFacts,
   InstanceFacts,
@@ -15,6 +15,7 @@ import type {
   Taint,
   VolumeFacts,
 } from './facts.ts';
+import { toleratedForMs } from './tolerations.ts';
 
 // The report's types are the public result event contract's.
 export type { Skipped };
@@ -42,6 +43,8 @@ export function isOurOutOfServiceTaint(taint: Taint): boolean {
 export interface MappedAttachment {
   readonly attachment: AttachmentFacts;
   readonly volumeId?: string;
+  /** The claim bound to its PersistentVolume, as namespace/name: how pods name the volume. */
+  readonly claim?: string;
 }
 
 /** Everything observed about one instance, at action time. */
@@ -120,11 +123,6 @@ export type InstancePlan =
       /** Whether the Node still exists and carries (or gets) our taint: the attach/detach
        * controller then detaches at once, and the remediator lets it. */
       readonly controllersDetach: boolean;
-      /**
-       * Pods bound to the dead Node that stay (they tolerate the taint): their volumes'
-       * VolumeAttachments are kept, or the attach/detach controller would attach them back.
-       */
-      readonly keepAttachments?: string;
       /** The last stage, with DELETE_TERMINATED_NODES: the Node of a terminated instance. */
       readonly deleteNode?: NodeRef;
       readonly skipped: readonly Skipped[];
@@ -138,6 +136,8 @@ export interface PodRef {
   readonly deleting: boolean;
   /** The taint-eviction controller's own delete had landed when it was listed. */
   readonly evictedByTaintManager?: boolean;
+  /** It tolerates the taint for this long (tolerationSeconds): evicted only after it. */
+  readonly toleratedForMs?: number;
 }
 
 export type TaintLiftPlan =
@@ -207,7 +207,7 @@ export function attachmentsOfInstance(
 ): AttachmentFacts[] {
   return attachments.filter(
     (a) =>
-      a.attacher === ebsCsiAttacher &&
+      isEbsAttacher(a.attacher) &&
       (a.nodeIdAnnotation === instanceId ||
         // The attacher names the instance it attached to: one that names another instance
         // under this node name was made for the instance that took the name over.
@@ -411,49 +411,86 @@ export function planRemediation(observation: Observation, settings: PlanSettings
 
   // KEP-2268: a Node known to be shut down gets the out-of-service taint. EC2's word that the
   // instance is stopped, terminated or gone is that knowledge, earlier than any Node condition.
-  const tainted =
-    node?.taints.some(
-      (t) => t.key === outOfServiceTaint.key && t.effect === outOfServiceTaint.effect,
-    ) ?? false;
-  const taint = settings.outOfServiceTaint && node !== undefined && !tainted;
-  const fenced = node !== undefined && (tainted || taint);
-  // A gone Node's pods are PodGC's orphans; a fenced Node's, those that do not tolerate it.
-  const pods = observation.pods ?? [];
-  const evictable = pods.filter((p) => node === undefined || (fenced && !p.toleratesOutOfService));
-  const staying = pods.filter((p) => !evictable.includes(p));
+  const present = node?.taints.find(
+    (t) => t.key === outOfServiceTaint.key && t.effect === outOfServiceTaint.effect,
+  );
+  const taint = settings.outOfServiceTaint && node !== undefined && !present;
+  const fenced = node !== undefined && (present !== undefined || taint);
+  const pods = podsOfDeadNode(observation, fenced ? (present ?? outOfServiceTaint) : undefined);
+  // A volume a staying pod uses stays attached: freeing it would make the attach/detach
+  // controller attach it back. Every other volume goes on.
+  const kept = volumes.filter((v) => pods.usersOf(v.volumeId).length > 0);
+  for (const volume of kept) {
+    const users = pods.usersOf(volume.volumeId);
+    skipped.push({
+      kind: 'volume',
+      name: volume.volumeId,
+      reason:
+        `kept: pod ${users.slice(0, 3).join(', ')} stays bound to the dead Node (it tolerates the ` +
+        'out-of-service taint, or none was added) and uses it; freeing it would make the ' +
+        'attach/detach controller attach it back',
+    });
+  }
 
   return {
     outcome: 'remediate',
     ...about,
     forceAllowed: ['stopped', 'terminated', 'gone'].includes(instance.state),
     ...(instance.describedAt === undefined ? {} : { stateReadAt: instance.describedAt }),
-    volumes,
+    volumes: volumes.filter((v) => !kept.includes(v)),
     ...(taint && node ? { taintNode: node.name, ...(node.uid ? { nodeUid: node.uid } : {}) } : {}),
-    evictPods: evictable.map(({ namespace, name, uid, deleting, evictedByTaintManager }) => ({
-      namespace,
-      name,
-      uid,
-      deleting,
-      ...(evictedByTaintManager ? { evictedByTaintManager } : {}),
-    })),
+    evictPods: pods.evicted,
     controllersDetach: fenced,
     ...(settings.deleteTerminatedNodes &&
     node &&
     (instance.state === 'terminated' || instance.state === 'gone')
       ? { deleteNode: { name: node.name, ...(node.uid ? { uid: node.uid } : {}) } }
       : {}),
-    ...(staying.length > 0
-      ? {
-          keepAttachments: `pods bound to the dead Node stay (${staying
-            .slice(0, 3)
-            .map((p) => `${p.namespace}/${p.name}`)
-            .join(
-              ', ',
-            )}): deleting their VolumeAttachments would make the controller attach them back`,
-        }
-      : {}),
     skipped,
   };
+}
+
+/**
+ * The pods of a dead instance's Node, sorted: those to evict, and the volumes of those that
+ * stay. A gone Node's pods are all PodGC's orphans; a fenced Node's (`taint` on it) are evicted
+ * unless they tolerate the taint for good (DaemonSets such as aws-node, kube-proxy and
+ * ebs-csi-node tolerate everything), a pod that tolerates it for a while after that while; an
+ * unfenced Node's all stay.
+ */
+function podsOfDeadNode(
+  observation: Pick<Observation, 'node' | 'pods' | 'attachments'>,
+  taint: Taint | undefined,
+): { evicted: PodRef[]; usersOf: (volumeId: string) => string[] } {
+  const evicted: PodRef[] = [];
+  const users = new Map<string, string[]>();
+  const claimed = new Map(
+    observation.attachments.flatMap(({ claim, volumeId }) =>
+      claim && volumeId ? [[claim, volumeId] as const] : [],
+    ),
+  );
+  for (const pod of observation.pods ?? []) {
+    const stays = taint ? toleratedForMs(pod.tolerations, taint) : Number.POSITIVE_INFINITY;
+    if (observation.node === undefined || stays !== Number.POSITIVE_INFINITY) {
+      const { namespace, name, uid, deleting, evictedByTaintManager } = pod;
+      evicted.push({
+        namespace,
+        name,
+        uid,
+        deleting,
+        ...(evictedByTaintManager ? { evictedByTaintManager } : {}),
+        ...(observation.node && stays > 0 ? { toleratedForMs: stays } : {}),
+      });
+      continue;
+    }
+    const used = [
+      ...pod.claims.flatMap((claim) => claimed.get(`${pod.namespace}/${claim}`) ?? []),
+      ...pod.inlineVolumeIds,
+    ];
+    for (const volumeId of used) {
+      users.set(volumeId, [...(users.get(volumeId) ?? []), `${pod.namespace}/${pod.name}`]);
+    }
+  }
+  return { evicted, usersOf: (volumeId) => users.get(volumeId) ?? [] };
 }
 
 /** What to do for an instance that runs again: lift the out-of-service taint we added. */

@@ -6,7 +6,7 @@
  */
 import { instanceIdFromProviderId, isInstanceId } from '../aws-ids.ts';
 import type { SweepSummary } from '../result-events-contract.ts';
-import { ebsCsiAttacher } from '../volume-attachment-name.ts';
+import { isEbsAttacher } from '../volume-attachment-name.ts';
 import {
   attachmentsDeleted,
   destructiveActionsTaken,
@@ -58,8 +58,7 @@ export async function sweepCluster(
   );
   // With a node selector, only the selected Nodes' attachments are this sweep's business.
   const attachments = allAttachments.filter(
-    (a) =>
-      a.attacher === ebsCsiAttacher && (!settings.nodeSelector || instanceOfNode.has(a.nodeName)),
+    (a) => isEbsAttacher(a.attacher) && (!settings.nodeSelector || instanceOfNode.has(a.nodeName)),
   );
 
   const attachmentsByInstance = new Map<string, string[]>();

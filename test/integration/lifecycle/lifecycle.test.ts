@@ -30,6 +30,27 @@ describe('lifecycle: scale-in with a terminate lifecycle hook', () => {
   const cluster = TestCluster.create('lifecycle', endpoints());
   afterAll(() => cluster.dispose());
 
+  it('in dry-run sends Auto Scaling nothing, and reports the VolumeAttachments it would wait for', async () => {
+    const node = await cluster.addNode();
+    const volume = await cluster.addVolume(node);
+    const group = `${cluster.name}-dry-run`;
+
+    const result = await lifecycleFunction(cluster, { ...settings, DRY_RUN: 'true' }).invoke(
+      lifecycleActionEvent(node.instanceId, group, hook, crypto.randomUUID()),
+    );
+
+    expect(result).toMatchObject({
+      status: 'lifecycle',
+      lifecycle: {
+        outcome: 'dry-run',
+        dryRun: true,
+        heartbeats: 0,
+        attachmentsLeft: [volume.volumeAttachmentName],
+      },
+    });
+    expect(await callsFor(group)).toEqual([]);
+  });
+
   it('completes the action with CONTINUE, once, as soon as a drain has removed the VolumeAttachments', async () => {
     const node = await cluster.addNode();
     const volumes = [await cluster.addVolume(node), await cluster.addVolume(node)];

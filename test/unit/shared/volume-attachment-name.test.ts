@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
+  attacherFinalizerOf,
   ebsCsiAttacher,
+  isEbsAttacher,
   volumeAttachmentName,
 } from '../../../functions/shared/volume-attachment-name.ts';
 
@@ -17,5 +19,16 @@ describe('volumeAttachmentName', () => {
     const onFirst = volumeAttachmentName('vol-0123456789abcdef0', ebsCsiAttacher, 'node-a');
     const onSecond = volumeAttachmentName('vol-0123456789abcdef0', ebsCsiAttacher, 'node-b');
     expect(onFirst).not.toBe(onSecond);
+  });
+});
+
+describe('the EBS attachers', () => {
+  it.each([
+    ['ebs.csi.aws.com', true, 'external-attacher/ebs-csi-aws-com'],
+    ['ebs.csi.eks.amazonaws.com', true, 'external-attacher/ebs-csi-eks-amazonaws-com'],
+    ['efs.csi.aws.com', false, 'external-attacher/efs-csi-aws-com'],
+  ])('%s is an EBS attacher: %s; its finalizer is %s', (driver, ebs, finalizer) => {
+    expect(isEbsAttacher(driver)).toBe(ebs);
+    expect(attacherFinalizerOf(driver)).toBe(finalizer);
   });
 });

@@ -98,3 +98,26 @@ describe('awaitDrainAndComplete', () => {
     expect(heartbeats).toEqual([0, 20_000, 40_000]);
   });
 });
+
+describe('awaitDrainAndComplete in dry-run', () => {
+  it.each(['running', 'terminated'] as const)(
+    'sends Auto Scaling nothing for an instance %s: no heartbeat, no completion, and says what it would wait for',
+    async (state) => {
+      const { deps, calls } = world(state, 300);
+
+      const report = await awaitDrainAndComplete(action, deps, {
+        waitBudgetMs: 600_000,
+        heartbeatIntervalMs: 60_000,
+        dryRun: true,
+      });
+
+      expect(calls).toEqual([]);
+      expect(report).toMatchObject({
+        outcome: 'dry-run',
+        dryRun: true,
+        heartbeats: 0,
+        attachmentsLeft: state === 'running' ? ['va-stuck'] : [],
+      });
+    },
+  );
+});

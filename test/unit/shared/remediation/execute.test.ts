@@ -476,7 +476,9 @@ describe('executeRemediation: the stages that recover the pod', () => {
     ...podRef,
     deleting: true,
     evictedByTaintManager: true,
-    toleratesOutOfService: false,
+    tolerations: [],
+    claims: [],
+    inlineVolumeIds: [],
   };
 
   function fencedPlan(volumeCount: number) {
@@ -506,7 +508,9 @@ describe('executeRemediation: the stages that recover the pod', () => {
             const evicted = reads >= 2;
             return {
               ...podRef,
-              toleratesOutOfService: false,
+              tolerations: [],
+              claims: [],
+              inlineVolumeIds: [],
               deleting: evicted,
               evictedByTaintManager: evicted,
             };
@@ -539,7 +543,9 @@ describe('executeRemediation: the stages that recover the pod', () => {
           readPod: async () => ({
             ...podRef,
             uid: 'uid-replacement',
-            toleratesOutOfService: false,
+            tolerations: [],
+            claims: [],
+            inlineVolumeIds: [],
             evictedByTaintManager: false,
           }),
           deletePod: async () => {

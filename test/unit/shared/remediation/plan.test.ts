@@ -10,6 +10,7 @@ import {
   applyCircuitBreaker,
   attachmentsOfInstance,
   type InstancePlan,
+  type MappedAttachment,
   nodeNameOfInstance,
   type Observation,
   outOfServiceTaint,
@@ -455,9 +456,13 @@ describe('planRemediation: the stages that recover the pod', () => {
     uid: `uid-${name}`,
     deleting: false,
     evictedByTaintManager: false,
-    toleratesOutOfService: false,
+    tolerations: [],
+    claims: [],
+    inlineVolumeIds: [],
     ...extra,
   });
+  /** What DaemonSets such as aws-node, kube-proxy and ebs-csi-node carry: every taint, for good. */
+  const everything = [{ operator: 'Exists' }];
 
   it.each(['terminated', 'stopped', 'gone'] as const)(
     'taints the Node of a %s instance out-of-service and evicts its pods',
@@ -476,23 +481,109 @@ describe('planRemediation: the stages that recover the pod', () => {
     },
   );
 
-  it('leaves a pod that tolerates the taint, and keeps the VolumeAttachments it may still use', () => {
+  it('leaves a pod that tolerates the taint, and keeps only the volume it uses: every other volume goes on', () => {
+    const usedByAgent: MappedAttachment = {
+      attachment: attachment('va-agent'),
+      volumeId: volB,
+      claim: 'db/agent-data',
+    };
     const plan = planRemediation(
-      observe({ pods: [pod('db-0'), pod('agent', { toleratesOutOfService: true })] }),
+      observe({
+        pods: [
+          pod('db-0', { claims: ['data-db-0'] }),
+          pod('agent', { tolerations: everything, claims: ['agent-data'] }),
+        ],
+        attachments: [
+          { attachment: attachment('va-db'), volumeId: volA, claim: 'db/data-db-0' },
+          usedByAgent,
+        ],
+        volumesInEc2: [heldVolume(volA, '/dev/xvdba'), heldVolume(volB, '/dev/xvdbb')],
+      }),
       settings,
     );
 
     expect(plan).toMatchObject({
+      outcome: 'remediate',
       evictPods: [{ name: 'db-0' }],
-      keepAttachments: expect.stringContaining('db/agent'),
+      volumes: [{ volumeId: volA }],
+      skipped: [{ kind: 'volume', name: volB, reason: expect.stringContaining('db/agent') }],
     });
+  });
+
+  it('goes on through every stage where only node agents stay, and deletes the Node with DELETE_TERMINATED_NODES', () => {
+    const plan = planRemediation(
+      observe({
+        pods: [
+          pod('db-0', { claims: ['data-db-0'] }),
+          pod('aws-node-x1', { namespace: 'kube-system', tolerations: everything }),
+          pod('kube-proxy-x1', { namespace: 'kube-system', tolerations: everything }),
+          pod('ebs-csi-node-x1', { namespace: 'kube-system', tolerations: everything }),
+        ],
+        attachments: [{ attachment: attachment('va-db'), volumeId: volA, claim: 'db/data-db-0' }],
+        volumesInEc2: [heldVolume(volA, '/dev/xvdba')],
+      }),
+      { ...settings, deleteTerminatedNodes: true },
+    );
+
+    expect(plan).toMatchObject({
+      outcome: 'remediate',
+      evictPods: [{ name: 'db-0' }],
+      volumes: [{ volumeId: volA, detach: {} }],
+      deleteNode: { name: nodeName },
+      skipped: [],
+    });
+  });
+
+  it.each([
+    [
+      'Exists on the key',
+      [{ key: 'node.kubernetes.io/out-of-service', operator: 'Exists' }],
+      'stays',
+    ],
+    ['Exists on every NoExecute taint', [{ operator: 'Exists', effect: 'NoExecute' }], 'stays'],
+    [
+      'Equal with our value',
+      [{ key: 'node.kubernetes.io/out-of-service', value: 'ebs-volume-remediator' }],
+      'stays',
+    ],
+    [
+      'Equal with another value',
+      [{ key: 'node.kubernetes.io/out-of-service', value: 'nodeshutdown' }],
+      'evicted',
+    ],
+    ['Exists on NoSchedule only', [{ operator: 'Exists', effect: 'NoSchedule' }], 'evicted'],
+    ['another key', [{ key: 'node.kubernetes.io/unreachable', operator: 'Exists' }], 'evicted'],
+    ['for 30 seconds', [{ operator: 'Exists', tolerationSeconds: 30 }], 'evicted after 30 s'],
+    ['for 0 seconds', [{ operator: 'Exists', tolerationSeconds: 0 }], 'evicted'],
+  ] as const)('matches a toleration as Kubernetes does: %s', (_case, tolerations, expected) => {
+    const plan = planRemediation(observe({ pods: [pod('app', { tolerations })] }), settings);
+
+    const evicted = plan.outcome === 'remediate' ? plan.evictPods : [];
+    if (expected === 'stays') expect(evicted).toEqual([]);
+    else if (expected === 'evicted')
+      expect(evicted).toEqual([expect.not.objectContaining({ toleratedForMs: expect.anything() })]);
+    else
+      expect(evicted).toEqual([expect.objectContaining({ name: 'app', toleratedForMs: 30_000 })]);
+  });
+
+  it('keeps a volume a staying pod names inline (in-tree awsElasticBlockStore)', () => {
+    const plan = planRemediation(
+      observe({
+        pods: [pod('legacy', { tolerations: everything, inlineVolumeIds: [volA] })],
+        attachments: [{ attachment: attachment('va-inline'), volumeId: volA }],
+        volumesInEc2: [heldVolume(volA, '/dev/xvdba')],
+      }),
+      settings,
+    );
+
+    expect(plan).toMatchObject({ volumes: [], skipped: [{ name: volA }] });
   });
 
   it('evicts every pod of a Node that is gone, as PodGC would after 40 s, and lets nobody wait for a taint', () => {
     const plan = planRemediation(
       observe({
         node: undefined,
-        pods: [pod('db-0'), pod('agent', { toleratesOutOfService: true })],
+        pods: [pod('db-0'), pod('agent', { tolerations: everything })],
       }),
       settings,
     );
@@ -544,7 +635,9 @@ describe('planRemediation: a Node that shows life after its instance died is som
       uid: 'uid-db-0',
       deleting: false,
       evictedByTaintManager: false,
-      toleratesOutOfService: false,
+      tolerations: [],
+      claims: [],
+      inlineVolumeIds: [],
     },
   ];
 
@@ -651,5 +744,17 @@ describe('attachmentsOfInstance', () => {
         (a) => a.name,
       ),
     ).toEqual(['va-ours', 'va-old']);
+  });
+
+  it('takes the VolumeAttachments of EKS Auto Mode’s EBS driver as the EBS CSI driver’s, and no other driver’s', () => {
+    const autoMode: AttachmentFacts = {
+      ...attachment('va-auto'),
+      attacher: 'ebs.csi.eks.amazonaws.com',
+    };
+    const efs: AttachmentFacts = { ...attachment('va-efs'), attacher: 'efs.csi.aws.com' };
+
+    expect(attachmentsOfInstance([autoMode, efs], instanceId, nodeName).map((a) => a.name)).toEqual(
+      ['va-auto'],
+    );
   });
 });
