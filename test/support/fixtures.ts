@@ -27,13 +27,15 @@ import {
   type V1Lease,
   V1MicroTime,
   type V1PersistentVolume,
+  type V1Toleration,
   type V1VolumeAttachment,
 } from '@kubernetes/client-node';
 import { providerIdFor } from '../../functions/shared/aws-ids.ts';
 import {
+  attacherFinalizerOf,
   csiNodeIdAnnotation,
   ebsCsiAttacher,
-  ebsCsiAttacherFinalizer,
+  eksAutoModeEbsAttacher,
   volumeAttachmentName,
 } from '../../functions/shared/volume-attachment-name.ts';
 import { stopInstance, terminateInstance, volumeState } from './ec2-instances.ts';
@@ -55,8 +57,16 @@ export interface TestNode {
   readonly providerID: string;
 }
 
-/** `csi`: provisioned by the EBS CSI driver; `in-tree`: by `kubernetes.io/aws-ebs`, migrated to CSI. */
-export type Provisioner = 'csi' | 'in-tree';
+/**
+ * `csi`: provisioned by the EBS CSI driver; `eks-auto-mode`: by EKS Auto Mode's EBS driver
+ * (`ebs.csi.eks.amazonaws.com`); `in-tree`: by `kubernetes.io/aws-ebs`, migrated to CSI.
+ */
+export type Provisioner = 'csi' | 'eks-auto-mode' | 'in-tree';
+
+/** The CSI driver that attaches a provisioner's volumes (migrated in-tree ones: the EBS CSI driver). */
+function attacherOf(provisioner: Provisioner): string {
+  return provisioner === 'eks-auto-mode' ? eksAutoModeEbsAttacher : ebsCsiAttacher;
+}
 
 export interface TestVolume {
   readonly volumeId: string;
@@ -207,9 +217,16 @@ export class TestCluster {
       };
     }
     await this.core.createPersistentVolume({ body: pv });
-    const attachmentName = volumeAttachmentName(volumeId, ebsCsiAttacher, node.nodeName);
+    const attacher = attacherOf(provisioner);
+    const attachmentName = volumeAttachmentName(volumeId, attacher, node.nodeName);
     if (options.withVolumeAttachment ?? true) {
-      await this.createAttachedVolumeAttachment(attachmentName, persistentVolumeName, node, device);
+      await this.createAttachedVolumeAttachment(
+        attachmentName,
+        persistentVolumeName,
+        node,
+        device,
+        attacher,
+      );
     }
     return {
       volumeId,
@@ -369,13 +386,28 @@ export class TestCluster {
     else await this.coordination.createNamespacedLease({ namespace, body });
   }
 
-  /** A pod bound to the Node (a StatefulSet's, say), in namespace default. */
-  async addPod(node: TestNode, name: string): Promise<{ name: string; uid: string }> {
+  /** A pod bound to the Node, in namespace default: a StatefulSet's, or a node agent's. */
+  async addPod(
+    node: TestNode,
+    name: string,
+    options: { readonly tolerations?: V1Toleration[]; readonly claimName?: string } = {},
+  ): Promise<{ name: string; uid: string }> {
     const pod = await this.core.createNamespacedPod({
       namespace: 'default',
       body: {
         metadata: { name, labels: { [testClusterLabel]: this.name } },
-        spec: { nodeName: node.nodeName, containers: [{ name: 'app', image: 'app' }] },
+        spec: {
+          nodeName: node.nodeName,
+          containers: [{ name: 'app', image: 'app' }],
+          ...(options.tolerations ? { tolerations: options.tolerations } : {}),
+          ...(options.claimName
+            ? {
+                volumes: [
+                  { name: 'data', persistentVolumeClaim: { claimName: options.claimName } },
+                ],
+              }
+            : {}),
+        },
       },
     });
     return { name, uid: pod.metadata?.uid ?? '' };
@@ -464,7 +496,7 @@ export class TestCluster {
 
   private volumeTags(provisioner: Provisioner, persistentVolumeName: string): Tag[] {
     const common = [{ Key: 'kubernetes.io/created-for/pv/name', Value: persistentVolumeName }];
-    if (provisioner === 'csi') {
+    if (provisioner !== 'in-tree') {
       // What the EBS CSI driver tags without --k8s-tag-cluster-id: nothing names the cluster.
       return [
         ...common,
@@ -486,23 +518,23 @@ export class TestCluster {
     provisioner: Provisioner,
   ): V1PersistentVolume {
     const source =
-      provisioner === 'csi'
-        ? { csi: { driver: ebsCsiAttacher, volumeHandle: volumeId, fsType: 'ext4' } }
-        : { awsElasticBlockStore: { volumeID: `aws://${zone}/${volumeId}`, fsType: 'ext4' } };
+      provisioner === 'in-tree'
+        ? { awsElasticBlockStore: { volumeID: `aws://${zone}/${volumeId}`, fsType: 'ext4' } }
+        : { csi: { driver: attacherOf(provisioner), volumeHandle: volumeId, fsType: 'ext4' } };
     return {
       metadata: {
         name,
         labels: { [testClusterLabel]: this.name },
         annotations: {
           'pv.kubernetes.io/provisioned-by':
-            provisioner === 'csi' ? ebsCsiAttacher : 'kubernetes.io/aws-ebs',
+            provisioner === 'in-tree' ? 'kubernetes.io/aws-ebs' : attacherOf(provisioner),
         },
       },
       spec: {
         capacity: { storage: '10Gi' },
         accessModes: ['ReadWriteOnce'],
         persistentVolumeReclaimPolicy: 'Delete',
-        storageClassName: provisioner === 'csi' ? 'gp3' : 'gp2',
+        storageClassName: provisioner === 'in-tree' ? 'gp2' : 'gp3',
         ...source,
         nodeAffinity: {
           required: {
@@ -524,16 +556,17 @@ export class TestCluster {
     persistentVolumeName: string,
     node: TestNode,
     device: string,
+    attacher = ebsCsiAttacher,
   ): Promise<void> {
     const body: V1VolumeAttachment = {
       metadata: {
         name,
         labels: { [testClusterLabel]: this.name },
         annotations: { [csiNodeIdAnnotation]: node.instanceId },
-        finalizers: [ebsCsiAttacherFinalizer],
+        finalizers: [attacherFinalizerOf(attacher)],
       },
       spec: {
-        attacher: ebsCsiAttacher,
+        attacher,
         nodeName: node.nodeName,
         source: { persistentVolumeName },
       },

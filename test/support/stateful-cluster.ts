@@ -20,6 +20,7 @@ import {
   AppsV1Api,
   CoreV1Api,
   KubeConfig,
+  PolicyV1Api,
   StorageV1Api,
   type V1Node,
   type V1Pod,
@@ -35,6 +36,7 @@ export const simulatedKubeletLabel = 'ebs-volume-remediator.test/simulated-kubel
 export const cloudNodeLifecycleLabel = 'ebs-volume-remediator.test/cloud-node-lifecycle';
 
 const statefulSetName = 'db';
+const nodeAgentName = 'node-agent';
 const storageClassName = 'ebs-gp3';
 
 export interface StatefulClusterOptions {
@@ -66,6 +68,7 @@ export class StatefulCluster {
   readonly core: CoreV1Api;
   readonly apps: AppsV1Api;
   readonly storage: StorageV1Api;
+  readonly policy: PolicyV1Api;
   readonly nodes: TestNode[] = [];
   readonly replicas: Replica[] = [];
   private readonly options: Required<StatefulClusterOptions>;
@@ -83,6 +86,7 @@ export class StatefulCluster {
     this.core = admin.makeApiClient(CoreV1Api);
     this.apps = admin.makeApiClient(AppsV1Api);
     this.storage = admin.makeApiClient(StorageV1Api);
+    this.policy = admin.makeApiClient(PolicyV1Api);
     this.options = { replicas: 2, spareNodes: 1, ...options };
   }
 
@@ -106,9 +110,91 @@ export class StatefulCluster {
         cluster.addNode(),
       ),
     );
-    await cluster.createStatefulSet();
+    await Promise.all([cluster.createStatefulSet(), cluster.createNodeAgents()]);
     await cluster.waitUntilAllRunning(120_000);
+    await cluster.createStaticPod();
     return cluster;
+  }
+
+  /**
+   * What every real cluster runs on every node: a DaemonSet whose pods tolerate every taint
+   * (as aws-node, kube-proxy and ebs-csi-node do), so they stay bound to a dead Node; and a
+   * PodDisruptionBudget for the StatefulSet.
+   */
+  private async createNodeAgents(): Promise<void> {
+    await this.apps.createNamespacedDaemonSet({
+      namespace: this.namespace,
+      body: {
+        metadata: { name: nodeAgentName },
+        spec: {
+          selector: { matchLabels: { app: nodeAgentName } },
+          template: {
+            metadata: { labels: { app: nodeAgentName } },
+            spec: {
+              nodeSelector: { [testClusterLabel]: this.name },
+              tolerations: [{ operator: 'Exists' }],
+              containers: [{ name: 'agent', image: 'public.ecr.aws/eks/aws-node:v1' }],
+            },
+          },
+        },
+      },
+    });
+    await this.policy.createNamespacedPodDisruptionBudget({
+      namespace: this.namespace,
+      body: {
+        metadata: { name: statefulSetName },
+        spec: { maxUnavailable: 1, selector: { matchLabels: { app: statefulSetName } } },
+      },
+    });
+  }
+
+  /**
+   * A static pod's mirror on the node of the first replica (the one the tests let die): bound
+   * to it, owned by its Node, tolerating every NoExecute taint, as the kubelet makes them.
+   */
+  private async createStaticPod(): Promise<void> {
+    const [first] = this.replicas;
+    if (!first) return;
+    const node = await this.nodeOf(first);
+    const nodeObject = await this.core.readNode({ name: node.nodeName });
+    await this.core.createNamespacedPod({
+      namespace: this.namespace,
+      body: {
+        metadata: {
+          name: `static-proxy-${node.nodeName}`,
+          annotations: {
+            'kubernetes.io/config.mirror': 'static',
+            'kubernetes.io/config.source': 'file',
+          },
+          ownerReferences: [
+            {
+              apiVersion: 'v1',
+              kind: 'Node',
+              name: node.nodeName,
+              uid: nodeObject.metadata?.uid ?? '',
+              controller: true,
+            },
+          ],
+        },
+        spec: {
+          nodeName: node.nodeName,
+          tolerations: [{ operator: 'Exists', effect: 'NoExecute' }],
+          containers: [{ name: 'proxy', image: 'registry.k8s.io/kube-proxy:v1.35.0' }],
+        },
+      },
+    });
+  }
+
+  /** The node agents' pods Running, one on every node. */
+  private async nodeAgentsRunning(): Promise<boolean> {
+    const pods = await this.core.listNamespacedPod({
+      namespace: this.namespace,
+      labelSelector: `app=${nodeAgentName}`,
+    });
+    const running = new Set(
+      pods.items.filter((p) => p.status?.phase === 'Running').map((p) => p.spec?.nodeName),
+    );
+    return this.nodes.every((n) => running.has(n.nodeName));
   }
 
   get clusterTagKey(): string {
@@ -330,11 +416,14 @@ export class StatefulCluster {
   async waitUntilAllRunning(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const running = await Promise.all(this.replicas.map((r) => this.isRunningWithVolume(r)));
+      const running = await Promise.all([
+        ...this.replicas.map((r) => this.isRunningWithVolume(r)),
+        this.nodeAgentsRunning(),
+      ]);
       if (running.every(Boolean)) return;
       if (Date.now() > deadline) {
         throw new Error(
-          `the StatefulSet of ${this.name} was not Running with its volumes within ` +
+          `the StatefulSet of ${this.name} (and its node agents) was not Running with its volumes within ` +
             `${timeoutMs / 1000}s (see .cache/logs/ for the control plane's logs)`,
         );
       }
@@ -397,6 +486,9 @@ export class StatefulCluster {
   async dispose(): Promise<void> {
     await ignoreNotFound(
       this.apps.deleteNamespacedStatefulSet({ name: statefulSetName, namespace: this.namespace }),
+    );
+    await ignoreNotFound(
+      this.apps.deleteNamespacedDaemonSet({ name: nodeAgentName, namespace: this.namespace }),
     );
     const pods = await this.core.listNamespacedPod({ namespace: this.namespace });
     for (const pod of pods.items) {

@@ -221,7 +221,7 @@ export function attachmentsOfInstance(
 const clockSkewMs = 2_000;
 
 /** A kubelet's Lease lasts 40 s and is renewed every 10 s: one not renewed for 40 s is stale. */
-export const leaseDurationMs = 40_000;
+const leaseDurationMs = 40_000;
 
 const iso = (at: number) => new Date(at).toISOString();
 

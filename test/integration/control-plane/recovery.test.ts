@@ -30,6 +30,15 @@ describe.concurrent('recovery on a real control plane', { timeout: 420_000 }, ()
         replacementsDeleted: 0,
       });
       expect(run.timeline.replacementNode).not.toBe(run.before.deadNode.nodeName);
+      // The node agents (a DaemonSet tolerating every taint) and the static pod stay bound to
+      // the dead Node: only the replica's pod is deleted, and they hold nothing back.
+      const deletedPods =
+        run.result.status === 'done'
+          ? run.result.instances.flatMap((i) =>
+              i.actions.filter((a) => a.action === 'delete-pod').map((a) => a.pod),
+            )
+          : [];
+      expect(deletedPods).toEqual([`${run.cluster.namespace}/${run.replica.podName}`]);
       // Seconds, where Kubernetes alone takes minutes or never (BENCHMARKS.md has the numbers).
       expect(run.recoveredAfterEvent).toBeLessThan(30);
       expect((await run.cluster.nodeOf(run.other)).nodeName).toBe(run.otherNode.nodeName);

@@ -375,6 +375,58 @@ describe('node-loss on the real kube-apiserver and moto', () => {
     expect(await cluster.volumeAttachmentNames()).toContain(volume.volumeAttachmentName);
   });
 
+  it('frees every volume of a node whose node agents stay bound to it, and keeps only the one a staying pod uses', async () => {
+    const node = await cluster.addNode();
+    const free = await cluster.addVolume(node);
+    const used = await cluster.addVolume(node, { claimName: `agent-data-${node.instanceId}` });
+    const everything = [{ operator: 'Exists' }];
+    // aws-node, kube-proxy, ebs-csi-node: tolerate every taint, stay bound to the dead Node.
+    for (const agent of ['aws-node', 'kube-proxy', 'ebs-csi-node']) {
+      await cluster.addPod(node, `${agent}-${node.instanceId}`, { tolerations: everything });
+    }
+    await cluster.addPod(node, `agent-${node.instanceId}`, {
+      tolerations: everything,
+      claimName: `agent-data-${node.instanceId}`,
+    });
+    await cluster.terminateInstance(node);
+
+    // (The Node's deletion with DELETE_TERMINATED_NODES, agents staying, is proven on the full
+    // control plane, control-plane/recovery.test.ts.)
+    const result = await nodeLossFunction(cluster).invoke(
+      ec2StateChangeEvent(node.instanceId, 'terminated'),
+    );
+
+    expect(result).toMatchObject({
+      status: 'done',
+      instances: [
+        {
+          outcome: 'remediated',
+          skipped: [
+            { kind: 'volume', name: used.volumeId, reason: expect.stringContaining('stays bound') },
+          ],
+        },
+      ],
+    });
+    const names = await cluster.volumeAttachmentNames();
+    expect(names).not.toContain(free.volumeAttachmentName);
+    expect(names).toContain(used.volumeAttachmentName);
+  });
+
+  it('frees the volumes of EKS Auto Mode’s EBS driver as the EBS CSI driver’s', async () => {
+    const node = await cluster.addNode();
+    const volume = await cluster.addVolume(node, { provisioner: 'eks-auto-mode' });
+    await cluster.stopInstance(node);
+
+    const result = await nodeLossFunction(cluster, { ATTACHER_GRACE_SECONDS: '0.5' }).invoke(
+      ec2StateChangeEvent(node.instanceId, 'stopped'),
+    );
+
+    expect(result).toMatchObject({ status: 'done', instances: [{ outcome: 'remediated' }] });
+    // No attacher runs here: the remediator removed the Auto Mode attacher's finalizer itself.
+    expect(await cluster.volumeAttachmentNames()).not.toContain(volume.volumeAttachmentName);
+    expect(await cluster.volume(volume.volumeId)).toEqual({ state: 'available', attachedTo: [] });
+  });
+
   it('in dry-run reports every action it would take and changes nothing', async () => {
     const node = await cluster.addNode();
     const volumes = [
