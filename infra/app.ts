@@ -28,6 +28,13 @@ export function propsFromContext(app: App): EbsVolumeRemediatorProps {
       throw new Error(`-c ${name} must be true or false, not "${value}"`);
     return value === 'true';
   };
+  const remediateOrIgnore = (name: string): 'remediate' | 'ignore' | undefined => {
+    const value = text(name);
+    if (value !== undefined && value !== 'remediate' && value !== 'ignore') {
+      throw new Error(`-c ${name} must be remediate or ignore, not "${value}"`);
+    }
+    return value;
+  };
   const clusterName = text('clusterName');
   if (!clusterName) {
     throw new Error(
@@ -35,16 +42,15 @@ export function propsFromContext(app: App): EbsVolumeRemediatorProps {
         '(EKS; add -c kubeconfigSecretArn=<arn> for other clusters). See README, "Deploy".',
     );
   }
-  const onStopped = text('onStopped');
-  if (onStopped !== undefined && onStopped !== 'remediate' && onStopped !== 'ignore') {
-    throw new Error(`-c onStopped must be remediate or ignore, not "${onStopped}"`);
-  }
+  const onStopped = remediateOrIgnore('onStopped');
+  const onStoppedHibernationCapable = remediateOrIgnore('onStoppedHibernationCapable');
   return {
     clusterName,
     ...optional({
       eksClusterName: text('eksClusterName'),
       dryRun: flag('dryRun'),
       onStopped,
+      onStoppedHibernationCapable,
       outOfServiceTaint: flag('outOfServiceTaint'),
       deleteTerminatedNodes: flag('deleteTerminatedNodes'),
       createAccessEntry: flag('createAccessEntry'),

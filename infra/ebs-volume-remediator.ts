@@ -151,6 +151,13 @@ export interface EbsVolumeRemediatorProps {
   readonly onStopped?: 'remediate' | 'ignore';
 
   /**
+   * What to do for a stopped instance configured for hibernation: leave it alone (it may have
+   * hibernated, and would resume with its memory and mounts), or free its volumes too.
+   * @default 'ignore'
+   */
+  readonly onStoppedHibernationCapable?: 'remediate' | 'ignore';
+
+  /**
    * Taint the Node of a stopped or terminated instance `node.kubernetes.io/out-of-service:NoExecute`
    * (Kubernetes 1.28+) and force-delete its pods, so the replacement pods get their volumes in
    * seconds; the taint is lifted when the instance runs again.
@@ -326,6 +333,7 @@ export class EbsVolumeRemediator extends Construct {
         : {}),
       DRY_RUN: String(props.dryRun ?? false),
       ON_STOPPED: props.onStopped ?? 'remediate',
+      ON_STOPPED_HIBERNATION_CAPABLE: props.onStoppedHibernationCapable ?? 'ignore',
       OUT_OF_SERVICE_TAINT: String(props.outOfServiceTaint ?? true),
       DELETE_TERMINATED_NODES: String(props.deleteTerminatedNodes ?? false),
       MAX_ACTIONS_PER_INVOCATION: String(props.maxActionsPerInvocation ?? 100),

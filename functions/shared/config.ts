@@ -16,6 +16,11 @@ export interface Config {
   readonly clusterAccess: ClusterAccess;
   readonly dryRun: boolean;
   readonly onStopped: OnStopped;
+  /**
+   * A stopped instance configured for hibernation: left alone (`ignore`, the default), since it
+   * may have hibernated and would resume with its memory and mounts; or remediated.
+   */
+  readonly onStoppedHibernationCapable: OnStopped;
   readonly outOfServiceTaint: boolean;
   /**
    * Delete the Node of a terminated (or gone) instance once its pods and volumes are free, for
@@ -105,6 +110,10 @@ const environmentSchema = z.object({
     z.enum(['remediate', 'ignore'], { error: 'must be remediate or ignore' }),
     'remediate',
   ),
+  ON_STOPPED_HIBERNATION_CAPABLE: z._default(
+    z.enum(['remediate', 'ignore'], { error: 'must be remediate or ignore' }),
+    'ignore',
+  ),
   OUT_OF_SERVICE_TAINT: booleanSetting(true),
   DELETE_TERMINATED_NODES: booleanSetting(false),
   RESULT_EVENT_BUS: optionalText,
@@ -189,6 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     clusterAccess: clusterAccessFrom(settings),
     dryRun: settings.DRY_RUN,
     onStopped: settings.ON_STOPPED,
+    onStoppedHibernationCapable: settings.ON_STOPPED_HIBERNATION_CAPABLE,
     outOfServiceTaint: settings.OUT_OF_SERVICE_TAINT,
     deleteTerminatedNodes: settings.DELETE_TERMINATED_NODES,
     resultEventBus: settings.RESULT_EVENT_BUS,

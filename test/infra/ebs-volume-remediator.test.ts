@@ -76,6 +76,7 @@ describe('the EbsVolumeRemediator stack', () => {
           EKS_CLUSTER_NAME: 'prod',
           DRY_RUN: 'false',
           ON_STOPPED: 'remediate',
+          ON_STOPPED_HIBERNATION_CAPABLE: 'ignore',
           OUT_OF_SERVICE_TAINT: 'true',
         }),
       },

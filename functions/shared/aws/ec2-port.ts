@@ -106,6 +106,7 @@ function instanceFacts(instance: Instance): InstanceFacts | undefined {
     ...(instance.RootDeviceName ? { rootDeviceName: instance.RootDeviceName } : {}),
     ...(instance.StateReason?.Code ? { stateReasonCode: instance.StateReason.Code } : {}),
     ...(requestedAt === undefined ? {} : { stateChangeRequestedAt: requestedAt }),
+    ...(instance.HibernationOptions?.Configured ? { hibernationConfigured: true } : {}),
     ...(instance.Placement?.AvailabilityZone
       ? { availabilityZone: instance.Placement.AvailabilityZone }
       : {}),

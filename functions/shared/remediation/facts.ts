@@ -16,6 +16,8 @@ export interface InstanceFacts {
   readonly rootDeviceName?: string;
   /** Why EC2 last changed the state: `Client.UserInitiatedHibernate` marks a hibernated instance. */
   readonly stateReasonCode?: string;
+  /** The instance is configured for hibernation (HibernationOptions.Configured): a stop may be one. */
+  readonly hibernationConfigured?: boolean;
   readonly availabilityZone?: string;
   readonly tags: Readonly<Record<string, string>>;
   /** When EC2's answer arrived (epoch ms): how current the state is. */

@@ -61,7 +61,7 @@ export async function observeInstances(
   const perInstance = instanceIds.map((instanceId) => {
     const instance = instanceAsReported(instances, instanceId);
     const node = nodeOfInstance(nodes, instanceId);
-    const nodeName = nodeNameOfInstance(nodes, instance);
+    const nodeName = nodeNameOfInstance(nodes, instance, attachments);
     return {
       instance,
       node,

@@ -150,7 +150,7 @@ export type TaintLiftPlan =
     };
 
 type PlanSettings = Pick<Config, 'clusterName' | 'onStopped' | 'outOfServiceTaint'> &
-  Partial<Pick<Config, 'deleteTerminatedNodes'>>;
+  Partial<Pick<Config, 'deleteTerminatedNodes' | 'onStoppedHibernationCapable'>>;
 
 /** The zone in a providerID aws:///<zone>/<instance-id>, when it names one. */
 export function zoneOfProviderId(providerId: string | undefined): string | undefined {
@@ -181,18 +181,26 @@ export function nodeOfInstance(nodes: readonly NodeFacts[], instanceId: string) 
 }
 
 /**
- * The node name the instance's VolumeAttachments carry: its Node's, or, when the Node is gone,
- * the instance's private DNS name. Private DNS names repeat across VPCs, so that fallback holds
- * only while no other instance's Node bears the name: otherwise a dead stranger that shares a
- * live node's name would take that live node's attachments with it.
+ * The name of the instance's Node: its Node's, or, when the Node is gone, the node name of the
+ * VolumeAttachments the attacher made for the instance (a terminated instance keeps no private
+ * DNS name in EC2), else the instance's private DNS name. Names repeat (across VPCs, and EC2
+ * reuses private IPs), so a fallback holds only while no other instance's Node bears the name:
+ * otherwise a dead stranger that shares a live node's name would take that node's pods and
+ * attachments with it.
  */
 export function nodeNameOfInstance(
   nodes: readonly NodeFacts[],
   instance: InstanceFacts,
+  attachments: readonly AttachmentFacts[] = [],
 ): string | undefined {
   const node = nodeOfInstance(nodes, instance.instanceId);
   if (node) return node.name;
-  const name = instance.privateDnsName;
+  const attached = new Set(
+    attachments
+      .filter((a) => isEbsAttacher(a.attacher) && a.nodeIdAnnotation === instance.instanceId)
+      .map((a) => a.nodeName),
+  );
+  const name = attached.size === 1 ? [...attached][0] : instance.privateDnsName;
   return name && !nodes.some((n) => n.name === name) ? name : undefined;
 }
 
@@ -334,6 +342,21 @@ export function planRemediation(observation: Observation, settings: PlanSettings
       outcome: 'skipped',
       ...about,
       reason: `instance hibernated (${hibernated}): it resumes with its memory and mounts, so its volumes stay`,
+    };
+  }
+  // Spot hibernation and a user's gives no reliable reason code: configured is enough.
+  if (
+    instance.state === 'stopped' &&
+    instance.hibernationConfigured &&
+    settings.onStoppedHibernationCapable !== 'remediate'
+  ) {
+    return {
+      outcome: 'skipped',
+      ...about,
+      reason:
+        'instance configured for hibernation: a stop may have hibernated it, and it would resume ' +
+        'with its memory and mounts, so its volumes stay (ON_STOPPED_HIBERNATION_CAPABLE=remediate ' +
+        'frees them)',
     };
   }
   const life = node ? signOfLife(node, observation) : undefined;

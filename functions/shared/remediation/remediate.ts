@@ -38,7 +38,11 @@ export type RemediationSettings = Pick<
   | 'controllerGraceMs'
   | 'maxActionsPerInvocation'
   | 'maxDeadNodePercent'
-> & { readonly dryRun: boolean; readonly nodeSelector?: string | undefined };
+> &
+  Partial<Pick<Config, 'onStoppedHibernationCapable'>> & {
+    readonly dryRun: boolean;
+    readonly nodeSelector?: string | undefined;
+  };
 
 function outcomeOf(actions: readonly ActionRecord[], dryRun: boolean): InstanceReport['outcome'] {
   if (actions.some((a) => a.outcome === 'failed')) return 'failed';

@@ -105,6 +105,14 @@ export async function sweepCluster(
       .map((t) => t.instanceId),
   ];
 
+  // Our taint comes off the Nodes of instances that run again before anything else: on a
+  // running node it evicts every pod scheduled there, so it waits for no batch and no deadline.
+  const running = tainted.filter((id) => states.get(id) === 'running');
+  const lifted =
+    running.length > 0
+      ? (await liftOutOfServiceTaints(running, deps, settings)).filter((r) => r.actions.length > 0)
+      : [];
+
   const snapshot = { nodes, attachments };
   const reports: InstanceReport[] = [];
   const deferred: string[] = [];
@@ -149,11 +157,7 @@ export async function sweepCluster(
     }
   }
 
-  const running = tainted.filter((id) => states.get(id) === 'running');
-  if (running.length > 0 && deferred.length === 0) {
-    const lifted = await liftOutOfServiceTaints(running, deps, settings);
-    reports.push(...lifted.filter((report) => report.actions.length > 0));
-  }
+  reports.push(...lifted);
 
   const actions = reports.flatMap((r) => r.actions);
   const staleSet = new Set(stale);

@@ -427,6 +427,31 @@ describe('node-loss on the real kube-apiserver and moto', () => {
     expect(await cluster.volume(volume.volumeId)).toEqual({ state: 'available', attachedTo: [] });
   });
 
+  it('finds the pods of a terminated instance’s deleted Node through its VolumeAttachments, and deletes them before the attachments', async () => {
+    // The Node is gone and EC2 gives a terminated instance no DNS name: only the attachments
+    // still carry the node name the pods are bound to.
+    const node = await cluster.addNode({ withNodeObject: false, nodeName: `gone-${Date.now()}` });
+    const volume = await cluster.addVolume(node);
+    const pod = await cluster.addPod(node, `orphan-${node.instanceId}`);
+    await cluster.terminateInstance(node);
+
+    const result = await nodeLossFunction(cluster).invoke(
+      ec2StateChangeEvent(node.instanceId, 'terminated'),
+    );
+
+    expect(result).toMatchObject({ status: 'done', instances: [{ outcome: 'remediated' }] });
+    const actions = result.status === 'done' ? (result.instances[0]?.actions ?? []) : [];
+    const order = actions.map((a) => a.action);
+    expect(order.indexOf('delete-pod')).toBeGreaterThanOrEqual(0);
+    expect(order.indexOf('delete-pod')).toBeLessThan(order.indexOf('delete-volumeattachment'));
+    expect(
+      await ignoreNotFound(
+        cluster.core.readNamespacedPod({ namespace: 'default', name: pod.name }),
+      ),
+    ).toBeUndefined();
+    expect(await cluster.volumeAttachmentNames()).not.toContain(volume.volumeAttachmentName);
+  });
+
   it('in dry-run reports every action it would take and changes nothing', async () => {
     const node = await cluster.addNode();
     const volumes = [

@@ -8,6 +8,7 @@ describe('loadConfig', () => {
       clusterAccess: { kind: 'eks', eksClusterName: 'prod' },
       dryRun: false,
       onStopped: 'remediate',
+      onStoppedHibernationCapable: 'ignore',
       outOfServiceTaint: true,
       deleteTerminatedNodes: false,
       resultEventBus: undefined,

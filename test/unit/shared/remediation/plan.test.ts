@@ -190,6 +190,22 @@ describe('planRemediation', () => {
     },
   );
 
+  it('leaves a stopped instance configured for hibernation alone by default, and frees it on request', () => {
+    const capable = observe({
+      instance: instance({ state: 'stopped', hibernationConfigured: true }),
+      attachments: [{ attachment: attachment('va-a'), volumeId: volA }],
+      volumesInEc2: [heldVolume(volA, '/dev/xvdba')],
+    });
+
+    expect(planRemediation(capable, settings)).toMatchObject({
+      outcome: 'skipped',
+      reason: expect.stringContaining('configured for hibernation'),
+    });
+    expect(
+      planRemediation(capable, { ...settings, onStoppedHibernationCapable: 'remediate' }),
+    ).toMatchObject({ outcome: 'remediate', volumes: [{ volumeId: volA }] });
+  });
+
   it('waits for an instance that is shutting down: its guest OS still holds its filesystems', () => {
     const plan = planRemediation(
       observe({ instance: instance({ state: 'shutting-down' }) }),
@@ -436,6 +452,26 @@ describe('nodeNameOfInstance', () => {
 
   it('falls back to the private DNS name when the Node is gone', () => {
     expect(nodeNameOfInstance([], instance())).toBe(nodeName);
+  });
+
+  it('finds the name of a terminated instance’s gone Node in the VolumeAttachments made for it (EC2 keeps no DNS name)', () => {
+    const terminated = instance({ privateDnsName: undefined });
+    const made: AttachmentFacts = { ...attachment('va-a'), nodeName: 'ip-10-0-9-9.ec2.internal' };
+
+    expect(nodeNameOfInstance([], terminated, [made])).toBe('ip-10-0-9-9.ec2.internal');
+  });
+
+  it('never takes a name from the VolumeAttachments that a live Node of another instance bears', () => {
+    const made: AttachmentFacts = { ...attachment('va-a'), nodeName: 'ip-10-0-9-9.ec2.internal' };
+    const live: NodeFacts = {
+      name: 'ip-10-0-9-9.ec2.internal',
+      providerId: 'aws:///us-east-1a/i-0fffffffffffffff0',
+      taints: [],
+    };
+
+    expect(
+      nodeNameOfInstance([live], instance({ privateDnsName: undefined }), [made]),
+    ).toBeUndefined();
   });
 
   it("never takes the name of another instance's live Node (private DNS names repeat across VPCs)", () => {

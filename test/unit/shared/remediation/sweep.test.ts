@@ -207,6 +207,34 @@ describe('sweepCluster', () => {
     expect(report.deferred).toEqual(['i-00000000000000002', 'i-00000000000000003']);
   });
 
+  it('lifts our taint from a Node whose instance runs again even when its deadline passed before the first batch', async () => {
+    const world = stoppedCluster(3, 1);
+    world.instances.set('i-00000000000000000', {
+      instanceId: 'i-00000000000000000',
+      state: 'running',
+      tags: { 'kubernetes.io/cluster/prod': 'owned' },
+    });
+    world.nodes[0] = {
+      ...(world.nodes[0] as NodeFacts),
+      taints: [
+        {
+          key: 'node.kubernetes.io/out-of-service',
+          value: 'ebs-volume-remediator',
+          effect: 'NoExecute',
+        },
+      ],
+    };
+
+    const report = await sweepCluster({ ec2: world.ec2, kube: world.kube }, settings, {
+      deadline: 0,
+      now: () => 1,
+    });
+
+    expect(report.complete).toBe(false);
+    expect(report.deferred).toHaveLength(2);
+    expect(world.untainted).toEqual(['node-0']);
+  });
+
   it('leaves stopped instances alone with ON_STOPPED=ignore', async () => {
     const world = stoppedCluster(2, 1);
 
