@@ -479,13 +479,14 @@ async function evictPod(
     if (options.dryRun) return { outcome: 'planned' };
     if (plan.controllersDetach && !pod.evictedByTaintManager) {
       let current: PodFacts | undefined;
+      // A pod that tolerates the taint for a while is evicted once that while is over.
+      const graceMs = options.evictionGraceMs + (pod.toleratedForMs ?? 0);
       const waited = await pollUntil(
         async () => {
           current = await kube.readPod(pod.namespace, pod.name);
           return current === undefined || current.uid !== pod.uid || current.evictedByTaintManager;
         },
-        // A pod that tolerates the taint for a while is evicted once that while is over.
-        options.evictionGraceMs + (pod.toleratedForMs ?? 0),
+        graceMs,
         deps,
         100,
       );
@@ -493,11 +494,14 @@ async function evictPod(
       if (current === undefined || current.uid !== pod.uid) return { outcome: 'already-done' };
       if (!waited.met) {
         if (!current.deleting) await kube.deletePod(pod.namespace, pod.name, pod.uid, 'graceful');
+        const deleting = current.deleting
+          ? 'someone else is deleting it'
+          : `deleted it gracefully (uid ${pod.uid})`;
         throw new RemediationError(
           `pod ${named}: the taint-eviction controller had not evicted it after ` +
-            `${options.evictionGraceMs / 1000}s; deleted it gracefully (uid ${pod.uid}), so PodGC ` +
-            'force-deletes it once the Node is NotReady; not force-deleted, since that controller ' +
-            'deletes by name and could then delete the replacement (the retry of the event finishes it)',
+            `${graceMs / 1000}s; ${deleting}, so PodGC force-deletes it once the Node is ` +
+            'NotReady; not force-deleted, since that controller deletes by name and could then ' +
+            'delete the replacement (the retry of the event finishes it)',
         );
       }
     }
