@@ -307,17 +307,21 @@ export function createKubernetesPort(
     change: (taints: V1Taint[]) => V1Taint[] | undefined,
     first?: V1Node,
   ): Promise<NodeChange> {
-    let outcome: NodeChange = 'gone';
-    await patchWithTest(
+    // Set by the callbacks below, as the Node read last decides.
+    const seen: { outcome: NodeChange } = { outcome: 'gone' };
+    const patched = await patchWithTest(
       what,
-      () => get<V1Node>(named(nodes, nodeName)),
+      () => {
+        seen.outcome = 'gone'; // until the Node read again says otherwise
+        return get<V1Node>(named(nodes, nodeName));
+      },
       (current) => {
         if (uid && current.metadata?.uid !== uid) {
-          outcome = 'not-ours';
+          seen.outcome = 'not-ours';
           return undefined;
         }
         const taints = change(current.spec?.taints ?? []);
-        outcome = taints ? 'done' : 'already-done';
+        seen.outcome = taints ? 'done' : 'already-done';
         if (!taints) return undefined;
         return [
           ...(uid ? [{ op: 'test', path: '/metadata/uid', value: uid }] : []),
@@ -327,7 +331,8 @@ export function createKubernetesPort(
       (patch) => jsonPatch<V1Node>(named(nodes, nodeName), patch),
       first,
     );
-    return outcome;
+    // A patch that met a 404 changed nothing: the Node went away in between.
+    return seen.outcome === 'done' && patched === undefined ? 'gone' : seen.outcome;
   }
 
   return {

@@ -138,3 +138,44 @@ describe('the Kubernetes port', () => {
     expect((error as Error).message.length).toBeLessThan(400);
   });
 });
+
+describe('the Kubernetes port changing a Node’s taints', () => {
+  const taint = { key: 'node.kubernetes.io/out-of-service', value: 'x', effect: 'NoExecute' };
+  const nodeWith = (uid: string, taints: object[] = []) => ({
+    ...node,
+    metadata: { ...node.metadata, uid, resourceVersion: '7' },
+    spec: { taints },
+  });
+
+  it('taints only the Node observed: another under its name is not ours, and nothing is patched', async () => {
+    requests.length = 0;
+    answers = [json(200, nodeWith('someone-else'))];
+
+    expect(await port().addNodeTaint('node-a', taint, 'u1')).toBe('not-ours');
+    expect(requests).toEqual(['GET /api/v1/nodes/node-a']);
+  });
+
+  it('says a taint that is there already is already done', async () => {
+    answers = [json(200, nodeWith('u1', [taint]))];
+
+    expect(await port().addNodeTaint('node-a', taint, 'u1')).toBe('already-done');
+  });
+
+  it('patches with a uid test, and says gone when the Node went away before the patch', async () => {
+    let body = '';
+    answers = [
+      json(200, nodeWith('u1')),
+      (req, res) => {
+        req.on('data', (chunk) => {
+          body += chunk;
+        });
+        req.on('end', () =>
+          json(404, statusBody(404, 'NotFound', 'nodes "node-a" not found'))(req, res),
+        );
+      },
+    ];
+
+    expect(await port().addNodeTaint('node-a', taint, 'u1')).toBe('gone');
+    expect(JSON.parse(body)).toContainEqual({ op: 'test', path: '/metadata/uid', value: 'u1' });
+  });
+});
