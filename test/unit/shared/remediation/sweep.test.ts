@@ -84,6 +84,27 @@ function stoppedCluster(instanceCount: number, volumesEach: number) {
   return { ec2, kube, detached, untainted, instances, nodes };
 }
 
+/**
+ * The instance of node `index` runs again, and its Node still carries an out-of-service taint
+ * with this value (ours is `ebs-volume-remediator`).
+ */
+function runningAgainWithTaint(
+  world: ReturnType<typeof stoppedCluster>,
+  index: number,
+  taintValue: string,
+): void {
+  const instanceId = `i-${String(index).padStart(17, '0')}`;
+  world.instances.set(instanceId, {
+    instanceId,
+    state: 'running',
+    tags: { 'kubernetes.io/cluster/prod': 'owned' },
+  });
+  world.nodes[index] = {
+    ...(world.nodes[index] as NodeFacts),
+    taints: [{ key: 'node.kubernetes.io/out-of-service', value: taintValue, effect: 'NoExecute' }],
+  };
+}
+
 const settings = {
   clusterName: 'prod',
   onStopped: 'remediate' as const,
@@ -157,32 +178,8 @@ describe('sweepCluster', () => {
 
   it("lifts our out-of-service taint from a Node whose instance runs again, never another's", async () => {
     const world = stoppedCluster(2, 0);
-    world.instances.set('i-00000000000000000', {
-      instanceId: 'i-00000000000000000',
-      state: 'running',
-      tags: { 'kubernetes.io/cluster/prod': 'owned' },
-    });
-    world.instances.set('i-00000000000000001', {
-      instanceId: 'i-00000000000000001',
-      state: 'running',
-      tags: { 'kubernetes.io/cluster/prod': 'owned' },
-    });
-    world.nodes[0] = {
-      ...(world.nodes[0] as NodeFacts),
-      taints: [
-        {
-          key: 'node.kubernetes.io/out-of-service',
-          value: 'ebs-volume-remediator',
-          effect: 'NoExecute',
-        },
-      ],
-    };
-    world.nodes[1] = {
-      ...(world.nodes[1] as NodeFacts),
-      taints: [
-        { key: 'node.kubernetes.io/out-of-service', value: 'nodeshutdown', effect: 'NoExecute' },
-      ],
-    };
+    runningAgainWithTaint(world, 0, 'ebs-volume-remediator');
+    runningAgainWithTaint(world, 1, 'nodeshutdown');
 
     const report = await sweepCluster({ ec2: world.ec2, kube: world.kube }, settings);
 
@@ -209,21 +206,7 @@ describe('sweepCluster', () => {
 
   it('lifts our taint from a Node whose instance runs again even when its deadline passed before the first batch', async () => {
     const world = stoppedCluster(3, 1);
-    world.instances.set('i-00000000000000000', {
-      instanceId: 'i-00000000000000000',
-      state: 'running',
-      tags: { 'kubernetes.io/cluster/prod': 'owned' },
-    });
-    world.nodes[0] = {
-      ...(world.nodes[0] as NodeFacts),
-      taints: [
-        {
-          key: 'node.kubernetes.io/out-of-service',
-          value: 'ebs-volume-remediator',
-          effect: 'NoExecute',
-        },
-      ],
-    };
+    runningAgainWithTaint(world, 0, 'ebs-volume-remediator');
 
     const report = await sweepCluster({ ec2: world.ec2, kube: world.kube }, settings, {
       deadline: 0,
