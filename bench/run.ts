@@ -690,7 +690,8 @@ async function main() {
     if (measureRecovery && env.controlPlane) {
       const scenarios = await measureTimeToRecover(
         env.controlPlane,
-        env.awsEndpoint,
+        // The control plane's world: EC2 as it behaves, in front of moto.
+        env.controlPlane.awsEndpoint,
         { runs: recoveryRuns, skipAlone: quick },
         say,
       );

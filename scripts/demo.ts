@@ -85,7 +85,10 @@ async function demo(): Promise<boolean> {
     const local = await step('starting moto and the Kubernetes control plane', async () => {
       const local = await startLocalEnvironment({ controlPlane: true });
       stops.push(local.stop);
-      say(`  kube-apiserver ${local.controlPlane?.server}, moto ${local.awsEndpoint}`);
+      say(
+        `  kube-apiserver ${local.controlPlane?.server}, EC2 ${local.controlPlane?.awsEndpoint} ` +
+          `(moto ${local.awsEndpoint} behind a layer that gives it EC2's timing)`,
+      );
       return local;
     });
     const controlPlane = local.controlPlane;
@@ -100,7 +103,10 @@ async function demo(): Promise<boolean> {
       async () => {
         const cluster = await StatefulCluster.start(
           'demo',
-          { awsEndpoint: local.awsEndpoint, adminKubeconfig: controlPlane.kubeconfigs.admin },
+          {
+            awsEndpoint: controlPlane.awsEndpoint,
+            adminKubeconfig: controlPlane.kubeconfigs.admin,
+          },
           { replicas: 2, cloudNodeLifecycle: true },
         );
         stops.unshift(() => cluster.dispose());
@@ -125,7 +131,7 @@ async function demo(): Promise<boolean> {
     );
 
     const remediator = {
-      ...awsEnvironmentFor(local.awsEndpoint),
+      ...awsEnvironmentFor(controlPlane.awsEndpoint),
       CLUSTER_NAME: cluster.name,
       KUBECONFIG: controlPlane.kubeconfigs.remediator,
       NODE_SELECTOR: cluster.labelSelector,

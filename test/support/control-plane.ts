@@ -1,13 +1,17 @@
 /**
- * The Kubernetes side of the test environment, built from Go modules (control-plane/ and
- * cloud-agents/): a kube-apiserver with embedded etcd, and, for the tests whose outcome
- * Kubernetes' own controllers decide, kube-controller-manager, kube-scheduler, the real CSI
- * external-attacher with a CSI controller plugin that attaches in moto, simulated kubelets and
- * the cloud node lifecycle. Vitest-free: global-setup.ts, the demo and the benchmarks use it.
+ * The Kubernetes side of the test environment, built from Go modules (control-plane/,
+ * cloud-agents/ and ebs-csi-driver/): a kube-apiserver with embedded etcd, and, for the tests
+ * whose outcome Kubernetes' own controllers decide, kube-controller-manager, kube-scheduler, the
+ * real CSI external-attacher in front of the real EBS CSI driver's controller, simulated kubelets
+ * and the cloud node lifecycle, all talking to EC2 through the layer that gives moto EC2's
+ * behaviour (ec2-as-it-behaves.ts). Vitest-free: global-setup.ts, the demo and the benchmarks
+ * use it.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { startEc2AsItBehaves } from './ec2-as-it-behaves.ts';
+import { testRegion } from './endpoints.ts';
 import { ensureGoProgramBuilt } from './go-build.ts';
 import { applyManifestFile, applyObjects } from './kube-manifests.ts';
 import { cacheDir, ensureDir, logDir, repoRoot } from './paths.ts';
@@ -49,20 +53,39 @@ const cloudAgentsProgram = {
   coldBuild: 'about 4 minutes',
 } as const;
 
+/** The EBS CSI driver release the control plane runs (test/support/ebs-csi-driver/go.mod). */
+export const ebsCsiDriverVersion = 'v1.44.0';
+
+const ebsCsiDriverProgram = {
+  name: 'ebs-csi-driver',
+  sourceDir: join(repoRoot, 'test', 'support', 'ebs-csi-driver'),
+  binaries: { 'aws-ebs-csi-driver': 'github.com/kubernetes-sigs/aws-ebs-csi-driver/cmd' },
+  // What the driver's own Makefile stamps in, so its log names the release it is.
+  ldflags: `-X github.com/kubernetes-sigs/aws-ebs-csi-driver/pkg/driver.driverVersion=${ebsCsiDriverVersion}`,
+  coldBuild: 'about 8 minutes',
+} as const;
+
 /** Builds the control-plane program (apiserver, controller-manager, scheduler) when needed. */
 export async function ensureControlPlaneBuilt(): Promise<string> {
   return (await ensureGoProgramBuilt(controlPlaneProgram))['control-plane'] ?? '';
 }
 
-/** Builds the cloud agents and the external-attacher when needed. */
+/** Builds the cloud agents, the external-attacher and the EBS CSI driver when needed. */
 export async function ensureCloudAgentsBuilt(): Promise<CloudAgentBinaries> {
+  // One after the other: two cold Go builds at once need more memory than 2 cores have beside.
   const paths = await ensureGoProgramBuilt(cloudAgentsProgram);
-  return { agents: paths['cloud-agents'] ?? '', attacher: paths['csi-attacher'] ?? '' };
+  const driver = await ensureGoProgramBuilt(ebsCsiDriverProgram);
+  return {
+    agents: paths['cloud-agents'] ?? '',
+    attacher: paths['csi-attacher'] ?? '',
+    ebsCsiDriver: driver['aws-ebs-csi-driver'] ?? '',
+  };
 }
 
 export interface CloudAgentBinaries {
   readonly agents: string;
   readonly attacher: string;
+  readonly ebsCsiDriver: string;
 }
 
 function logFile(name: string): string {
@@ -126,8 +149,12 @@ async function startLongRunning(
 
 /** The whole control plane: what tests of the outcome (the replacement pod Running) need. */
 export interface ControlPlaneInfo extends KubeApiServerInfo {
-  /** JSON lines: every attach and detach the CSI controller made in EC2. */
+  /** The AWS endpoint of this world: EC2 as it behaves, in front of moto. */
+  readonly awsEndpoint: string;
+  /** JSON lines: every attach and detach made in EC2, by whomever (`Ec2LogEntry`). */
   readonly ec2Log: string;
+  /** The CSI controller's log: what the test that it is the real driver reads. */
+  readonly csiControllerLog: string;
 }
 
 export interface RunningControlPlane extends ControlPlaneInfo {
@@ -140,14 +167,14 @@ export interface RunningControlPlane extends ControlPlaneInfo {
 
 /**
  * Starts a kube-apiserver with kube-controller-manager and kube-scheduler (every timer at
- * Kubernetes' default), the CSIDriver ebs.csi.aws.com with the external-attacher and a CSI
- * controller attaching in the EC2 emulator at `ec2Endpoint`, simulated kubelets and the cloud
- * node lifecycle. Applies the remediator's RBAC.
+ * Kubernetes' default), the CSIDriver ebs.csi.aws.com with the external-attacher and the EBS
+ * CSI driver's controller, simulated kubelets and the cloud node lifecycle, with EC2 as it
+ * behaves in front of the emulator at `awsEndpoint`. Applies the remediator's RBAC.
  */
 export async function startControlPlane(
   binary: string,
   agents: CloudAgentBinaries,
-  ec2Endpoint: string,
+  awsEndpoint: string,
 ): Promise<RunningControlPlane> {
   const apiserver = await startKubeApiServer(binary, 'control-plane-apiserver');
   const stops: Array<() => Promise<void>> = [apiserver.stop];
@@ -155,6 +182,13 @@ export async function startControlPlane(
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
   };
   try {
+    const runDir = mkdtempSync(join(ensureDir(join(cacheDir, 'run')), 'csi-'));
+    stops.push(async () => rmSync(runDir, { recursive: true, force: true }));
+    const ec2Log = join(runDir, 'ec2-attachments.jsonl');
+    const ec2 = await startEc2AsItBehaves({ upstream: awsEndpoint, attachmentLog: ec2Log });
+    stops.push(ec2.stop);
+    const ec2Endpoint = ec2.endpoint;
+
     const admin = apiserver.kubeconfigs.admin;
     const serviceAccountKey = join(apiserver.dataDir, 'certs', 'service-account.key');
     const controllerManager = await startLongRunning('kube-controller-manager', binary, [
@@ -205,10 +239,7 @@ export async function startControlPlane(
       60_000,
     );
 
-    const runDir = mkdtempSync(join(ensureDir(join(cacheDir, 'run')), 'csi-'));
-    stops.push(async () => rmSync(runDir, { recursive: true, force: true }));
-    const ec2Log = join(runDir, 'ec2-attachments.jsonl');
-    const csi = csiController(agents, admin, ec2Endpoint, join(runDir, 'csi.sock'), ec2Log);
+    const csi = csiController(agents, admin, ec2Endpoint, join(runDir, 'csi.sock'));
     await csi.start();
     stops.push(csi.stop);
 
@@ -230,7 +261,9 @@ export async function startControlPlane(
     return {
       server: apiserver.server,
       kubeconfigs: apiserver.kubeconfigs,
+      awsEndpoint: ec2Endpoint,
       ec2Log,
+      csiControllerLog: logFile('ebs-csi-controller'),
       stopCsiController: csi.stop,
       startCsiController: csi.start,
       stop: stopAll,
@@ -241,12 +274,16 @@ export async function startControlPlane(
   }
 }
 
+/**
+ * The real EBS CSI driver in controller mode (as its Helm chart runs it, with batching) behind
+ * the real external-attacher, over a unix socket. The driver finds EC2 through
+ * `AWS_EC2_ENDPOINT` and needs no instance metadata when `AWS_REGION` is set.
+ */
 function csiController(
-  agents: CloudAgentBinaries,
+  binaries: CloudAgentBinaries,
   kubeconfig: string,
   ec2Endpoint: string,
   socket: string,
-  ec2Log: string,
 ) {
   let running: ServerProcess[] = [];
   const stop = async () => {
@@ -257,29 +294,40 @@ function csiController(
   const start = async () => {
     if (running.length > 0) return;
     rmSync(socket, { force: true });
-    const plugin = startProcess({
+    const driver = startProcess({
       name: 'ebs-csi-controller',
-      command: agents.agents,
+      command: binaries.ebsCsiDriver,
       args: [
-        'ebs-csi-controller',
-        '-csi-address',
-        socket,
-        '-ec2-endpoint',
-        ec2Endpoint,
-        '-ec2-log',
-        ec2Log,
+        'controller',
+        `--endpoint=unix://${socket}`,
+        `--kubeconfig=${kubeconfig}`,
+        '--batching=true',
+        '--v=4',
       ],
+      env: {
+        ...process.env,
+        AWS_REGION: testRegion,
+        AWS_EC2_ENDPOINT: ec2Endpoint,
+        AWS_ACCESS_KEY_ID: 'testing',
+        AWS_SECRET_ACCESS_KEY: 'testing',
+        AWS_EC2_METADATA_DISABLED: 'true',
+      },
       logFile: logFile('ebs-csi-controller'),
     });
-    running.push(plugin);
+    running.push(driver);
     await waitUntil(
-      `the CSI controller's socket ${socket}`,
-      async () => existsSync(socket),
+      `the EBS CSI driver's socket ${socket} (log: ${driver.logFile})`,
+      async () => {
+        if (driver.child.exitCode !== null) {
+          throw new TestEnvironmentError(`the EBS CSI driver exited; see ${driver.logFile}`);
+        }
+        return existsSync(socket);
+      },
       30_000,
       100,
     );
     running.push(
-      await startLongRunning('csi-attacher', agents.attacher, [
+      await startLongRunning('csi-attacher', binaries.attacher, [
         `--csi-address=${socket}`,
         `--kubeconfig=${kubeconfig}`,
         '--leader-election=false',

@@ -60,10 +60,13 @@ export async function recordedLifecycleActions(): Promise<RecordedLifecycleActio
   return (await response.json()) as RecordedLifecycleAction[];
 }
 
-/** The full control plane (controllers, scheduler, attacher, kubelets) and moto behind it. */
+/**
+ * The full control plane (controllers, scheduler, attacher, EBS CSI driver, kubelets) and its
+ * AWS: EC2 as it behaves, in front of moto.
+ */
 export function controlPlaneEndpoints(): StatefulClusterEndpoints {
   return {
-    awsEndpoint: inject('motoEndpoint'),
+    awsEndpoint: inject('controlPlane').awsEndpoint,
     adminKubeconfig: inject('controlPlane').kubeconfigs.admin,
   };
 }
@@ -73,7 +76,7 @@ export function controlPlaneKubeconfig(identity: KubeIdentity): string {
   return inject('controlPlane').kubeconfigs[identity];
 }
 
-/** The CSI controller's log of every attach and detach it made in EC2. */
+/** The log of every attach and detach made in the control plane's EC2. */
 export function controlPlaneEc2Log(): string {
   return inject('controlPlane').ec2Log;
 }

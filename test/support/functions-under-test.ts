@@ -17,7 +17,12 @@ import {
   handleInput,
   type InvocationResult,
 } from '../../functions/shared/handle-input.ts';
-import { controlPlaneKubeconfig, endpoints, kubeconfigPath } from './environment.ts';
+import {
+  controlPlaneEndpoints,
+  controlPlaneKubeconfig,
+  endpoints,
+  kubeconfigPath,
+} from './environment.ts';
 import type { TestCluster } from './fixtures.ts';
 import { type LogLine, wireHandler } from './wire.ts';
 
@@ -68,8 +73,8 @@ export function nodeLossFunction(cluster: TestCluster, settings: Record<string, 
 }
 
 /**
- * The node-loss function on the full control plane, with every timing at its default: what a
- * user deploys. Its clusters share that apiserver with the tests of Kubernetes alone, whose
+ * The node-loss function on the full control plane and its EC2 as it behaves, with every timing
+ * at its default: what a user deploys. Its clusters share that apiserver with the tests of Kubernetes alone, whose
  * dead Nodes stay NotReady, so the share-of-dead-Nodes rule (tested on its own) is lifted.
  */
 export function nodeLossOnControlPlane(
@@ -84,6 +89,8 @@ export function nodeLossOnControlPlane(
       MAX_DEAD_NODE_PERCENT: '100',
       ...settings,
     }),
+    undefined,
+    controlPlaneEndpoints().awsEndpoint,
   );
 }
 

@@ -5,8 +5,9 @@
  *   acting on the same objects would hide what is asserted (a finalizer no attacher removes, a
  *   VolumeAttachment as the attacher left it);
  * - `controlPlane`: a kube-apiserver with kube-controller-manager, kube-scheduler, the CSI
- *   external-attacher, simulated kubelets and the cloud node lifecycle, for tests of the outcome
- *   Kubernetes' controllers decide (the replacement pod Running with its volume).
+ *   external-attacher and the EBS CSI driver, simulated kubelets and the cloud node lifecycle, on
+ *   EC2 as it behaves (a layer in front of moto), for tests of the outcome Kubernetes'
+ *   controllers decide (the replacement pod Running with its volume).
  * It hands their addresses to the tests and stops them at the end, also when tests fail.
  *
  * A part that cannot start fails the run with a message that says what to install; the
@@ -100,7 +101,8 @@ async function startEnvironment(): Promise<Environment> {
     );
     const standIn = await startLifecycleStandIn(moto.endpoint);
     stops.push(standIn.stop);
-    const controlPlane = await startControlPlane(binary, agents, moto.endpoint);
+    // The control plane's world: EC2 as it behaves, in front of the stand-in and moto.
+    const controlPlane = await startControlPlane(binary, agents, standIn.endpoint);
     stops.push(controlPlane.stop);
     const outageSwitch = await startOutageSwitch(controlPlane);
     stops.push(outageSwitch.stop);
@@ -111,7 +113,9 @@ async function startEnvironment(): Promise<Environment> {
         controlPlane: {
           server: controlPlane.server,
           kubeconfigs: controlPlane.kubeconfigs,
+          awsEndpoint: controlPlane.awsEndpoint,
           ec2Log: controlPlane.ec2Log,
+          csiControllerLog: controlPlane.csiControllerLog,
         },
         awsEndpoint: standIn.endpoint,
         motoEndpoint: moto.endpoint,

@@ -24,6 +24,8 @@ export interface GoProgram {
   readonly sourceDir: string;
   /** Binary name -> Go package to build (`.` for the module's own main package). */
   readonly binaries: Readonly<Record<string, string>>;
+  /** Linker flags (`-ldflags`), such as a version stamped in. */
+  readonly ldflags?: string;
   /** What a cold build costs, for the message shown before it. */
   readonly coldBuild: string;
 }
@@ -43,6 +45,7 @@ export async function ensureGoProgramBuilt(
     .filter((file) => file.endsWith('.go') || file === 'go.mod' || file === 'go.sum')
     .sort();
   for (const file of sources) hash.update(file).update(readFileSync(join(program.sourceDir, file)));
+  hash.update(program.ldflags ?? '');
   const key = hash.digest('hex').slice(0, 16);
   const folder = join(cacheDir, program.name, key);
   const paths = Object.fromEntries(
@@ -63,7 +66,8 @@ export async function ensureGoProgramBuilt(
     const target = paths[binary] ?? '';
     const partial = `${target}.partial-${process.pid}`;
     try {
-      const output = await run('go', ['build', '-o', partial, pkg], {
+      const flags = program.ldflags ? ['-ldflags', program.ldflags] : [];
+      const output = await run('go', ['build', ...flags, '-o', partial, pkg], {
         cwd: program.sourceDir,
         env: { ...process.env, CGO_ENABLED: '0' },
       });

@@ -39,6 +39,7 @@ import (
 )
 
 const (
+	driverName              = "ebs.csi.aws.com"
 	simulatedKubeletLabel   = "ebs-volume-remediator.test/simulated-kubelet"
 	heartbeatInterval       = 10 * time.Second // the kubelet's default node status update frequency
 	leaseDurationSeconds    = 40

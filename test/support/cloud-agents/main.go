@@ -3,11 +3,10 @@
 //
 //	cloud-agents nodes -kubeconfig K -ec2-endpoint E
 //	    simulated kubelets (kubelets.go) and the cloud node lifecycle (cloud_node_lifecycle.go)
-//	cloud-agents ebs-csi-controller -csi-address S -ec2-endpoint E -ec2-log F
-//	    the controller side of a CSI plugin for ebs.csi.aws.com (csi_controller.go), for the
-//	    real external-attacher built from this module's tool dependency
 //
-// Each stops when its standard input closes, so a test runner that dies never leaves it running.
+// It stops when its standard input closes, so a test runner that dies never leaves it running.
+// The module also builds the real CSI external-attacher (its tool dependency); the CSI
+// controller behind it is the real EBS CSI driver (../ebs-csi-driver).
 package main
 
 import (
@@ -26,16 +25,14 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail(errors.New("usage: cloud-agents nodes|ebs-csi-controller [flags]"))
+		fail(errors.New("usage: cloud-agents nodes [flags]"))
 	}
 	var err error
 	switch os.Args[1] {
 	case "nodes":
 		err = runNodes(os.Args[2:])
-	case "ebs-csi-controller":
-		err = runCSIController(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q: want nodes or ebs-csi-controller", os.Args[1])
+		err = fmt.Errorf("unknown command %q: want nodes", os.Args[1])
 	}
 	if err != nil {
 		fail(err)
