@@ -10,6 +10,11 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import {
+  applyCloudNodeLifecycleSwitch,
+  awsCloudControllerArgs,
+  awsCloudControllerProgram,
+} from './aws-cloud-controller.ts';
 import { startEc2AsItBehaves } from './ec2-as-it-behaves.ts';
 import { testRegion } from './endpoints.ts';
 import { ensureGoProgramBuilt } from './go-build.ts';
@@ -33,6 +38,8 @@ export interface KubeApiServerInfo {
 export interface RunningKubeApiServer extends KubeApiServerInfo {
   /** The folder with the apiserver's certificates and its service account key. */
   readonly dataDir: string;
+  /** The kubeconfig of the AWS cloud-controller-manager's own identity. */
+  readonly cloudControllerKubeconfig: string;
   stop(): Promise<void>;
 }
 
@@ -75,10 +82,12 @@ export async function ensureCloudAgentsBuilt(): Promise<CloudAgentBinaries> {
   // One after the other: two cold Go builds at once need more memory than 2 cores have beside.
   const paths = await ensureGoProgramBuilt(cloudAgentsProgram);
   const driver = await ensureGoProgramBuilt(ebsCsiDriverProgram);
+  const cloudController = await ensureGoProgramBuilt(awsCloudControllerProgram);
   return {
     agents: paths['cloud-agents'] ?? '',
     attacher: paths['csi-attacher'] ?? '',
     ebsCsiDriver: driver['aws-ebs-csi-driver'] ?? '',
+    awsCloudController: cloudController['aws-cloud-controller-manager'] ?? '',
   };
 }
 
@@ -86,7 +95,16 @@ export interface CloudAgentBinaries {
   readonly agents: string;
   readonly attacher: string;
   readonly ebsCsiDriver: string;
+  readonly awsCloudController: string;
 }
+
+/** Fake credentials and the Region, for the AWS components of the control plane. */
+const awsComponentEnvironment = {
+  AWS_REGION: testRegion,
+  AWS_ACCESS_KEY_ID: 'testing',
+  AWS_SECRET_ACCESS_KEY: 'testing',
+  AWS_EC2_METADATA_DISABLED: 'true',
+};
 
 function logFile(name: string): string {
   return join(ensureDir(logDir), `${name}.log`);
@@ -114,12 +132,23 @@ export async function startKubeApiServer(
       name,
       (line) => {
         if (!line.startsWith('{')) return undefined;
-        const parsed = JSON.parse(line) as { ready?: boolean } & KubeApiServerInfo;
+        const parsed = JSON.parse(line) as {
+          ready?: boolean;
+          server: string;
+          kubeconfigs: Record<'admin' | 'remediator' | 'cloud-controller-manager', string>;
+        };
         return parsed.ready ? parsed : undefined;
       },
       180_000,
     );
-    return { server: info.server, kubeconfigs: info.kubeconfigs, dataDir, stop };
+    const { admin, remediator, 'cloud-controller-manager': cloudController } = info.kubeconfigs;
+    return {
+      server: info.server,
+      kubeconfigs: { admin, remediator },
+      cloudControllerKubeconfig: cloudController,
+      dataDir,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;
@@ -131,9 +160,16 @@ async function startLongRunning(
   name: string,
   command: string,
   args: readonly string[],
+  env?: NodeJS.ProcessEnv,
   settleMs = 2_000,
 ): Promise<ServerProcess> {
-  const process = startProcess({ name, command, args, logFile: logFile(name) });
+  const process = startProcess({
+    name,
+    command,
+    args,
+    logFile: logFile(name),
+    ...(env ? { env } : {}),
+  });
   const exited = await new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), settleMs);
     process.child.once('exit', () => {
@@ -195,8 +231,7 @@ export async function startControlPlane(
       'controller-manager',
       `--kubeconfig=${admin}`,
       '--leader-elect=false',
-      // The cloud controllers belong to a cloud-controller-manager; its node lifecycle is
-      // played by the cloud agents, per test cluster.
+      // The cloud controllers belong to a cloud-controller-manager: the AWS one runs below.
       '--controllers=*,-service-lb-controller,-node-route-controller,-cloud-node-lifecycle-controller',
       '--use-service-account-credentials=false',
       `--service-account-private-key-file=${serviceAccountKey}`,
@@ -216,6 +251,19 @@ export async function startControlPlane(
     await applyManifestFile(admin, join(repoRoot, 'infra', 'kubernetes', 'rbac.yaml'));
     // The optional grant of DELETE_TERMINATED_NODES, which tests here use.
     await applyManifestFile(admin, join(repoRoot, 'infra', 'kubernetes', 'rbac-delete-nodes.yaml'));
+    await applyCloudNodeLifecycleSwitch(admin);
+    const cloudController = await startLongRunning(
+      'aws-cloud-controller-manager',
+      agents.awsCloudController,
+      awsCloudControllerArgs({
+        kubeconfig: apiserver.cloudControllerKubeconfig,
+        ec2Endpoint,
+        region: testRegion,
+        dir: runDir,
+      }),
+      { ...process.env, ...awsComponentEnvironment },
+    );
+    stops.push(() => cloudController.stop(2_000));
     await applyObjects(admin, [
       {
         apiVersion: 'storage.k8s.io/v1',
@@ -304,14 +352,7 @@ function csiController(
         '--batching=true',
         '--v=4',
       ],
-      env: {
-        ...process.env,
-        AWS_REGION: testRegion,
-        AWS_EC2_ENDPOINT: ec2Endpoint,
-        AWS_ACCESS_KEY_ID: 'testing',
-        AWS_SECRET_ACCESS_KEY: 'testing',
-        AWS_EC2_METADATA_DISABLED: 'true',
-      },
+      env: { ...process.env, ...awsComponentEnvironment, AWS_EC2_ENDPOINT: ec2Endpoint },
       logFile: logFile('ebs-csi-controller'),
     });
     running.push(driver);

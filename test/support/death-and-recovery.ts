@@ -1,10 +1,19 @@
 /**
  * One scenario of the recovery tests on the real control plane: a StatefulSet of two replicas,
- * one replica's instance dies, the node-loss function gets the event, and the recovery is
- * watched for one attach/detach controller sync period after it.
+ * one replica's instance dies (taking EC2's time to do so), the node-loss function gets the
+ * state-change events as EventBridge delivers them, and the recovery is watched for one
+ * attach/detach controller sync period after it.
  */
+import type { InvocationResult } from '../../functions/shared/handle-input.ts';
+import type { ActionKind, ActionRecord } from '../../functions/shared/result-events-contract.ts';
 import { controlPlaneEc2Log, controlPlaneEndpoints } from './environment.ts';
-import { ec2StateChangeEvent, nodeLossOnControlPlane } from './functions-under-test.ts';
+import {
+  atLeastOnce,
+  type Delivered,
+  type Delivery,
+  deliverDeathEvents,
+} from './eventbridge-delivery.ts';
+import { nodeLossOnControlPlane } from './functions-under-test.ts';
 import { waitUntil } from './processes.ts';
 import { beforeDeath, watchRecovery } from './recovery.ts';
 import { StatefulCluster, sleep } from './stateful-cluster.ts';
@@ -15,8 +24,13 @@ const oneSyncPeriodMs = 65_000;
 export interface DeathScenario {
   readonly death: 'terminated' | 'stopped';
   readonly cloudNodeLifecycle: boolean;
-  /** Deliver the event only once the cloud node lifecycle deleted the Node and PodGC the pod. */
+  /**
+   * Deliver only the final event, and only once the cloud node lifecycle deleted the Node and
+   * PodGC the pod.
+   */
   readonly late?: boolean;
+  /** How EventBridge delivers the events (default: every one, in order, the last twice). */
+  readonly delivery?: Delivery;
   readonly settings?: Record<string, string>;
   /**
    * The CSI controller is lost with the node: taken down just before the death, brought back
@@ -46,9 +60,12 @@ export async function deathAndRecovery(clusters: StatefulCluster[], options: Dea
     ? sleep(outage.seconds * 1000).then(() => outage.switchTo('start'))
     : Promise.resolve();
   const diedAt = Date.now();
-  if (options.death === 'terminated') await cluster.terminateInstance(before.deadNode);
-  else await cluster.stopInstance(before.deadNode);
+  const dying =
+    options.death === 'terminated'
+      ? cluster.terminateInstance(before.deadNode)
+      : cluster.stopInstance(before.deadNode);
   if (options.late) {
+    await dying;
     await waitUntil(
       'the cloud node lifecycle deleting the Node and PodGC the old pod',
       async () =>
@@ -58,13 +75,22 @@ export async function deathAndRecovery(clusters: StatefulCluster[], options: Dea
       1_000,
     );
   }
-  const eventAt = Date.now();
-  const [result] = await Promise.all([
-    nodeLossOnControlPlane(cluster.name, options.settings).invoke(
-      ec2StateChangeEvent(before.deadNode.instanceId, options.death),
-    ),
+  const [deliveries] = await Promise.all([
+    deliverDeathEvents({
+      ec2Endpoint: controlPlaneEndpoints().awsEndpoint,
+      instanceId: before.deadNode.instanceId,
+      since: diedAt,
+      final: options.death,
+      delivery: options.late
+        ? { order: 'final-only', duplicateFinal: false }
+        : (options.delivery ?? atLeastOnce),
+      invoke: (event) => nodeLossOnControlPlane(cluster.name, options.settings).invoke(event),
+    }),
+    dying,
     csiBack,
   ]);
+  // When EC2 reached the final state: what its event announces, and the remediator waits for.
+  const eventAt = deliveries.find((d) => d.state === options.death)?.at ?? diedAt;
   const timeline = await watchRecovery({ ...before, diedAt }, controlPlaneEc2Log(), {
     timeoutMs: eventAt - diedAt + 120_000,
     settleMs: oneSyncPeriodMs,
@@ -73,7 +99,29 @@ export async function deathAndRecovery(clusters: StatefulCluster[], options: Dea
     timeline.replacementRunning === undefined
       ? undefined
       : timeline.replacementRunning - (eventAt - diedAt) / 1000;
-  return { cluster, replica, other, otherNode, before, result, timeline, recoveredAfterEvent };
+  return { cluster, replica, other, otherNode, before, deliveries, timeline, recoveredAfterEvent };
+}
+
+/** The invocations for the event of the final state (duplicates included). */
+export function finalResults(
+  deliveries: ReadonlyArray<Delivered<InvocationResult>>,
+  death: 'terminated' | 'stopped',
+): InvocationResult[] {
+  return deliveries.filter((d) => d.state === death).map((d) => d.result);
+}
+
+/** The actions of `kind` that all the deliveries' invocations together did (outcome done). */
+export function actionsDone(
+  deliveries: ReadonlyArray<Delivered<InvocationResult>>,
+  kind: ActionKind,
+): ActionRecord[] {
+  return deliveries.flatMap((d) =>
+    d.result.status === 'done'
+      ? d.result.instances.flatMap((i) =>
+          i.actions.filter((a) => a.action === kind && a.outcome === 'done'),
+        )
+      : [],
+  );
 }
 
 export interface SeveralDeathsScenario {
@@ -86,8 +134,8 @@ export interface SeveralDeathsScenario {
 }
 
 /**
- * Several nodes of one zone die within a moment of each other, and node-loss gets one event for
- * each, all at once (as Lambda runs them). The recovery of every dead replica is watched, and
+ * Several nodes of one zone die within seconds of each other, and node-loss gets their events
+ * as EventBridge delivers them, concurrently (as Lambda runs them). The recovery of every dead replica is watched, and
  * the survivors' pods are read again at the end.
  */
 export async function severalDeathsAtOnce(
@@ -111,20 +159,33 @@ export async function severalDeathsAtOnce(
     })),
   );
 
+  // A second apart, each instance's events delivered another way EventBridge does: in order
+  // with a duplicate, the last one first, the last one alone.
+  const deliveries: readonly Delivery[] = [
+    atLeastOnce,
+    { order: 'final-first', duplicateFinal: false },
+    { order: 'final-only', duplicateFinal: false },
+  ];
   const diedAt = Date.now();
-  await Promise.all(
-    befores.map(({ deadNode }) =>
-      options.death === 'terminated'
-        ? cluster.terminateInstance(deadNode)
-        : cluster.stopInstance(deadNode),
-    ),
-  );
-  const results = await Promise.all(
-    befores.map(({ deadNode }) =>
-      nodeLossOnControlPlane(cluster.name).invoke(
-        ec2StateChangeEvent(deadNode.instanceId, options.death),
-      ),
-    ),
+  const perInstance = await Promise.all(
+    befores.map(async ({ deadNode }, i) => {
+      await sleep(i * 1_000);
+      const since = Date.now();
+      const [delivered] = await Promise.all([
+        deliverDeathEvents({
+          ec2Endpoint: controlPlaneEndpoints().awsEndpoint,
+          instanceId: deadNode.instanceId,
+          since,
+          final: options.death,
+          delivery: deliveries[i % deliveries.length] ?? atLeastOnce,
+          invoke: (event) => nodeLossOnControlPlane(cluster.name).invoke(event),
+        }),
+        options.death === 'terminated'
+          ? cluster.terminateInstance(deadNode)
+          : cluster.stopInstance(deadNode),
+      ]);
+      return delivered;
+    }),
   );
   const timelines = await Promise.all(
     befores.map((before) =>
@@ -141,5 +202,5 @@ export async function severalDeathsAtOnce(
       runningWithVolume: await cluster.isRunningWithVolume(replica),
     })),
   );
-  return { cluster, befores, results, timelines, survivorsBefore, survivorsAfter };
+  return { cluster, befores, perInstance, timelines, survivorsBefore, survivorsAfter };
 }

@@ -27,13 +27,13 @@ import {
 } from '@kubernetes/client-node';
 import { providerIdFor } from '../../functions/shared/aws-ids.ts';
 import { ebsCsiAttacher } from '../../functions/shared/volume-attachment-name.ts';
+import { cloudNodeLifecycleLabel } from './aws-cloud-controller.ts';
 import { stopInstance, terminateInstance, volumeState } from './ec2-instances.ts';
 import { awsClientConfigFor, testRegion } from './endpoints.ts';
 import { ignoreNotFound, type TestNode, testClusterLabel } from './fixtures.ts';
 
-/** Labels the cloud agents act on (test/support/cloud-agents). */
+/** Nodes the simulated kubelets play (test/support/cloud-agents). */
 export const simulatedKubeletLabel = 'ebs-volume-remediator.test/simulated-kubelet';
-export const cloudNodeLifecycleLabel = 'ebs-volume-remediator.test/cloud-node-lifecycle';
 
 const statefulSetName = 'db';
 const nodeAgentName = 'node-agent';

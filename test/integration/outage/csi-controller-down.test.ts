@@ -8,7 +8,7 @@
 // This file belongs to the `outage` project, which vitest runs apart from every other test: the
 // CSI controller is shared, and its outage would delay their attaches.
 import { afterAll, describe, expect, it } from 'vitest';
-import { deathAndRecovery } from '../../support/death-and-recovery.ts';
+import { actionsDone, deathAndRecovery } from '../../support/death-and-recovery.ts';
 import { switchCsiControllerTo } from '../../support/environment.ts';
 import type { StatefulCluster } from '../../support/stateful-cluster.ts';
 
@@ -26,7 +26,9 @@ describe('recovery while the CSI controller is down', { timeout: 420_000 }, () =
       csiOutage: { seconds: 15, switchTo: switchCsiControllerTo },
     });
 
-    expect(run.result).toMatchObject({ status: 'done', instances: [{ outcome: 'remediated' }] });
+    expect(actionsDone(run.deliveries, 'delete-pod').map((a) => a.pod)).toEqual([
+      `${run.cluster.namespace}/${run.replica.podName}`,
+    ]);
     expect(run.timeline).toMatchObject({
       recovered: true,
       volumeAttachmentsRecreated: 0,

@@ -2,11 +2,12 @@
 // Kubernetes cluster on AWS that run outside the control plane, against the moto EC2 emulator:
 //
 //	cloud-agents nodes -kubeconfig K -ec2-endpoint E
-//	    simulated kubelets (kubelets.go) and the cloud node lifecycle (cloud_node_lifecycle.go)
+//	    simulated kubelets (kubelets.go)
 //
 // It stops when its standard input closes, so a test runner that dies never leaves it running.
 // The module also builds the real CSI external-attacher (its tool dependency); the CSI
-// controller behind it is the real EBS CSI driver (../ebs-csi-driver).
+// controller behind it is the real EBS CSI driver (../ebs-csi-driver), the cloud node
+// lifecycle the real AWS cloud-controller-manager (../aws-cloud-controller).
 package main
 
 import (
@@ -74,7 +75,6 @@ func runNodes(args []string) error {
 	ec2 := newEC2Client(*endpoint, *region)
 	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
 	k := newKubelets(client, ec2, factory)
-	lifecycle := &cloudNodeLifecycle{client: client, ec2: ec2, nodes: factory.Core().V1().Nodes().Lister()}
 	factory.Start(ctx.Done())
 	for informer, synced := range factory.WaitForCacheSync(ctx.Done()) {
 		if !synced {
@@ -82,7 +82,6 @@ func runNodes(args []string) error {
 		}
 	}
 	fmt.Println(`{"ready":true}`)
-	go lifecycle.run(ctx)
 	k.run(ctx)
 	return nil
 }

@@ -56,6 +56,9 @@ type identity struct {
 var identities = []identity{
 	{name: "admin", user: "admin", groups: "system:masters"},
 	{name: "remediator", user: "ebs-volume-remediator", groups: "ebs-volume-remediator"},
+	// The AWS cloud-controller-manager: an identity of its own, so an admission policy can keep
+	// it away from the Nodes of test clusters that have no cloud node lifecycle.
+	{name: "cloud-controller-manager", user: "cloud-controller-manager", groups: "system:masters"},
 }
 
 func main() {
