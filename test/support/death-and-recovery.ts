@@ -89,8 +89,8 @@ export async function deathAndRecovery(clusters: StatefulCluster[], options: Dea
     dying,
     csiBack,
   ]);
-  // When EC2 reached the final state: what its event announces, and the remediator waits for.
-  const eventAt = deliveries.find((d) => d.state === options.death)?.at ?? diedAt;
+  // When the final state's event was first delivered (EC2 reached that state a moment before).
+  const eventAt = deliveries.find((d) => d.state === options.death)?.deliveredAt ?? diedAt;
   const timeline = await watchRecovery({ ...before, diedAt }, controlPlaneEc2Log(), {
     timeoutMs: eventAt - diedAt + 120_000,
     settleMs: oneSyncPeriodMs,

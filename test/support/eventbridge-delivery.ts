@@ -23,10 +23,14 @@ export interface Delivery {
 /** EventBridge as it usually is: every event, in order, the last one twice. */
 export const atLeastOnce: Delivery = { order: 'in-order', duplicateFinal: true };
 
-/** One delivered event: the state it announced, EC2's time for it, and the invocation's result. */
+/**
+ * One delivered event: the state it announced, EC2's time for it, when it was delivered, and
+ * the invocation's result.
+ */
 export interface Delivered<R> {
   readonly state: Ec2Transition['state'];
   readonly at: number;
+  readonly deliveredAt: number;
   readonly result: R;
 }
 
@@ -63,10 +67,11 @@ export async function deliverDeathEvents<R>(options: {
   const invocations: Array<Promise<Delivered<R>>> = [];
   const deliver = (transition: Ec2Transition) => {
     delivered.add(transition.state);
+    const deliveredAt = Date.now();
     invocations.push(
       options
         .invoke(stateChangeEventAt(transition))
-        .then((result) => ({ state: transition.state, at: transition.at, result })),
+        .then((result) => ({ state: transition.state, at: transition.at, deliveredAt, result })),
     );
   };
   for (;;) {
