@@ -20,9 +20,12 @@
  *   (moto answers HTTP 500).
  * - Every AttachVolume and DetachVolume is appended to a JSON-lines log (`Ec2LogEntry`), so
  *   tests and benchmarks count re-attachments to a dead instance whoever made them.
+ * - A new instance may get the private IP, and so the DNS name, of one terminated before it
+ *   (EC2 reuses released addresses): after `POST /__ec2/reuse-address {"from": "<terminated id>"}`
+ *   the next RunInstances gives its instance that address.
  *
  * Not covered: instances Auto Scaling terminates inside moto (they never pass through here) and
- * DescribeInstances filters other than `instance-state-name` on a state this layer rewrote.
+ * DescribeInstances filters other than `instance-state-name` on what this layer rewrote.
  */
 import { randomUUID } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
@@ -99,6 +102,12 @@ export interface Ec2Transition {
 }
 
 export const transitionsPath = '/__ec2/transitions';
+export const reuseAddressPath = '/__ec2/reuse-address';
+
+interface PrivateAddress {
+  readonly ip: string;
+  readonly dnsName: string;
+}
 
 type InstanceState =
   | 'pending'
@@ -150,6 +159,9 @@ export async function startEc2AsItBehaves(options: {
   const instances = new Map<string, InstanceHistory>();
   const volumeChanges = new Map<string, PendingVolumeChange>();
   const timers = new Set<NodeJS.Timeout>();
+  /** Instances given a terminated instance's address, and the address the next one gets. */
+  const reusedAddresses = new Map<string, PrivateAddress>();
+  let nextAddress: PrivateAddress | undefined;
 
   const later = (ms: number, work: () => Promise<void>) => {
     const timer = setTimeout(() => {
@@ -332,6 +344,8 @@ export async function startEc2AsItBehaves(options: {
       if (!list) continue;
       const kept = childrenOf(list).filter((instance) => {
         const id = textOf(instance, 'instanceId') ?? '';
+        const address = reusedAddresses.get(id);
+        if (address) giveAddress(instance, address);
         const history = instances.get(id);
         if (!history) return true;
         const motoState = (textOf(instance, 'instanceState', 'name') ?? 'running') as InstanceState;
@@ -491,6 +505,43 @@ export async function startEc2AsItBehaves(options: {
     sendXml(res, 200, buildXml([root]));
   };
 
+  /** The address a terminated instance had (moto keeps it), or why it cannot be reused. */
+  const terminatedAddress = async (instanceId: string): Promise<PrivateAddress | string> => {
+    const answer = await callUpstream({
+      Action: 'DescribeInstances',
+      Version: '2016-11-15',
+      'InstanceId.1': instanceId,
+    });
+    const instance = answer.root
+      ? items(answer.root, 'reservationSet').flatMap((r) => items(r, 'instancesSet'))[0]
+      : undefined;
+    if (!instance) return `EC2 does not know ${instanceId}`;
+    const state = trueState(
+      instanceId,
+      (textOf(instance, 'instanceState', 'name') ?? 'running') as InstanceState,
+    );
+    if (state !== 'terminated')
+      return `${instanceId} is ${state}: EC2 reuses only a terminated instance's address`;
+    return {
+      ip: textOf(instance, 'privateIpAddress') ?? '',
+      dnsName: textOf(instance, 'privateDnsName') ?? '',
+    };
+  };
+
+  const runInstances = async (req: IncomingMessage, body: Buffer, res: ServerResponse) => {
+    const answer = await send(upstream, body, req.headers);
+    const root = answer.status < 300 ? rootOf(parseXml(answer.body.toString('utf8'))) : undefined;
+    const address = nextAddress;
+    if (!root || !address) return sendXml(res, answer.status, answer.body.toString('utf8'));
+    const [first] = items(root, 'instancesSet');
+    if (first) {
+      nextAddress = undefined;
+      reusedAddresses.set(textOf(first, 'instanceId') ?? '', address);
+      giveAddress(first, address);
+    }
+    sendXml(res, 200, buildXml([root]));
+  };
+
   const server = createServer(async (req, res) => {
     try {
       const body = await readBody(req);
@@ -505,8 +556,23 @@ export async function startEc2AsItBehaves(options: {
         res.end(JSON.stringify(transitions));
         return;
       }
+      if (req.method === 'POST' && req.url === reuseAddressPath) {
+        const { from } = JSON.parse(body.toString('utf8')) as { from: string };
+        const address = await terminatedAddress(from);
+        if (typeof address === 'string') {
+          res.writeHead(409, { 'content-type': 'text/plain' });
+          res.end(address);
+          return;
+        }
+        nextAddress = address;
+        res.writeHead(204);
+        res.end();
+        return;
+      }
       const params = isEc2(req) ? new URLSearchParams(body.toString('utf8')) : undefined;
       switch (params?.get('Action')) {
+        case 'RunInstances':
+          return await runInstances(req, body, res);
         case undefined:
           return forward(req, body, res, upstream);
         case 'TerminateInstances':
@@ -580,6 +646,19 @@ function forgetNetwork(instance: XmlNode): void {
   removeChild(instance, 'ipAddress');
   const interfaces = at(instance, 'networkInterfaceSet');
   if (interfaces) interfaces.networkInterfaceSet = [];
+}
+
+/** Puts `address` wherever EC2 shows an instance's private address. */
+function giveAddress(instance: XmlNode, address: PrivateAddress): void {
+  const set = (node: XmlNode) => {
+    if (at(node, 'privateDnsName')) setText(node, 'privateDnsName', address.dnsName);
+    if (at(node, 'privateIpAddress')) setText(node, 'privateIpAddress', address.ip);
+  };
+  set(instance);
+  for (const networkInterface of items(instance, 'networkInterfaceSet')) {
+    set(networkInterface);
+    for (const privateIp of items(networkInterface, 'privateIpAddressesSet')) set(privateIp);
+  }
 }
 
 /** "2026-12-07 04:41:17 UTC": the time format of EC2's StateTransitionReason. */

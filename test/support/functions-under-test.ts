@@ -94,6 +94,24 @@ export function nodeLossOnControlPlane(
   );
 }
 
+/** The sweep function on the full control plane, kept to one StatefulCluster's Nodes. */
+export function sweepOnControlPlane(cluster: {
+  readonly name: string;
+  readonly labelSelector: string;
+}): FunctionUnderTest {
+  return functionUnderTest(
+    parseSweepInput,
+    loadConfig({
+      CLUSTER_NAME: cluster.name,
+      KUBECONFIG: controlPlaneKubeconfig('remediator'),
+      NODE_SELECTOR: cluster.labelSelector,
+      MAX_DEAD_NODE_PERCENT: '100',
+    }),
+    undefined,
+    controlPlaneEndpoints().awsEndpoint,
+  );
+}
+
 /** The lifecycle function, configured as in tests plus `settings` (environment variables). */
 export function lifecycleFunction(cluster: TestCluster, settings: Record<string, string> = {}) {
   return functionUnderTest(

@@ -13,27 +13,34 @@ import { readFileSync } from 'node:fs';
 import {
   CreateVolumeCommand,
   EC2Client,
+  type Instance,
   RunInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import {
   AppsV1Api,
+  CoordinationV1Api,
   CoreV1Api,
   KubeConfig,
+  PatchStrategy,
   PolicyV1Api,
   StorageV1Api,
+  setHeaderOptions,
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
 import { providerIdFor } from '../../functions/shared/aws-ids.ts';
 import { ebsCsiAttacher } from '../../functions/shared/volume-attachment-name.ts';
 import { cloudNodeLifecycleLabel } from './aws-cloud-controller.ts';
+import { reuseAddressPath } from './ec2-as-it-behaves.ts';
 import { stopInstance, terminateInstance, volumeState } from './ec2-instances.ts';
 import { awsClientConfigFor, testRegion } from './endpoints.ts';
 import { ignoreNotFound, type TestNode, testClusterLabel } from './fixtures.ts';
 
 /** Nodes the simulated kubelets play (test/support/cloud-agents). */
 export const simulatedKubeletLabel = 'ebs-volume-remediator.test/simulated-kubelet';
+/** The instance whose kubelet plays a Node, when another than its providerID's adopted it. */
+const kubeletInstanceAnnotation = 'ebs-volume-remediator.test/kubelet-instance';
 
 const statefulSetName = 'db';
 const nodeAgentName = 'node-agent';
@@ -65,10 +72,12 @@ export class StatefulCluster {
   readonly name: string;
   readonly namespace: string;
   readonly ec2: EC2Client;
+  private readonly awsEndpoint: string;
   readonly core: CoreV1Api;
   readonly apps: AppsV1Api;
   readonly storage: StorageV1Api;
   readonly policy: PolicyV1Api;
+  private readonly coordination: CoordinationV1Api;
   readonly nodes: TestNode[] = [];
   readonly replicas: Replica[] = [];
   private readonly options: Required<StatefulClusterOptions>;
@@ -80,6 +89,7 @@ export class StatefulCluster {
   ) {
     this.name = name;
     this.namespace = name;
+    this.awsEndpoint = endpoints.awsEndpoint;
     this.ec2 = new EC2Client(awsClientConfigFor(endpoints.awsEndpoint));
     const admin = new KubeConfig();
     admin.loadFromFile(endpoints.adminKubeconfig);
@@ -87,6 +97,7 @@ export class StatefulCluster {
     this.apps = admin.makeApiClient(AppsV1Api);
     this.storage = admin.makeApiClient(StorageV1Api);
     this.policy = admin.makeApiClient(PolicyV1Api);
+    this.coordination = admin.makeApiClient(CoordinationV1Api);
     this.options = { replicas: 2, spareNodes: 1, ...options };
   }
 
@@ -205,7 +216,8 @@ export class StatefulCluster {
     return `${testClusterLabel}=${this.name}`;
   }
 
-  private async addNode(zone = `${testRegion}a`): Promise<TestNode> {
+  /** An instance of this cluster (tagged for it), as a node group launches one. */
+  private async launchInstance(zone: string): Promise<Instance & { InstanceId: string }> {
     const launched = await this.ec2.send(
       new RunInstancesCommand({
         ImageId: 'ami-0123456789abcdef0',
@@ -225,8 +237,43 @@ export class StatefulCluster {
       }),
     );
     const instance = launched.Instances?.[0];
-    if (!instance?.InstanceId || !instance.PrivateDnsName || !instance.PrivateIpAddress) {
-      throw new Error('RunInstances returned no instance id, private DNS name or address');
+    if (!instance?.InstanceId) throw new Error('RunInstances returned no instance id');
+    return { ...instance, InstanceId: instance.InstanceId };
+  }
+
+  /**
+   * A new instance gets the terminated `dead` one's private IP, and so its DNS name, and its
+   * kubelet adopts the Node left behind (no cloud node lifecycle deleted it): the Node still
+   * names the dead instance in its providerID, and is renewed and Ready again. Returns the new
+   * instance's id.
+   */
+  async adoptNode(dead: TestNode): Promise<string> {
+    const reuse = await fetch(`${this.awsEndpoint}${reuseAddressPath}`, {
+      method: 'POST',
+      body: JSON.stringify({ from: dead.instanceId }),
+    });
+    if (!reuse.ok)
+      throw new Error(`the EC2 layer would not reuse the address: ${await reuse.text()}`);
+    const newcomer = await this.launchInstance(dead.zone);
+    if (newcomer.PrivateDnsName !== dead.nodeName) {
+      throw new Error(
+        `${newcomer.InstanceId} got ${newcomer.PrivateDnsName}, not ${dead.nodeName}`,
+      );
+    }
+    await this.core.patchNode(
+      {
+        name: dead.nodeName,
+        body: { metadata: { annotations: { [kubeletInstanceAnnotation]: newcomer.InstanceId } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    return newcomer.InstanceId;
+  }
+
+  private async addNode(zone = `${testRegion}a`): Promise<TestNode> {
+    const instance = await this.launchInstance(zone);
+    if (!instance.PrivateDnsName || !instance.PrivateIpAddress) {
+      throw new Error('RunInstances returned no private DNS name or address');
     }
     const node: TestNode = {
       instanceId: instance.InstanceId,
@@ -389,6 +436,14 @@ export class StatefulCluster {
   /** The Node object now, if it exists. */
   async node(nodeName: string): Promise<V1Node | undefined> {
     return ignoreNotFound(this.core.readNode({ name: nodeName }));
+  }
+
+  /** When the Node's kubelet last renewed its Lease (ms since the epoch), if it has one. */
+  async leaseRenewedAt(nodeName: string): Promise<number | undefined> {
+    const lease = await ignoreNotFound(
+      this.coordination.readNamespacedLease({ name: nodeName, namespace: 'kube-node-lease' }),
+    );
+    return lease?.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : undefined;
   }
 
   /** The cluster's node that runs the replica's pod now. */

@@ -25,6 +25,7 @@ import {
   type Ec2Timings,
   type Ec2Transition,
   type RunningEc2Layer,
+  reuseAddressPath,
   startEc2AsItBehaves,
   transitionsPath,
 } from '../../support/ec2-as-it-behaves.ts';
@@ -281,6 +282,31 @@ describe('EC2 as it behaves (the layer in front of moto)', () => {
       .filter((e) => e.volumeId === volumeId)
       .map((e) => e.action);
     expect(logged).toEqual(['attach', 'detach']);
+  });
+
+  it('gives a new instance the private address of a terminated one when asked, as EC2 may', async () => {
+    const dead = await launch();
+    const { PrivateDnsName: name, PrivateIpAddress: ip } = await describe1(dead);
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [dead] }));
+    const reuse = (from: string) =>
+      fetch(`${layer.endpoint}${reuseAddressPath}`, {
+        method: 'POST',
+        body: JSON.stringify({ from }),
+      });
+    // Only once it is terminated: a shutting-down instance still holds its address.
+    expect((await reuse(dead)).status).toBe(409);
+    await sleep(timings.shuttingDownMs + 100);
+    expect((await reuse(dead)).status).toBe(204);
+
+    const newcomer = await launch();
+    const described = await describe1(newcomer);
+    expect(described).toMatchObject({ PrivateDnsName: name, PrivateIpAddress: ip });
+    expect(described.NetworkInterfaces?.[0]).toMatchObject({
+      PrivateDnsName: name,
+      PrivateIpAddress: ip,
+    });
+    // The address went to that one instance only.
+    expect((await describe1(await launch())).PrivateDnsName).not.toBe(name);
   });
 
   it('passes every other service through unchanged', async () => {

@@ -6,6 +6,12 @@ package main
 // stopped, shutting down or gone, its heartbeats simply stop, as on AWS; when it runs again,
 // they resume.
 //
+// A Node annotated `ebs-volume-remediator.test/kubelet-instance: <instance id>` is played by
+// the kubelet of that instance instead of the one its providerID names: a new instance that got
+// a terminated one's private IP, and so its DNS and Node name, adopted the Node object left
+// behind (providerID is immutable, so it still names the dead instance), as a kubelet does when
+// it registers under a name that exists.
+//
 // What it does for a live node, as a kubelet would:
 //   - registers the CSI driver on the node: a CSINode for ebs.csi.aws.com with the instance id
 //     as node id (what the external-attacher reads);
@@ -41,6 +47,7 @@ import (
 const (
 	driverName              = "ebs.csi.aws.com"
 	simulatedKubeletLabel   = "ebs-volume-remediator.test/simulated-kubelet"
+	kubeletInstanceKey      = "ebs-volume-remediator.test/kubelet-instance"
 	heartbeatInterval       = 10 * time.Second // the kubelet's default node status update frequency
 	leaseDurationSeconds    = 40
 	csiVolumeUniqueNamePref = "kubernetes.io/csi/" + driverName + "^"
@@ -58,7 +65,7 @@ type kubelets struct {
 	instanceStates map[string]string // instance id -> EC2 state, refreshed every round
 	lastHeartbeat  map[string]time.Time
 	reportedInUse  map[string][]corev1.UniqueVolumeName
-	csiNodeDone    map[string]bool
+	csiNodeDone    map[string]string // node name -> the instance id its CSINode names
 }
 
 func newKubelets(client kubernetes.Interface, ec2 *ec2Client, factory informers.SharedInformerFactory) *kubelets {
@@ -72,7 +79,7 @@ func newKubelets(client kubernetes.Interface, ec2 *ec2Client, factory informers.
 		instanceStates: map[string]string{},
 		lastHeartbeat:  map[string]time.Time{},
 		reportedInUse:  map[string][]corev1.UniqueVolumeName{},
-		csiNodeDone:    map[string]bool{},
+		csiNodeDone:    map[string]string{},
 	}
 }
 
@@ -99,7 +106,7 @@ func (k *kubelets) round(ctx context.Context) error {
 	}
 	ids := make([]string, 0, len(nodes))
 	for _, node := range nodes {
-		if id := instanceIDOf(node); id != "" {
+		if id := kubeletInstanceOf(node); id != "" {
 			ids = append(ids, id)
 		}
 	}
@@ -108,7 +115,7 @@ func (k *kubelets) round(ctx context.Context) error {
 		return fmt.Errorf("asking EC2 which instances run: %w", err)
 	}
 	for _, node := range nodes {
-		inst, ok := instances[instanceIDOf(node)]
+		inst, ok := instances[kubeletInstanceOf(node)]
 		if !ok || inst.State != "running" {
 			if k.lastHeartbeat[node.Name] != (time.Time{}) {
 				log.Printf("kubelet of %s stops: its instance is %s", node.Name, stateOrGone(inst, ok))
@@ -130,6 +137,15 @@ func stateOrGone(inst instance, ok bool) string {
 	return inst.State
 }
 
+// kubeletInstanceOf is the instance whose kubelet plays the node: the one that adopted it, or
+// the one its providerID names.
+func kubeletInstanceOf(node *corev1.Node) string {
+	if id := node.Annotations[kubeletInstanceKey]; id != "" {
+		return id
+	}
+	return instanceIDOf(node)
+}
+
 // instanceIDOf reads the instance id from providerID aws:///<zone>/<instance-id>.
 func instanceIDOf(node *corev1.Node) string {
 	id := node.Spec.ProviderID[strings.LastIndex(node.Spec.ProviderID, "/")+1:]
@@ -140,11 +156,11 @@ func instanceIDOf(node *corev1.Node) string {
 }
 
 func (k *kubelets) syncNode(ctx context.Context, node *corev1.Node) error {
-	if !k.csiNodeDone[node.Name] {
-		if err := k.registerCSIDriver(ctx, node); err != nil {
+	if instance := kubeletInstanceOf(node); k.csiNodeDone[node.Name] != instance {
+		if err := k.registerCSIDriver(ctx, node, instance); err != nil {
 			return fmt.Errorf("registering the CSI driver: %w", err)
 		}
-		k.csiNodeDone[node.Name] = true
+		k.csiNodeDone[node.Name] = instance
 	}
 	pods, err := k.podsOn(node.Name)
 	if err != nil {
@@ -235,7 +251,9 @@ func (k *kubelets) volumesInUse(pods []*corev1.Pod) []corev1.UniqueVolumeName {
 	return slices.Compact(inUse)
 }
 
-func (k *kubelets) registerCSIDriver(ctx context.Context, node *corev1.Node) error {
+// registerCSIDriver writes the CSINode as the EBS CSI node plugin registers it: the driver with
+// this instance's id as node id (an adopting instance's plugin registers its own).
+func (k *kubelets) registerCSIDriver(ctx context.Context, node *corev1.Node, instance string) error {
 	csiNode := &storagev1.CSINode{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: node.Name,
@@ -245,15 +263,35 @@ func (k *kubelets) registerCSIDriver(ctx context.Context, node *corev1.Node) err
 		},
 		Spec: storagev1.CSINodeSpec{Drivers: []storagev1.CSINodeDriver{{
 			Name:         driverName,
-			NodeID:       instanceIDOf(node),
+			NodeID:       instance,
 			TopologyKeys: []string{"topology.ebs.csi.aws.com/zone"},
 			Allocatable:  &storagev1.VolumeNodeResources{Count: ptr.To[int32](25)},
 		}}},
 	}
 	_, err := k.client.StorageV1().CSINodes().Create(ctx, csiNode, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	// A driver entry is immutable: the old instance's is removed, then the new one added, as
+	// when a plugin deregisters and another registers.
+	csiNodes := k.client.StorageV1().CSINodes()
+	existing, err := csiNodes.Get(ctx, node.Name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(existing.Spec.Drivers, func(d storagev1.CSINodeDriver) bool {
+		return d.Name == driverName && d.NodeID == instance
+	}) {
 		return nil
 	}
+	existing.Spec.Drivers = slices.DeleteFunc(existing.Spec.Drivers, func(d storagev1.CSINodeDriver) bool {
+		return d.Name == driverName
+	})
+	if existing, err = csiNodes.Update(ctx, existing, metav1.UpdateOptions{}); err != nil {
+		return err
+	}
+	existing.Spec.Drivers = append(existing.Spec.Drivers, csiNode.Spec.Drivers...)
+	_, err = csiNodes.Update(ctx, existing, metav1.UpdateOptions{})
 	return err
 }
 
