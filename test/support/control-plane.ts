@@ -11,6 +11,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import {
+  ebsCsiAttacher,
+  eksAutoModeEbsAttacher,
+} from '../../functions/shared/volume-attachment-name.ts';
+import {
   applyCloudNodeLifecycleSwitch,
   awsCloudControllerArgs,
   awsCloudControllerProgram,
@@ -77,7 +81,7 @@ export async function ensureControlPlaneBuilt(): Promise<string> {
   return (await ensureGoProgramBuilt(controlPlaneProgram))['control-plane'] ?? '';
 }
 
-/** Builds the cloud agents, the external-attacher and the EBS CSI driver when needed. */
+/** Builds the cloud agents, the external-attacher, the EBS CSI driver and the AWS cloud controller when needed. */
 export async function ensureCloudAgentsBuilt(): Promise<CloudAgentBinaries> {
   // One after the other: two cold Go builds at once need more memory than 2 cores have beside.
   const paths = await ensureGoProgramBuilt(cloudAgentsProgram);
@@ -204,7 +208,8 @@ export interface RunningControlPlane extends ControlPlaneInfo {
 /**
  * Starts a kube-apiserver with kube-controller-manager and kube-scheduler (every timer at
  * Kubernetes' default), the CSIDriver ebs.csi.aws.com with the external-attacher and the EBS
- * CSI driver's controller, simulated kubelets and the cloud node lifecycle, with EC2 as it
+ * CSI driver's controller (and the same under EKS Auto Mode's name ebs.csi.eks.amazonaws.com),
+ * the AWS cloud-controller-manager's node lifecycle and simulated kubelets, with EC2 as it
  * behaves in front of the emulator at `awsEndpoint`. Applies the remediator's RBAC.
  */
 export async function startControlPlane(
@@ -264,14 +269,15 @@ export async function startControlPlane(
       { ...process.env, ...awsComponentEnvironment },
     );
     stops.push(() => cloudController.stop(2_000));
-    await applyObjects(admin, [
-      {
+    await applyObjects(
+      admin,
+      [ebsCsiAttacher, eksAutoModeEbsAttacher].map((name) => ({
         apiVersion: 'storage.k8s.io/v1',
         kind: 'CSIDriver',
-        metadata: { name: 'ebs.csi.aws.com' },
+        metadata: { name },
         spec: { attachRequired: true, podInfoOnMount: false },
-      },
-    ]);
+      })),
+    );
 
     const nodes = startProcess({
       name: 'cloud-agents-nodes',
@@ -325,7 +331,9 @@ export async function startControlPlane(
 /**
  * The real EBS CSI driver in controller mode (as its Helm chart runs it, with batching) behind
  * the real external-attacher, over a unix socket. The driver finds EC2 through
- * `AWS_EC2_ENDPOINT` and needs no instance metadata when `AWS_REGION` is set.
+ * `AWS_EC2_ENDPOINT` and needs no instance metadata when `AWS_REGION` is set. A second attacher
+ * serves EKS Auto Mode's driver name through a proxy that renames the same driver (a stand-in:
+ * Auto Mode's own controller is not public; cloud-agents/csi_driver_name.go).
  */
 function csiController(
   binaries: CloudAgentBinaries,
@@ -367,14 +375,28 @@ function csiController(
       30_000,
       100,
     );
-    running.push(
-      await startLongRunning('csi-attacher', binaries.attacher, [
-        `--csi-address=${socket}`,
+    const attacher = (name: string, address: string) =>
+      startLongRunning(name, binaries.attacher, [
+        `--csi-address=${address}`,
         `--kubeconfig=${kubeconfig}`,
         '--leader-election=false',
         '--v=2',
+      ]);
+    running.push(await attacher('csi-attacher', socket));
+    const autoModeSocket = `${socket}.auto-mode`;
+    rmSync(autoModeSocket, { force: true });
+    running.push(
+      await startLongRunning('eks-auto-mode-csi-proxy', binaries.agents, [
+        'csi-driver-name',
+        '-listen',
+        autoModeSocket,
+        '-upstream',
+        socket,
+        '-name',
+        eksAutoModeEbsAttacher,
       ]),
     );
+    running.push(await attacher('csi-attacher-eks-auto-mode', autoModeSocket));
   };
   return { start, stop };
 }

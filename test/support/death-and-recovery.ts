@@ -16,7 +16,7 @@ import {
 import { nodeLossOnControlPlane } from './functions-under-test.ts';
 import { waitUntil } from './processes.ts';
 import { beforeDeath, watchRecovery } from './recovery.ts';
-import { StatefulCluster, sleep } from './stateful-cluster.ts';
+import { StatefulCluster, type StatefulClusterOptions, sleep } from './stateful-cluster.ts';
 
 /** One attach/detach controller sync period and a margin: time enough for it to undo. */
 const oneSyncPeriodMs = 65_000;
@@ -24,6 +24,8 @@ const oneSyncPeriodMs = 65_000;
 export interface DeathScenario {
   readonly death: 'terminated' | 'stopped';
   readonly cloudNodeLifecycle: boolean;
+  /** The volumes' CSI driver (default ebs.csi.aws.com). */
+  readonly driver?: StatefulClusterOptions['driver'];
   /**
    * Deliver only the final event, and only once the cloud node lifecycle deleted the Node and
    * PodGC the pod.
@@ -47,6 +49,7 @@ export async function deathAndRecovery(clusters: StatefulCluster[], options: Dea
   const cluster = await StatefulCluster.start(`recover-${options.death}`, controlPlaneEndpoints(), {
     replicas: 2,
     cloudNodeLifecycle: options.cloudNodeLifecycle,
+    ...(options.driver ? { driver: options.driver } : {}),
   });
   clusters.push(cluster);
   const [replica, other] = cluster.replicas;

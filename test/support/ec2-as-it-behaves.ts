@@ -28,7 +28,7 @@
  * DescribeInstances filters other than `instance-state-name` on what this layer rewrote.
  */
 import { randomUUID } from 'node:crypto';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import { readBody } from './http-body.ts';
 import {
@@ -91,6 +91,15 @@ export interface Ec2LogEntry {
   readonly instanceId: string;
   /** The instance's state in EC2 when the call was made. */
   readonly instanceState: string;
+}
+
+/** Every attach and detach made through the layer so far, from its log. */
+export function readEc2Log(path: string): Ec2LogEntry[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Ec2LogEntry);
 }
 
 /** One instance state EC2 reached (and would send an EventBridge event for). */

@@ -1,8 +1,9 @@
 /**
  * The real parts started outside vitest, for the demo and the benchmarks: moto, a bare
  * kube-apiserver with the remediator's RBAC applied and, when asked, the full control plane
- * (kube-controller-manager, kube-scheduler, the external-attacher, simulated kubelets and the
- * cloud node lifecycle) on a second kube-apiserver.
+ * (kube-controller-manager, kube-scheduler, the external-attacher and the EBS CSI driver, the AWS
+ * cloud-controller-manager, simulated kubelets, EC2 as it behaves in front of moto) on a second
+ * kube-apiserver.
  */
 import { join } from 'node:path';
 import {

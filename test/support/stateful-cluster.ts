@@ -9,7 +9,6 @@
  * Vitest-free: the demo and the benchmarks use it too.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import {
   CreateVolumeCommand,
   EC2Client,
@@ -30,7 +29,10 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { providerIdFor } from '../../functions/shared/aws-ids.ts';
-import { ebsCsiAttacher } from '../../functions/shared/volume-attachment-name.ts';
+import {
+  ebsCsiAttacher,
+  eksAutoModeEbsAttacher,
+} from '../../functions/shared/volume-attachment-name.ts';
 import { cloudNodeLifecycleLabel } from './aws-cloud-controller.ts';
 import { reuseAddressPath } from './ec2-as-it-behaves.ts';
 import { stopInstance, terminateInstance, volumeState } from './ec2-instances.ts';
@@ -53,6 +55,8 @@ export interface StatefulClusterOptions {
   readonly spareNodes?: number;
   /** Whether a cloud node lifecycle deletes the Nodes of terminated instances (EKS: yes). */
   readonly cloudNodeLifecycle: boolean;
+  /** The CSI driver of the volumes (default ebs.csi.aws.com; EKS Auto Mode's is another). */
+  readonly driver?: typeof ebsCsiAttacher | typeof eksAutoModeEbsAttacher;
 }
 
 export interface Replica {
@@ -98,7 +102,7 @@ export class StatefulCluster {
     this.storage = admin.makeApiClient(StorageV1Api);
     this.policy = admin.makeApiClient(PolicyV1Api);
     this.coordination = admin.makeApiClient(CoordinationV1Api);
-    this.options = { replicas: 2, spareNodes: 1, ...options };
+    this.options = { replicas: 2, spareNodes: 1, driver: ebsCsiAttacher, ...options };
   }
 
   /**
@@ -345,7 +349,7 @@ export class StatefulCluster {
             accessModes: ['ReadWriteOnce'],
             persistentVolumeReclaimPolicy: 'Retain',
             storageClassName,
-            csi: { driver: ebsCsiAttacher, volumeHandle: created.VolumeId, fsType: 'ext4' },
+            csi: { driver: this.options.driver, volumeHandle: created.VolumeId, fsType: 'ext4' },
             claimRef: { kind: 'PersistentVolumeClaim', namespace: this.namespace, name: claimName },
             nodeAffinity: {
               required: {
@@ -569,31 +573,10 @@ export class StatefulCluster {
 
 /** Whether the Node reports the EBS volume attached (node.status.volumesAttached). */
 export function hasVolumeAttached(node: V1Node | undefined, volumeId: string): boolean {
-  const name = `kubernetes.io/csi/${ebsCsiAttacher}^${volumeId}`;
-  return (node?.status?.volumesAttached ?? []).some((v) => v.name === name);
-}
-
-/** One line of the CSI controller's EC2 log. */
-export interface Ec2LogEntry {
-  readonly time: string;
-  readonly action: 'attach' | 'detach';
-  readonly volumeId: string;
-  readonly instanceId: string;
-  readonly instanceState: string;
-}
-
-/** Every attach and detach the CSI controller made in EC2 so far. */
-export function readEc2Log(path: string): Ec2LogEntry[] {
-  let text = '';
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as Ec2LogEntry);
+  const names = [ebsCsiAttacher, eksAutoModeEbsAttacher].map(
+    (driver) => `kubernetes.io/csi/${driver}^${volumeId}`,
+  );
+  return (node?.status?.volumesAttached ?? []).some((v) => names.includes(v.name));
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -2,12 +2,13 @@
 // external-attacher, simulated kubelets, every timer at its default): first that a StatefulSet's
 // volumes really move through the attach/detach controller and the attacher, then the failure the
 // remediator exists for, asserted at its onset (its end comes 6 minutes later, or never).
+
 import { afterAll, describe, expect, it } from 'vitest';
+import { readEc2Log } from '../../support/ec2-as-it-behaves.ts';
 import { controlPlaneEc2Log, controlPlaneEndpoints } from '../../support/environment.ts';
 import { waitUntil } from '../../support/processes.ts';
 import {
   hasVolumeAttached,
-  readEc2Log,
   StatefulCluster,
   type StatefulClusterOptions,
   sleep,

@@ -5,6 +5,10 @@
 // the other replica untouched.
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  ebsCsiAttacher,
+  eksAutoModeEbsAttacher,
+} from '../../../functions/shared/volume-attachment-name.ts';
+import {
   actionsDone,
   deathAndRecovery,
   finalResults,
@@ -19,11 +23,12 @@ afterAll(async () => {
 
 describe.concurrent('recovery on a real control plane', { timeout: 420_000 }, () => {
   it.each([
-    { death: 'terminated', cloudNodeLifecycle: true },
-    { death: 'terminated', cloudNodeLifecycle: false },
-    { death: 'stopped', cloudNodeLifecycle: true },
+    { death: 'terminated', cloudNodeLifecycle: true, driver: ebsCsiAttacher },
+    { death: 'terminated', cloudNodeLifecycle: false, driver: ebsCsiAttacher },
+    { death: 'stopped', cloudNodeLifecycle: true, driver: ebsCsiAttacher },
+    { death: 'terminated', cloudNodeLifecycle: true, driver: eksAutoModeEbsAttacher },
   ] as const)(
-    'brings the replacement pod of a $death instance (cloud node lifecycle: $cloudNodeLifecycle) Running with its volume in seconds, with no fight',
+    'brings the replacement pod of a $death instance (cloud node lifecycle: $cloudNodeLifecycle, driver $driver) Running with its volume in seconds, with no fight',
     async (scenario) => {
       const run = await deathAndRecovery(clusters, scenario);
 

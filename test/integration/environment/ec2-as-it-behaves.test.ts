@@ -25,12 +25,13 @@ import {
   type Ec2Timings,
   type Ec2Transition,
   type RunningEc2Layer,
+  readEc2Log,
   reuseAddressPath,
   startEc2AsItBehaves,
   transitionsPath,
 } from '../../support/ec2-as-it-behaves.ts';
 import { awsClientConfigFor, testRegion } from '../../support/endpoints.ts';
-import { readEc2Log, sleep } from '../../support/stateful-cluster.ts';
+import { sleep } from '../../support/stateful-cluster.ts';
 
 const timings: Ec2Timings = {
   pendingMs: 1_500,

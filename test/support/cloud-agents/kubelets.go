@@ -13,12 +13,13 @@ package main
 // it registers under a name that exists.
 //
 // What it does for a live node, as a kubelet would:
-//   - registers the CSI driver on the node: a CSINode for ebs.csi.aws.com with the instance id
-//     as node id (what the external-attacher reads);
+//   - registers the CSI drivers on the node: a CSINode for ebs.csi.aws.com and EKS Auto Mode's
+//     ebs.csi.eks.amazonaws.com with the instance id as node id (what the external-attacher
+//     reads);
 //   - renews the node's Lease in kube-node-lease every 10 s and reports the Ready condition,
 //     capacity and addresses;
 //   - reports in node.status.volumesInUse the volumes of the pods bound to it;
-//   - marks a pod Running and Ready once all its ebs.csi.aws.com volumes are in
+//   - marks a pod Running and Ready once all its EBS CSI volumes are in
 //     node.status.volumesAttached (written by the attach/detach controller);
 //   - finishes a deleted pod: its containers "stop", its volumes leave volumesInUse, and the
 //     pod object is removed (delete with grace period 0 and the pod's uid as precondition).
@@ -45,13 +46,15 @@ import (
 )
 
 const (
-	driverName              = "ebs.csi.aws.com"
-	simulatedKubeletLabel   = "ebs-volume-remediator.test/simulated-kubelet"
-	kubeletInstanceKey      = "ebs-volume-remediator.test/kubelet-instance"
-	heartbeatInterval       = 10 * time.Second // the kubelet's default node status update frequency
-	leaseDurationSeconds    = 40
-	csiVolumeUniqueNamePref = "kubernetes.io/csi/" + driverName + "^"
+	simulatedKubeletLabel = "ebs-volume-remediator.test/simulated-kubelet"
+	kubeletInstanceKey    = "ebs-volume-remediator.test/kubelet-instance"
+	heartbeatInterval     = 10 * time.Second // the kubelet's default node status update frequency
+	leaseDurationSeconds  = 40
 )
+
+// The EBS CSI drivers a node runs: the open-source one and EKS Auto Mode's, each registered
+// with the instance id as its node id.
+var ebsDrivers = []string{"ebs.csi.aws.com", "ebs.csi.eks.amazonaws.com"}
 
 type kubelets struct {
 	client kubernetes.Interface
@@ -220,7 +223,7 @@ func (k *kubelets) podsOn(nodeName string) ([]*corev1.Pod, error) {
 	return pods, nil
 }
 
-// podVolumes returns the unique names of the pod's ebs.csi.aws.com volumes, as the
+// podVolumes returns the unique names of the pod's EBS CSI volumes, as the
 // attach/detach controller names them.
 func (k *kubelets) podVolumes(pod *corev1.Pod) []corev1.UniqueVolumeName {
 	var names []corev1.UniqueVolumeName
@@ -233,10 +236,11 @@ func (k *kubelets) podVolumes(pod *corev1.Pod) []corev1.UniqueVolumeName {
 			continue
 		}
 		pv, err := k.pvs.Get(pvc.Spec.VolumeName)
-		if err != nil || pv.Spec.CSI == nil || pv.Spec.CSI.Driver != driverName {
+		if err != nil || pv.Spec.CSI == nil || !slices.Contains(ebsDrivers, pv.Spec.CSI.Driver) {
 			continue
 		}
-		names = append(names, corev1.UniqueVolumeName(csiVolumeUniqueNamePref+pv.Spec.CSI.VolumeHandle))
+		// The attach/detach controller's name for a CSI volume.
+		names = append(names, corev1.UniqueVolumeName("kubernetes.io/csi/"+pv.Spec.CSI.Driver+"^"+pv.Spec.CSI.VolumeHandle))
 	}
 	return names
 }
@@ -251,46 +255,55 @@ func (k *kubelets) volumesInUse(pods []*corev1.Pod) []corev1.UniqueVolumeName {
 	return slices.Compact(inUse)
 }
 
-// registerCSIDriver writes the CSINode as the EBS CSI node plugin registers it: the driver with
-// this instance's id as node id (an adopting instance's plugin registers its own).
+// registerCSIDriver writes the CSINode as the EBS CSI node plugins register it: each driver
+// with this instance's id as node id (an adopting instance's plugins register their own).
 func (k *kubelets) registerCSIDriver(ctx context.Context, node *corev1.Node, instance string) error {
-	csiNode := &storagev1.CSINode{
+	drivers := make([]storagev1.CSINodeDriver, 0, len(ebsDrivers))
+	for _, name := range ebsDrivers {
+		drivers = append(drivers, storagev1.CSINodeDriver{
+			Name:         name,
+			NodeID:       instance,
+			TopologyKeys: []string{"topology.ebs.csi.aws.com/zone"},
+			Allocatable:  &storagev1.VolumeNodeResources{Count: ptr.To[int32](25)},
+		})
+	}
+	csiNodes := k.client.StorageV1().CSINodes()
+	_, err := csiNodes.Create(ctx, &storagev1.CSINode{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: node.Name,
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID,
 			}},
 		},
-		Spec: storagev1.CSINodeSpec{Drivers: []storagev1.CSINodeDriver{{
-			Name:         driverName,
-			NodeID:       instance,
-			TopologyKeys: []string{"topology.ebs.csi.aws.com/zone"},
-			Allocatable:  &storagev1.VolumeNodeResources{Count: ptr.To[int32](25)},
-		}}},
-	}
-	_, err := k.client.StorageV1().CSINodes().Create(ctx, csiNode, metav1.CreateOptions{})
+		Spec: storagev1.CSINodeSpec{Drivers: drivers},
+	}, metav1.CreateOptions{})
 	if !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	// A driver entry is immutable: the old instance's is removed, then the new one added, as
-	// when a plugin deregisters and another registers.
-	csiNodes := k.client.StorageV1().CSINodes()
+	// A driver entry is immutable: the old instance's entries are removed, then the new ones
+	// added, as when plugins deregister and others register.
 	existing, err := csiNodes.Get(ctx, node.Name, metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
-	if slices.ContainsFunc(existing.Spec.Drivers, func(d storagev1.CSINodeDriver) bool {
-		return d.Name == driverName && d.NodeID == instance
-	}) {
+	registered := map[string]string{}
+	for _, d := range existing.Spec.Drivers {
+		registered[d.Name] = d.NodeID
+	}
+	upToDate := true
+	for _, d := range drivers {
+		upToDate = upToDate && registered[d.Name] == d.NodeID
+	}
+	if upToDate {
 		return nil
 	}
 	existing.Spec.Drivers = slices.DeleteFunc(existing.Spec.Drivers, func(d storagev1.CSINodeDriver) bool {
-		return d.Name == driverName
+		return slices.Contains(ebsDrivers, d.Name)
 	})
 	if existing, err = csiNodes.Update(ctx, existing, metav1.UpdateOptions{}); err != nil {
 		return err
 	}
-	existing.Spec.Drivers = append(existing.Spec.Drivers, csiNode.Spec.Drivers...)
+	existing.Spec.Drivers = append(existing.Spec.Drivers, drivers...)
 	_, err = csiNodes.Update(ctx, existing, metav1.UpdateOptions{})
 	return err
 }

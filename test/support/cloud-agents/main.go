@@ -3,8 +3,10 @@
 //
 //	cloud-agents nodes -kubeconfig K -ec2-endpoint E
 //	    simulated kubelets (kubelets.go)
+//	cloud-agents csi-driver-name -listen S -upstream U -name N
+//	    the real EBS CSI driver under EKS Auto Mode's driver name (csi_driver_name.go)
 //
-// It stops when its standard input closes, so a test runner that dies never leaves it running.
+// Each stops when its standard input closes, so a test runner that dies never leaves it running.
 // The module also builds the real CSI external-attacher (its tool dependency); the CSI
 // controller behind it is the real EBS CSI driver (../ebs-csi-driver), the cloud node
 // lifecycle the real AWS cloud-controller-manager (../aws-cloud-controller).
@@ -26,14 +28,16 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail(errors.New("usage: cloud-agents nodes [flags]"))
+		fail(errors.New("usage: cloud-agents nodes|csi-driver-name [flags]"))
 	}
 	var err error
 	switch os.Args[1] {
 	case "nodes":
 		err = runNodes(os.Args[2:])
+	case "csi-driver-name":
+		err = runCSIDriverName(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q: want nodes", os.Args[1])
+		err = fmt.Errorf("unknown command %q: want nodes or csi-driver-name", os.Args[1])
 	}
 	if err != nil {
 		fail(err)
