@@ -19,7 +19,7 @@ import {
   awsCloudControllerArgs,
   awsCloudControllerProgram,
 } from './aws-cloud-controller.ts';
-import { startEc2AsItBehaves } from './ec2-as-it-behaves.ts';
+import { startEc2AsItBehaves } from './ec2-as-it-behaves/index.ts';
 import { testRegion } from './endpoints.ts';
 import { ensureGoProgramBuilt } from './go-build.ts';
 import { applyManifestFile, applyObjects } from './kube-manifests.ts';

@@ -5,7 +5,7 @@
  * and not always in order. The states and their times come from the EC2 layer's record
  * (ec2-as-it-behaves.ts), so the events say what EC2 did. Vitest-free.
  */
-import { type Ec2Transition, transitionsPath } from './ec2-as-it-behaves.ts';
+import { type Ec2Transition, transitionsPath } from './ec2-as-it-behaves/index.ts';
 import { ec2StateChangeEvent } from './samples.ts';
 import { sleep } from './stateful-cluster.ts';
 

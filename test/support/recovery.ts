@@ -5,7 +5,7 @@
  * created again for the dead node, and attaches of the volume to the dead instance in EC2.
  * Vitest-free: the tests, the demo and the benchmarks use it.
  */
-import { readEc2Log } from './ec2-as-it-behaves.ts';
+import { readEc2Log } from './ec2-as-it-behaves/index.ts';
 import type { TestNode } from './fixtures.ts';
 import {
   hasVolumeAttached,

@@ -34,7 +34,7 @@ import {
   eksAutoModeEbsAttacher,
 } from '../../functions/shared/volume-attachment-name.ts';
 import { cloudNodeLifecycleLabel } from './aws-cloud-controller.ts';
-import { reuseAddressPath } from './ec2-as-it-behaves.ts';
+import { reuseAddressPath } from './ec2-as-it-behaves/index.ts';
 import { stopInstance, terminateInstance, volumeState } from './ec2-instances.ts';
 import { awsClientConfigFor, testRegion } from './endpoints.ts';
 import { ignoreNotFound, type TestNode, testClusterLabel } from './fixtures.ts';

@@ -88,7 +88,7 @@ describe.concurrent('the real AWS cloud-controller-manager', () => {
       if (!spare) throw new Error('the cluster has no spare node');
 
       await cluster.terminateInstance(spare);
-      // NotReady after the node monitor grace period (40 s), then the next check (5 s); where
+      // NotReady after the node monitor grace period (50 s), then the next check (5 s); where
       // the cluster has no cloud node lifecycle, the admission policy turns the delete down.
       const outcome = cloudNodeLifecycle ? 'DeletingNode' : 'DeletingNodeFailed';
       await waitUntil(

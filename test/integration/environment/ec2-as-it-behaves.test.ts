@@ -29,7 +29,7 @@ import {
   reuseAddressPath,
   startEc2AsItBehaves,
   transitionsPath,
-} from '../../support/ec2-as-it-behaves.ts';
+} from '../../support/ec2-as-it-behaves/index.ts';
 import { awsClientConfigFor, testRegion } from '../../support/endpoints.ts';
 import { sleep } from '../../support/stateful-cluster.ts';
 
