@@ -91,10 +91,29 @@ function kubeconfigSecret(secretArn: string, clients: ClusterAccessClients): Clu
       );
     }
   };
+  const latest = () => {
+    cached ??= load();
+    return cached;
+  };
+  // One endpoint object per kubeconfig read (the same until the secret is read again, so its
+  // connections are kept). A 401 means the secret may have been rotated: it is read again, and
+  // its token used from then on; a new server or certificate takes effect with the next
+  // invocation's endpoint.
+  let wrapped: { readonly from: ClusterEndpoint; readonly endpoint: ClusterEndpoint } | undefined;
   return {
-    endpoint() {
-      cached ??= load();
-      return cached;
+    async endpoint() {
+      const loaded = await latest();
+      if (wrapped?.from !== loaded) {
+        const endpoint: ClusterEndpoint = {
+          ...loaded,
+          ...(loaded.token ? { token: async () => (await latest()).token?.() ?? '' } : {}),
+          onUnauthorized: () => {
+            cached = undefined;
+          },
+        };
+        wrapped = { from: loaded, endpoint };
+      }
+      return wrapped.endpoint;
     },
   };
 }
@@ -125,24 +144,31 @@ function eksCluster(eksClusterName: string, clients: ClusterAccessClients): Clus
       );
     }
   };
+  const renewedToken = async () => {
+    // Renewed a minute before it would expire: a Lambda container, and a long sweep or
+    // lifecycle wait, outlive it.
+    if (!token || token.expiresAt.getTime() - Date.now() < 60_000) {
+      token = await eksBearerToken({
+        clusterName: eksClusterName,
+        region: await clients.region(),
+        credentials: clients.credentials,
+      });
+    }
+    return token.token;
+  };
   return {
     async endpoint() {
       endpoint ??= describe();
       const { server, caData } = await endpoint;
-      // Renew the token a minute before it would expire; a Lambda container outlives it.
-      if (!current || !token || token.expiresAt.getTime() - Date.now() < 60_000) {
-        const renewed = await eksBearerToken({
-          clusterName: eksClusterName,
-          region: await clients.region(),
-          credentials: clients.credentials,
-        });
-        token = renewed;
-        current = {
-          server,
-          certificateAuthority: Buffer.from(caData, 'base64').toString('utf8'),
-          token: () => renewed.token,
-        };
-      }
+      await renewedToken();
+      current ??= {
+        server,
+        certificateAuthority: Buffer.from(caData, 'base64').toString('utf8'),
+        token: renewedToken,
+        onUnauthorized: () => {
+          token = undefined;
+        },
+      };
       return current;
     },
   };

@@ -21,8 +21,16 @@ export interface ClusterEndpoint {
   /** A client certificate and its key (PEM). */
   readonly clientCertificate?: string;
   readonly clientKey?: string;
-  /** A bearer token, read again for every request (an exec plugin's token expires). */
-  readonly token?: () => string;
+  /**
+   * A bearer token, read again for every request (an exec plugin's token expires; an EKS token
+   * is minted again when it nears expiry, also within a long invocation).
+   */
+  readonly token?: () => string | Promise<string>;
+  /**
+   * Called when the API answered 401 Unauthorized: drops what may be stale (a cached token, a
+   * kubeconfig secret that was rotated). The request is then tried once more.
+   */
+  readonly onUnauthorized?: () => void;
 }
 
 type Entry = Record<string, unknown>;

@@ -83,10 +83,9 @@ export function createKubernetesHttp(endpoint: ClusterEndpoint): KubernetesHttp 
   const send = secure ? httpsRequest : httpRequest;
   const prefix = base.pathname.replace(/\/+$/, '');
 
-  return <T>(request: KubernetesRequest) =>
+  const once = <T>(request: KubernetesRequest, token: string | undefined) =>
     new Promise<T>((resolve, reject) => {
       const body = request.body === undefined ? undefined : JSON.stringify(request.body);
-      const token = endpoint.token?.();
       const outgoing = send(
         {
           protocol: base.protocol,
@@ -137,4 +136,22 @@ export function createKubernetesHttp(endpoint: ClusterEndpoint): KubernetesHttp 
       });
       outgoing.end(body);
     });
+
+  return async <T>(request: KubernetesRequest): Promise<T> => {
+    try {
+      return await once<T>(request, await endpoint.token?.());
+    } catch (error) {
+      // Credentials that went stale (an expired token, a rotated kubeconfig secret): dropped,
+      // and the request tried once more with fresh ones.
+      if (
+        !(error instanceof KubernetesApiError) ||
+        error.status !== 401 ||
+        !endpoint.onUnauthorized
+      ) {
+        throw error;
+      }
+      endpoint.onUnauthorized();
+      return once<T>(request, await endpoint.token?.());
+    }
+  };
 }
