@@ -14,7 +14,7 @@ import {
   type Ec2Transition,
   ec2Timings,
   transitionsPath,
-} from '../test/support/ec2-as-it-behaves.ts';
+} from '../test/support/ec2-as-it-behaves/index.ts';
 import { awsEnvironmentFor } from '../test/support/endpoints.ts';
 import {
   atLeastOnce,
