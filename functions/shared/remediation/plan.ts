@@ -231,6 +231,33 @@ const clockSkewMs = 2_000;
 /** A kubelet's Lease lasts 40 s and is renewed every 10 s: one not renewed for 40 s is stale. */
 const leaseDurationMs = 40_000;
 
+/** Our taint on a Node that turned out alive: lifted, from the Node observed. */
+function liftOurTaint(node: NodeFacts): { liftTaint?: NodeRef } {
+  return node.taints.some(isOurOutOfServiceTaint)
+    ? { liftTaint: { name: node.name, ...(node.uid ? { uid: node.uid } : {}) } }
+    : {};
+}
+
+/** kube-controller-manager's --node-monitor-grace-period (50 s since 1.32): then NotReady. */
+const nodeMonitorGracePeriodMs = 50_000;
+
+/**
+ * Whether the Node of an instance EC2 does not know still reports, as the node lifecycle
+ * controller judges it: its Lease renewed within the node-monitor grace period, or, without a
+ * Lease, its Ready condition True. "Gone" proves only that this account and Region do not see
+ * the instance (a node of another account in a shared VPC, a providerID in another form).
+ */
+export function stillReporting(
+  node: NodeFacts,
+  observedAt: number | undefined,
+): string | undefined {
+  const renewed = node.leaseRenewedAt;
+  if (renewed === undefined) return node.ready ? 'it has no Lease and reports Ready' : undefined;
+  if (observedAt === undefined || observedAt - renewed >= nodeMonitorGracePeriodMs)
+    return undefined;
+  return `its Lease was renewed at ${iso(renewed)}, ${Math.round((observedAt - renewed) / 1000)} s before it was read`;
+}
+
 const iso = (at: number) => new Date(at).toISOString();
 
 /**
@@ -359,6 +386,19 @@ export function planRemediation(observation: Observation, settings: PlanSettings
         'frees them)',
     };
   }
+  const reporting =
+    node && instance.state === 'gone' ? stillReporting(node, observation.observedAt) : undefined;
+  if (node && reporting) {
+    return {
+      outcome: 'refused',
+      ...about,
+      reason:
+        `EC2 does not know the instance, which proves only that this account and Region do not see it, ` +
+        `and its Node ${node.name} still reports: ${reporting}. Nothing is done until the Node stops ` +
+        'reporting (NotReady, or its Lease not renewed for 50 s)',
+      ...liftOurTaint(node),
+    };
+  }
   const life = node ? signOfLife(node, observation) : undefined;
   if (node && life) {
     return {
@@ -369,9 +409,7 @@ export function planRemediation(observation: Observation, settings: PlanSettings
         'Another instance has its name (EC2 reuses private IPs and so DNS names) and its kubelet adopted the ' +
         'Node: it is never tainted and none of its pods are deleted (DELETE_TERMINATED_NODES removes such Nodes ' +
         'before a new kubelet can adopt them)',
-      ...(node.taints.some(isOurOutOfServiceTaint)
-        ? { liftTaint: { name: node.name, ...(node.uid ? { uid: node.uid } : {}) } }
-        : {}),
+      ...liftOurTaint(node),
     };
   }
 

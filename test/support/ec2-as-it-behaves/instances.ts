@@ -5,6 +5,7 @@
  * kept, for the tests' EventBridge events.
  */
 import type { ServerResponse } from 'node:http';
+import type { InstanceState as ContractInstanceState } from '../../../functions/shared/result-events-contract.ts';
 import {
   answerAction,
   answerAsUpstream,
@@ -28,13 +29,8 @@ import {
   type XmlNode,
 } from './xml-tree.ts';
 
-export type InstanceState =
-  | 'pending'
-  | 'running'
-  | 'stopping'
-  | 'stopped'
-  | 'shutting-down'
-  | 'terminated';
+/** EC2's states (the contract's, but `gone`, which is the remediator's word for no answer). */
+export type InstanceState = Exclude<ContractInstanceState, 'gone'>;
 
 /** One instance state EC2 reached (and would send an EventBridge event for). */
 export interface Ec2Transition {

@@ -742,6 +742,30 @@ describe('planRemediation: a Node that shows life after its instance died is som
     expect(plan).toMatchObject({ outcome: 'refused' });
   });
 
+  it('acts on an instance EC2 does not know only once its Node stopped reporting: no Lease renewal for the node-monitor grace period, or NotReady without a Lease', () => {
+    const gone = (facts: Partial<NodeFacts>, observedAt: number) =>
+      planRemediation(
+        observe({ instance: instance({ state: 'gone' }), node: adopted(facts), observedAt, pods }),
+        settings,
+      );
+    const stillReporting = { outcome: 'refused', reason: expect.stringContaining('still reports') };
+
+    // 45 s without a renewal: past the Lease's 40 s, not yet NotReady (50 s).
+    expect(gone({ leaseRenewedAt: later(0), ready: true }, later(45))).toMatchObject(
+      stillReporting,
+    );
+    expect(gone({ leaseRenewedAt: later(0), ready: true }, later(51))).toMatchObject({
+      outcome: 'remediate',
+    });
+    expect(gone({ ready: true }, later(0))).toMatchObject(stillReporting);
+    expect(gone({ ready: false }, later(0))).toMatchObject({ outcome: 'remediate' });
+    // A taint of ours on it, from before it was seen reporting, is lifted.
+    expect(gone({ ready: true, taints: [outOfServiceTaint] }, later(0))).toMatchObject({
+      ...stillReporting,
+      liftTaint: { name: nodeName, uid: 'uid-node' },
+    });
+  });
+
   it('lifts our own taint from such a Node, and only from the Node observed', () => {
     const tainted = adopted({ leaseRenewedAt: later(30), taints: [outOfServiceTaint] });
     const theirs = adopted({
