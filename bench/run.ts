@@ -8,16 +8,16 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { providerIdFor } from '../functions/shared/aws-ids.ts';
 import { loadConfig } from '../functions/shared/config.ts';
 import { parseNodeLossInput, parseSweepInput } from '../functions/shared/events/registry.ts';
 import { handleInput } from '../functions/shared/handle-input.ts';
+import { providerIdFor } from '../functions/shared/identity/aws-ids.ts';
 import {
   csiNodeIdAnnotation,
   ebsCsiAttacher,
   ebsCsiAttacherFinalizer,
   volumeAttachmentName,
-} from '../functions/shared/volume-attachment-name.ts';
+} from '../functions/shared/identity/volume-attachment-name.ts';
 import { coldStartBytes } from '../scripts/cold-start-files.ts';
 import { invokeBundle, resultOf } from '../test/support/bundle-process.ts';
 import { awsClientConfigFor, awsEnvironmentFor, testRegion } from '../test/support/endpoints.ts';

@@ -8,12 +8,12 @@
 import { parseArgs } from 'node:util';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { loadConfig } from '../functions/shared/config.ts';
-import { ConfigurationError, messageOf } from '../functions/shared/errors.ts';
+import { metricsNamespace, serviceName } from '../functions/shared/contract/metric-names.ts';
 import { parseSweepInput } from '../functions/shared/events/registry.ts';
 import { handleInput, type InvocationResult } from '../functions/shared/handle-input.ts';
-import { metricsNamespace, serviceName } from '../functions/shared/metric-names.ts';
+import { createRuntime } from '../functions/shared/lambda/runtime.ts';
 import type { ActionRecord } from '../functions/shared/remediation/execute.ts';
-import { createRuntime } from '../functions/shared/runtime.ts';
+import { ConfigurationError, messageOf } from '../functions/shared/util/errors.ts';
 import { renderResult } from './render.ts';
 
 export const usage = `Usage: ebs-volume-remediator <command> [options]

@@ -27,7 +27,7 @@ import {
   metricNames,
   metricsNamespace,
   serviceName,
-} from '../functions/shared/metric-names.ts';
+} from '../functions/shared/contract/metric-names.ts';
 import {
   acknowledgeAcceptedFindings,
   acknowledgeAutoScalingGroupArns,

@@ -2,9 +2,10 @@
  * Lambda entry of lifecycle: Auto Scaling "EC2 Instance-terminate Lifecycle Action" for the hooks
  * in LIFECYCLE_HOOK_NAMES.
  */
-import { ConfigurationError } from '../shared/errors.ts';
+
 import { parseLifecycleInput } from '../shared/events/registry.ts';
-import { createLambdaHandler } from '../shared/lambda-handler.ts';
+import { createLambdaHandler } from '../shared/lambda/lambda-handler.ts';
+import { ConfigurationError } from '../shared/util/errors.ts';
 
 export const handler = createLambdaHandler(parseLifecycleInput, {
   validate: (config) => {

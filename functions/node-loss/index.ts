@@ -3,6 +3,6 @@
  * manual `{"action":"remediate"}` invokes.
  */
 import { parseNodeLossInput } from '../shared/events/registry.ts';
-import { createLambdaHandler } from '../shared/lambda-handler.ts';
+import { createLambdaHandler } from '../shared/lambda/lambda-handler.ts';
 
 export const handler = createLambdaHandler(parseNodeLossInput);

@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { ConfigurationError } from './errors.ts';
+import { ConfigurationError } from './util/errors.ts';
 
 /** How the remediator reaches the Kubernetes API. */
 export type ClusterAccess =

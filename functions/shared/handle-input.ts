@@ -15,14 +15,18 @@ import {
   sweepResultDetailType,
 } from './aws/result-events.ts';
 import type { Config } from './config.ts';
-import { RemediationError } from './errors.ts';
+import { metricNames } from './contract/metric-names.ts';
+import type {
+  LifecycleResultDetail,
+  SweepResultDetail,
+  Trigger,
+} from './contract/result-events.ts';
 import type { EventKind, Request } from './events/types.ts';
 import {
   type AutoScalingPort,
   awaitDrainAndComplete,
   type LifecycleReport,
 } from './lifecycle/await-drain.ts';
-import { metricNames } from './metric-names.ts';
 import type { ActionRecord, ExecutionDeps } from './remediation/execute.ts';
 import type { Ec2Port, KubernetesPort } from './remediation/ports.ts';
 import {
@@ -31,11 +35,7 @@ import {
   remediateInstances,
 } from './remediation/remediate.ts';
 import { type SweepReport, sweepCluster } from './remediation/sweep.ts';
-import type {
-  LifecycleResultDetail,
-  SweepResultDetail,
-  Trigger,
-} from './result-events-contract.ts';
+import { RemediationError } from './util/errors.ts';
 
 export interface HandlerDeps {
   readonly config: Config;

@@ -4,7 +4,7 @@
  * `{"action":"remediate"}` invokes.
  */
 import { parseSweepInput } from '../shared/events/registry.ts';
-import { createLambdaHandler } from '../shared/lambda-handler.ts';
+import { createLambdaHandler } from '../shared/lambda/lambda-handler.ts';
 
 export const handler = createLambdaHandler(parseSweepInput, {
   options: (config, context) => ({

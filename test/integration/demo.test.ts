@@ -5,7 +5,7 @@ import { repoRoot } from '../support/paths.ts';
 
 describe('npm run demo', () => {
   it("brings the terminated node's StatefulSet pod back Running with its volume on another node, finds nothing left to sweep, and exits 0", () => {
-    const demo = spawnSync(process.execPath, [join(repoRoot, 'scripts/demo.ts')], {
+    const demo = spawnSync(process.execPath, [join(repoRoot, 'demo/demo.ts')], {
       cwd: repoRoot,
       env: { ...process.env, NO_COLOR: '1' },
       encoding: 'utf8',

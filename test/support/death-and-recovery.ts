@@ -4,8 +4,9 @@
  * state-change events as EventBridge delivers them, and the recovery is watched for one
  * attach/detach controller sync period after it.
  */
+
+import type { ActionKind, ActionRecord } from '../../functions/shared/contract/result-events.ts';
 import type { InvocationResult } from '../../functions/shared/handle-input.ts';
-import type { ActionKind, ActionRecord } from '../../functions/shared/result-events-contract.ts';
 import { controlPlaneEc2Log, controlPlaneEndpoints } from './environment.ts';
 import {
   atLeastOnce,

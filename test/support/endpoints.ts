@@ -1,6 +1,6 @@
 /**
  * Where the real parts listen, and AWS client settings for them. No vitest here: the demo
- * (scripts/demo.ts) uses it too.
+ * (demo/demo.ts) uses it too.
  */
 
 /** The region every test and the demo use; moto keeps each region's resources apart. */

@@ -30,14 +30,14 @@ import {
   type V1Toleration,
   type V1VolumeAttachment,
 } from '@kubernetes/client-node';
-import { providerIdFor } from '../../functions/shared/aws-ids.ts';
+import { providerIdFor } from '../../functions/shared/identity/aws-ids.ts';
 import {
   attacherFinalizerOf,
   csiNodeIdAnnotation,
   ebsCsiAttacher,
   eksAutoModeEbsAttacher,
   volumeAttachmentName,
-} from '../../functions/shared/volume-attachment-name.ts';
+} from '../../functions/shared/identity/volume-attachment-name.ts';
 import { stopInstance, terminateInstance, volumeState } from './ec2-instances.ts';
 import { awsClientConfigFor, type Endpoints, testRegion } from './endpoints.ts';
 

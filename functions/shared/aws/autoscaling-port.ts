@@ -4,10 +4,10 @@ import {
   DescribeLifecycleHooksCommand,
   RecordLifecycleActionHeartbeatCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { RemediationError } from '../errors.ts';
 import type { LifecycleAction } from '../events/types.ts';
-import { cutOffOptions } from '../invocation-cut-off.ts';
+import { cutOffOptions } from '../lambda/invocation-cut-off.ts';
 import type { AutoScalingPort } from '../lifecycle/await-drain.ts';
+import { RemediationError } from '../util/errors.ts';
 import { awsFailure } from './aws-failure.ts';
 
 /** Auto Scaling's answer for an action it no longer holds: completed, abandoned or timed out. */

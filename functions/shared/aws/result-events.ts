@@ -1,18 +1,18 @@
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { attachmentsDeleted, podsDeleted, volumesDetached } from '../remediation/execute.ts';
 import {
   type InstanceReport,
   type RemediationResultDetail,
   resultEventSource,
   type Trigger,
-} from '../result-events-contract.ts';
+} from '../contract/result-events.ts';
+import { attachmentsDeleted, podsDeleted, volumesDetached } from '../remediation/execute.ts';
 
 export {
   lifecycleResultDetailType,
   resultDetailType,
   resultEventSource,
   sweepResultDetailType,
-} from '../result-events-contract.ts';
+} from '../contract/result-events.ts';
 
 /** One event to send: its detail-type and detail. */
 export interface ResultEvent {

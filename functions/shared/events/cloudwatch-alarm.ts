@@ -4,7 +4,7 @@
 //   {"metricStat":{"metric":{"namespace":"AWS/EC2","name":"StatusCheckFailed",
 //    "dimensions":{"InstanceId":"i-..."}}}}]}}
 import * as z from 'zod/mini';
-import { isInstanceId } from '../aws-ids.ts';
+import { isInstanceId } from '../identity/aws-ids.ts';
 import type { EventParser, Request } from './types.ts';
 import { malformed, shown } from './types.ts';
 

@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
-import { isInstanceId } from '../aws-ids.ts';
 import type { Config } from '../config.ts';
+import { isInstanceId } from '../identity/aws-ids.ts';
 import type { Expectation } from '../remediation/await-state.ts';
 
 /** The kinds of input the functions tell apart, for logs and the `EventsReceived` metric. */

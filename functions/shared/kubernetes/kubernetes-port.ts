@@ -6,12 +6,12 @@ import type {
   V1Taint,
   V1VolumeAttachment,
 } from '@kubernetes/client-node';
-import { parseEbsVolumeId } from '../aws-ids.ts';
-import { ClusterAccessError, causeText, messageOf, RemediationError } from '../errors.ts';
-import { cutOffReached, cutOffSignal, cutOffText } from '../invocation-cut-off.ts';
+import { parseEbsVolumeId } from '../identity/aws-ids.ts';
+import { csiNodeIdAnnotation, isEbsAttacher } from '../identity/volume-attachment-name.ts';
+import { cutOffReached, cutOffSignal, cutOffText } from '../lambda/invocation-cut-off.ts';
 import type { AttachmentFacts, NodeFacts, PodFacts, Taint } from '../remediation/facts.ts';
 import type { KubernetesPort, NodeChange } from '../remediation/ports.ts';
-import { csiNodeIdAnnotation, isEbsAttacher } from '../volume-attachment-name.ts';
+import { ClusterAccessError, causeText, messageOf, RemediationError } from '../util/errors.ts';
 import type { ClusterEndpoint } from './kubeconfig.ts';
 import {
   createKubernetesHttp,

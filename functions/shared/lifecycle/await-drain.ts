@@ -5,10 +5,11 @@
  * soon as the node's VolumeAttachments are gone, or when its wait budget is spent. It never
  * detaches or deletes anything itself here: the instance is running.
  */
+
+import type { LifecycleReport } from '../contract/result-events.ts';
 import type { LifecycleAction } from '../events/types.ts';
 import { attachmentsOfInstance, nodeOfInstance } from '../remediation/plan.ts';
 import type { Ec2Port, KubernetesPort } from '../remediation/ports.ts';
-import type { LifecycleReport } from '../result-events-contract.ts';
 
 // The report's types are the public result event contract's.
 export type { LifecycleReport };

@@ -6,7 +6,7 @@
  * "Terminate Successful", sent while EC2 still shuts the instance down) is watched until EC2
  * says it ended, within the invocation's budget.
  */
-import { Ec2LagError } from '../errors.ts';
+import { Ec2LagError } from '../util/errors.ts';
 import { type InstanceFacts, type InstanceState, instanceAsReported } from './facts.ts';
 import type { Ec2Port } from './ports.ts';
 

@@ -2,9 +2,10 @@
  * The one executor: performs a plan's EC2 and Kubernetes calls. It is the only place that knows
  * about dry-run, checked right at each side effect.
  */
-import { messageOf, RemediationError } from '../errors.ts';
-import type { ActionKind, ActionRecord } from '../result-events-contract.ts';
-import { attacherFinalizerOf } from '../volume-attachment-name.ts';
+
+import type { ActionKind, ActionRecord } from '../contract/result-events.ts';
+import { attacherFinalizerOf } from '../identity/volume-attachment-name.ts';
+import { messageOf, RemediationError } from '../util/errors.ts';
 import type { AttachmentFacts, PodFacts } from './facts.ts';
 import {
   type AttachmentRef,

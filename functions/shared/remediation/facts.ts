@@ -3,7 +3,7 @@
  * the planner decides on them alone, so every decision can be tested without a network.
  */
 
-import type { InstanceState } from '../result-events-contract.ts';
+import type { InstanceState } from '../contract/result-events.ts';
 
 // The instance state is the public result event contract's.
 export type { InstanceState };

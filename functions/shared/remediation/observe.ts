@@ -1,4 +1,4 @@
-import { mapConcurrently } from '../concurrency.ts';
+import { mapConcurrently } from '../util/concurrency.ts';
 import {
   type AttachmentFacts,
   type InstanceFacts,

@@ -2,10 +2,11 @@
  * The decisions, as pure functions from what was observed to what to do. Nothing here calls
  * EC2 or Kubernetes, and nothing here knows about dry-run: the executor does.
  */
-import { instanceIdFromProviderId, isInstanceId, parseEbsVolumeId } from '../aws-ids.ts';
+
 import type { Config } from '../config.ts';
-import type { Skipped } from '../result-events-contract.ts';
-import { isEbsAttacher } from '../volume-attachment-name.ts';
+import type { Skipped } from '../contract/result-events.ts';
+import { instanceIdFromProviderId, isInstanceId, parseEbsVolumeId } from '../identity/aws-ids.ts';
+import { isEbsAttacher } from '../identity/volume-attachment-name.ts';
 import type {
   AttachmentFacts,
   InstanceFacts,

@@ -1,6 +1,6 @@
-import { instanceIdFromProviderId } from '../aws-ids.ts';
 import type { Config } from '../config.ts';
-import type { InstanceReport } from '../result-events-contract.ts';
+import type { InstanceReport } from '../contract/result-events.ts';
+import { instanceIdFromProviderId } from '../identity/aws-ids.ts';
 import { type Awaited, type AwaitOptions, awaitState, type Expectation } from './await-state.ts';
 import {
   type ActionRecord,

@@ -4,9 +4,10 @@
  * instances with the same planner and executor as node-loss, batch by batch, stopping at a safe
  * point when its time budget runs out.
  */
-import { instanceIdFromProviderId, isInstanceId } from '../aws-ids.ts';
-import type { SweepSummary } from '../result-events-contract.ts';
-import { isEbsAttacher } from '../volume-attachment-name.ts';
+
+import type { SweepSummary } from '../contract/result-events.ts';
+import { instanceIdFromProviderId, isInstanceId } from '../identity/aws-ids.ts';
+import { isEbsAttacher } from '../identity/volume-attachment-name.ts';
 import {
   attachmentsDeleted,
   destructiveActionsTaken,

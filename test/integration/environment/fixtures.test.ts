@@ -5,7 +5,7 @@ import {
   ebsCsiAttacher,
   ebsCsiAttacherFinalizer,
   volumeAttachmentName,
-} from '../../../functions/shared/volume-attachment-name.ts';
+} from '../../../functions/shared/identity/volume-attachment-name.ts';
 import { endpoints } from '../../support/environment.ts';
 import { TestCluster } from '../../support/fixtures.ts';
 

@@ -1,6 +1,6 @@
 import { ApiException, CoordinationV1Api, CoreV1Api, StorageV1Api } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ebsCsiAttacherFinalizer } from '../../../functions/shared/volume-attachment-name.ts';
+import { ebsCsiAttacherFinalizer } from '../../../functions/shared/identity/volume-attachment-name.ts';
 import { endpoints, kubeConfig } from '../../support/environment.ts';
 import { ignoreNotFound, TestCluster } from '../../support/fixtures.ts';
 

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { ebsCsiAttacherFinalizer } from '../../../functions/shared/volume-attachment-name.ts';
+import { ebsCsiAttacherFinalizer } from '../../../functions/shared/identity/volume-attachment-name.ts';
 import { endpoints, recordedLifecycleActions } from '../../support/environment.ts';
 import { ignoreNotFound, TestCluster, type TestVolume } from '../../support/fixtures.ts';
 import { lifecycleActionEvent, lifecycleFunction } from '../../support/functions-under-test.ts';

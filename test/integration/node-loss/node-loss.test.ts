@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { ebsCsiAttacherFinalizer } from '../../../functions/shared/volume-attachment-name.ts';
+import { ebsCsiAttacherFinalizer } from '../../../functions/shared/identity/volume-attachment-name.ts';
 import { endpoints } from '../../support/environment.ts';
 import { ignoreNotFound, TestCluster } from '../../support/fixtures.ts';
 import {

@@ -7,11 +7,11 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { type Config, loadConfig } from './config.ts';
-import type { Request } from './events/types.ts';
-import { type HandleOptions, handleInput } from './handle-input.ts';
+import { type Config, loadConfig } from '../config.ts';
+import { clusterDimension } from '../contract/metric-names.ts';
+import type { Request } from '../events/types.ts';
+import { type HandleOptions, handleInput } from '../handle-input.ts';
 import { withCutOff } from './invocation-cut-off.ts';
-import { clusterDimension } from './metric-names.ts';
 import { logger, metrics, tracingMiddleware } from './observability.ts';
 import { createRuntime } from './runtime.ts';
 

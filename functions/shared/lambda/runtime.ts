@@ -4,16 +4,16 @@
  */
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { awsClientSettings, ec2ClientSettings } from './aws/client-settings.ts';
-import { createEc2Port } from './aws/ec2-port.ts';
-import { publishResultEvents, type ResultEvent } from './aws/result-events.ts';
-import type { Config } from './config.ts';
-import { clusterConnection } from './kubernetes/cluster-connection.ts';
-import type { ClusterEndpoint } from './kubernetes/kubeconfig.ts';
-import { createKubernetesPort } from './kubernetes/kubernetes-port.ts';
-import type { AutoScalingPort } from './lifecycle/await-drain.ts';
+import { awsClientSettings, ec2ClientSettings } from '../aws/client-settings.ts';
+import { createEc2Port } from '../aws/ec2-port.ts';
+import { publishResultEvents, type ResultEvent } from '../aws/result-events.ts';
+import type { Config } from '../config.ts';
+import { clusterConnection } from '../kubernetes/cluster-connection.ts';
+import type { ClusterEndpoint } from '../kubernetes/kubeconfig.ts';
+import { createKubernetesPort } from '../kubernetes/kubernetes-port.ts';
+import type { AutoScalingPort } from '../lifecycle/await-drain.ts';
+import type { Ec2Port, KubernetesPort } from '../remediation/ports.ts';
 import { traced } from './observability.ts';
-import type { Ec2Port, KubernetesPort } from './remediation/ports.ts';
 
 export interface Runtime {
   readonly ec2: Ec2Port;
@@ -52,7 +52,7 @@ export function createRuntime(config: Config): Runtime {
   const autoScaling = once(async () => {
     const [{ AutoScalingClient }, { createAutoScalingPort }] = await Promise.all([
       import('@aws-sdk/client-auto-scaling'),
-      import('./aws/autoscaling-port.ts'),
+      import('../aws/autoscaling-port.ts'),
     ]);
     return createAutoScalingPort(traced(new AutoScalingClient(awsClientSettings)));
   });

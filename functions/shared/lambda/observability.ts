@@ -6,7 +6,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import type { MiddlewareObj } from '@middy/core';
-import { metricsNamespace, serviceName } from './metric-names.ts';
+import { metricsNamespace, serviceName } from '../contract/metric-names.ts';
 
 export const logger = new Logger({ serviceName });
 export const metrics = new Metrics({ namespace: metricsNamespace, serviceName });
@@ -35,5 +35,5 @@ export function traced<Client>(client: Client): Client {
 /** The middy middleware that traces each invocation, when tracing is on. */
 export const tracingMiddleware: readonly MiddlewareObj[] = tracing ? [tracing.middleware] : [];
 
-export { metricNames } from './metric-names.ts';
+export { metricNames } from '../contract/metric-names.ts';
 export { MetricUnit };

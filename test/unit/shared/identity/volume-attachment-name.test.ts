@@ -4,7 +4,7 @@ import {
   ebsCsiAttacher,
   isEbsAttacher,
   volumeAttachmentName,
-} from '../../../functions/shared/volume-attachment-name.ts';
+} from '../../../../functions/shared/identity/volume-attachment-name.ts';
 
 describe('volumeAttachmentName', () => {
   it('matches the name Kubernetes derives from volume handle, attacher and node name', () => {
