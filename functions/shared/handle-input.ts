@@ -15,6 +15,7 @@ import {
   sweepResultDetailType,
 } from './aws/result-events.ts';
 import type { Config } from './config.ts';
+import { actionRow } from './contract/actions.ts';
 import { metricNames } from './contract/metric-names.ts';
 import type {
   LifecycleResultDetail,
@@ -96,16 +97,6 @@ export type InvocationResult =
       readonly sweep: SweepReport;
     };
 
-const metricOfAction: Partial<Record<ActionRecord['action'], string>> = {
-  'detach-volume': metricNames.volumesDetached,
-  'force-detach-volume': metricNames.volumesForceDetached,
-  'delete-volumeattachment': metricNames.attachmentsDeleted,
-  'remove-finalizer': metricNames.finalizersRemoved,
-  'taint-node': metricNames.taintsChanged,
-  'delete-pod': metricNames.podsDeleted,
-  'lift-taint': metricNames.taintsChanged,
-};
-
 function countByKind(deps: HandlerDeps, name: string, kind: EventKind): void {
   deps.metrics.singleMetric().addDimension('EventKind', kind).addMetric(name, MetricUnit.Count, 1);
 }
@@ -119,7 +110,7 @@ function recordMetrics(deps: HandlerDeps, reports: readonly InstanceReport[], ev
       if (action.outcome === 'failed') {
         deps.metrics.addMetric(metricNames.failures, MetricUnit.Count, 1);
       }
-      const metric = metricOfAction[action.action];
+      const { metric } = actionRow(action.action);
       if (metric && action.outcome === 'done') deps.metrics.addMetric(metric, MetricUnit.Count, 1);
     }
     if (eventTime && report.outcome === 'remediated') {

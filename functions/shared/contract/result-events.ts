@@ -3,9 +3,10 @@
  * package for rules and consumers written against them. Fields are only ever added, never
  * renamed or removed, within a major version (CHANGELOG.md).
  *
- * Types and constants only, importing nothing: the functions build their reports from these
- * types, so the code cannot send what the contract does not say.
+ * Types and constants only, importing nothing but the action catalogue: the functions build
+ * their reports from these types, so the code cannot send what the contract does not say.
  */
+import type { ActionKind } from './actions.ts';
 
 /** The `source` of every result event. */
 export const resultEventSource = 'ebs-volume-remediator';
@@ -30,17 +31,21 @@ export type InstanceState =
   /** EC2 no longer knows the instance (InvalidInstanceID.NotFound, or gone from DescribeInstances). */
   | 'gone';
 
-export type ActionKind =
-  | 'taint-node'
-  | 'delete-pod'
-  /** Not the remediator's own: the attach/detach controller and the attacher freed the volume. */
-  | 'controllers-detached'
-  | 'detach-volume'
-  | 'force-detach-volume'
-  | 'delete-volumeattachment'
-  | 'remove-finalizer'
-  | 'delete-node'
-  | 'lift-taint';
+// The actions are the catalogue's: one row each (actions.ts).
+export type { ActionKind };
+
+/**
+ * Which safety rule refused an instance: live-instance (EC2 reports it running or pending);
+ * other-region (its Node's zone is not in this function's Region); still-reporting (EC2 does not
+ * know it, and its Node still reports); name-taken-over (its Node shows life after the instance
+ * died: another instance's kubelet adopted it); circuit-breaker (too much at once).
+ */
+export type RefusalRule =
+  | 'live-instance'
+  | 'other-region'
+  | 'still-reporting'
+  | 'name-taken-over'
+  | 'circuit-breaker';
 
 /** One action, as logged, returned and sent in the result event. */
 export interface ActionRecord {
@@ -89,6 +94,8 @@ export interface InstanceReport {
     | 'skipped'
     | 'failed';
   readonly reason?: string;
+  /** With outcome refused: the rule that refused it, for rules and code to match on. */
+  readonly refusedBy?: RefusalRule;
   readonly dryRun: boolean;
   readonly actions: readonly ActionRecord[];
   readonly skipped: readonly Skipped[];

@@ -8,7 +8,7 @@
 
 import type { LifecycleReport } from '../contract/result-events.ts';
 import type { LifecycleAction } from '../events/types.ts';
-import { attachmentsOfInstance, nodeOfInstance } from '../remediation/plan.ts';
+import { attachmentsOfInstance, nodeOfInstance } from '../remediation/matching.ts';
 import type { Ec2Port, KubernetesPort } from '../remediation/ports.ts';
 
 // The report's types are the public result event contract's.

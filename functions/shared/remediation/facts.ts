@@ -43,6 +43,14 @@ export function instanceAsReported(
   return instance;
 }
 
+/** The states in which no guest of the instance runs: it may be fenced and its volumes forced. */
+const offStates: ReadonlySet<InstanceState> = new Set(['stopped', 'terminated', 'gone']);
+
+/** Whether EC2's state says the instance is off for certain. */
+export function isOff(state: InstanceState | undefined): boolean {
+  return state !== undefined && offStates.has(state);
+}
+
 export interface VolumeAttachmentInEc2 {
   readonly instanceId: string;
   readonly device: string;
@@ -129,4 +137,32 @@ export interface PersistentVolumeFacts {
   readonly volumeReference?: string;
   /** The claim bound to it (spec.claimRef), as namespace/name. */
   readonly claim?: string;
+}
+
+/** A VolumeAttachment of the instance, with the EBS volume it stands for when that is known. */
+export interface MappedAttachment {
+  readonly attachment: AttachmentFacts;
+  readonly volumeId?: string;
+  /** The claim bound to its PersistentVolume, as namespace/name: how pods name the volume. */
+  readonly claim?: string;
+}
+
+/** Everything observed about one instance, at action time. */
+export interface Observation {
+  readonly instance: InstanceFacts;
+  readonly node?: NodeFacts;
+  readonly attachments: readonly MappedAttachment[];
+  /** The volumes EC2 holds on this instance now. */
+  readonly volumesInEc2: readonly VolumeFacts[];
+  /** The pods bound to the instance's Node (by name: the Node may be gone). */
+  readonly pods?: readonly PodFacts[];
+  /** The Region of the EC2 API that was asked: the only Region this function acts in. */
+  readonly region?: string;
+  /**
+   * When the instance was stopped or terminated for certain (epoch ms): the time of the EC2
+   * event that said so. No kubelet of the instance ran after it.
+   */
+  readonly diedAt?: number;
+  /** When the Node and its Lease were read (epoch ms). */
+  readonly observedAt?: number;
 }

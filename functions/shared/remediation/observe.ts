@@ -3,16 +3,16 @@ import {
   type AttachmentFacts,
   type InstanceFacts,
   instanceAsReported,
+  type MappedAttachment,
   type NodeFacts,
+  type Observation,
 } from './facts.ts';
 import {
   attachmentsOfInstance,
-  type MappedAttachment,
   nodeNameOfInstance,
   nodeOfInstance,
-  type Observation,
   volumeIdOf,
-} from './plan.ts';
+} from './matching.ts';
 import type { Ec2Port, KubernetesPort } from './ports.ts';
 
 /**

@@ -2,6 +2,7 @@ import type { Config } from '../config.ts';
 import type { InstanceReport } from '../contract/result-events.ts';
 import { instanceIdFromProviderId } from '../identity/aws-ids.ts';
 import { type Awaited, type AwaitOptions, awaitState, type Expectation } from './await-state.ts';
+import { applyCircuitBreaker } from './circuit-breaker.ts';
 import {
   type ActionRecord,
   createReleaseChecker,
@@ -10,15 +11,9 @@ import {
   executeTaintLift,
 } from './execute.ts';
 import { type InstanceFacts, instanceAsReported, type NodeFacts } from './facts.ts';
+import { nodeOfInstance, taggedForCluster } from './matching.ts';
 import { type KubernetesSnapshot, observeInstances } from './observe.ts';
-import {
-  applyCircuitBreaker,
-  type InstancePlan,
-  nodeOfInstance,
-  planRemediation,
-  planTaintLift,
-  taggedForCluster,
-} from './plan.ts';
+import { type InstancePlan, planRemediation, planTaintLift } from './plan.ts';
 
 // The report's types are the public result event contract's.
 export type { InstanceReport };
@@ -68,7 +63,14 @@ async function runPlan(
     const actions = plan.liftTaint
       ? await executeTaintLift(plan.instanceId, plan.liftTaint, deps, settings)
       : [];
-    return { ...about, outcome: plan.outcome, reason: plan.reason, actions, skipped: [] };
+    return {
+      ...about,
+      outcome: plan.outcome,
+      reason: plan.reason,
+      ...(plan.refusedBy ? { refusedBy: plan.refusedBy } : {}),
+      actions,
+      skipped: [],
+    };
   }
   const actions = await executeRemediation(plan, deps, settings);
   return { ...about, outcome: outcomeOf(actions, settings.dryRun), actions, skipped: plan.skipped };

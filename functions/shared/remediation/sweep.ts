@@ -8,14 +8,10 @@
 import type { SweepSummary } from '../contract/result-events.ts';
 import { instanceIdFromProviderId, isInstanceId } from '../identity/aws-ids.ts';
 import { isEbsAttacher } from '../identity/volume-attachment-name.ts';
-import {
-  attachmentsDeleted,
-  destructiveActionsTaken,
-  type ExecutionDeps,
-  volumesDetached,
-} from './execute.ts';
+import { destructiveActionsTaken } from './circuit-breaker.ts';
+import { attachmentsDeleted, type ExecutionDeps, volumesDetached } from './execute.ts';
 import type { InstanceState } from './facts.ts';
-import { isOurOutOfServiceTaint } from './plan.ts';
+import { isOurOutOfServiceTaint } from './out-of-service-taint.ts';
 import {
   type InstanceReport,
   liftOutOfServiceTaints,
@@ -39,8 +35,6 @@ export interface SweepOptions {
 
 /** States whose node will not come back on its own: its attachments are stale. */
 const staleStates = new Set<InstanceState>(['terminated', 'stopped', 'gone']);
-
-const isCircuitBreaker = (reason: string) => reason.startsWith('circuit breaker');
 
 export async function sweepCluster(
   deps: ExecutionDeps,
@@ -124,20 +118,24 @@ export async function sweepCluster(
       ? await planInstances(stale, deps, settings, { kubernetesSnapshot: snapshot })
       : [];
   const refusal = wholeSweep.find(
-    (plan) => plan.outcome === 'refused' && isCircuitBreaker(plan.reason),
+    (plan) => plan.outcome === 'refused' && plan.refusedBy === 'circuit-breaker',
   );
   if (refusal && refusal.outcome === 'refused') {
     reports.push(
-      ...wholeSweep.map((plan) => ({
-        instanceId: plan.instanceId,
-        ...(plan.nodeName ? { nodeName: plan.nodeName } : {}),
-        state: plan.state,
-        outcome: plan.outcome === 'remediate' ? ('refused' as const) : plan.outcome,
-        reason: plan.outcome === 'remediate' ? refusal.reason : plan.reason,
-        dryRun: settings.dryRun,
-        actions: [],
-        skipped: [],
-      })),
+      ...wholeSweep.map((plan): InstanceReport => {
+        const refusedBy = plan.outcome === 'remediate' ? 'circuit-breaker' : plan.refusedBy;
+        return {
+          instanceId: plan.instanceId,
+          ...(plan.nodeName ? { nodeName: plan.nodeName } : {}),
+          state: plan.state,
+          outcome: plan.outcome === 'remediate' ? 'refused' : plan.outcome,
+          reason: plan.outcome === 'remediate' ? refusal.reason : plan.reason,
+          ...(refusedBy ? { refusedBy } : {}),
+          dryRun: settings.dryRun,
+          actions: [],
+          skipped: [],
+        };
+      }),
     );
   } else {
     let allowance = settings.maxActionsPerInvocation;

@@ -1,22 +1,24 @@
 import { describe, expect, it } from 'vitest';
+import { applyCircuitBreaker } from '../../../../functions/shared/remediation/circuit-breaker.ts';
 import type {
   AttachmentFacts,
   InstanceFacts,
+  MappedAttachment,
   NodeFacts,
+  Observation,
   PodFacts,
   VolumeFacts,
 } from '../../../../functions/shared/remediation/facts.ts';
 import {
-  applyCircuitBreaker,
   attachmentsOfInstance,
-  type InstancePlan,
-  type MappedAttachment,
   nodeNameOfInstance,
-  type Observation,
-  outOfServiceTaint,
+  volumeIdOf,
+} from '../../../../functions/shared/remediation/matching.ts';
+import { outOfServiceTaint } from '../../../../functions/shared/remediation/out-of-service-taint.ts';
+import {
+  type InstancePlan,
   planRemediation,
   planTaintLift,
-  volumeIdOf,
 } from '../../../../functions/shared/remediation/plan.ts';
 
 const settings = { clusterName: 'prod', onStopped: 'remediate', outOfServiceTaint: true } as const;
@@ -816,5 +818,32 @@ describe('attachmentsOfInstance', () => {
     expect(attachmentsOfInstance([autoMode, efs], instanceId, nodeName).map((a) => a.name)).toEqual(
       ['va-auto'],
     );
+  });
+});
+
+describe('a refusal', () => {
+  it.each([
+    ['running', 'live-instance'],
+    ['pending', 'live-instance'],
+  ] as const)('of an instance EC2 reports %s names the rule %s', (state, rule) => {
+    const plan = planRemediation(observe({ instance: instance({ state }) }), settings);
+
+    expect(plan).toMatchObject({ outcome: 'refused', refusedBy: rule });
+  });
+
+  it('by the circuit breaker names it, so that no one matches on the reason text', () => {
+    const plans = [
+      planRemediation(
+        observe({
+          attachments: [{ attachment: attachment('va-a'), volumeId: volA }],
+          volumesInEc2: [heldVolume(volA, '/dev/xvdba')],
+        }),
+        settings,
+      ),
+    ];
+
+    const [guarded] = applyCircuitBreaker(plans, { maxActions: 1, maxDeadNodePercent: 100 }, []);
+
+    expect(guarded).toMatchObject({ outcome: 'refused', refusedBy: 'circuit-breaker' });
   });
 });

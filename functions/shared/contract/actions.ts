@@ -1,0 +1,103 @@
+/**
+ * The catalogue of actions: one row per action the remediator records. Everything that sorts
+ * actions reads it: the circuit breaker (which it counts), the metrics (which it adds to), the
+ * summaries (which counts it tallies), the dry-run report (what it would do) and README's table
+ * (`npm run docs` writes it). Adding an action is adding a row here.
+ *
+ * Constants only, importing nothing but the metric names.
+ */
+import { metricNames } from './metric-names.ts';
+
+/** The counts of a result event's summary that actions add to. */
+export type ActionTally = 'volumesDetached' | 'attachmentsDeleted' | 'podsDeleted';
+
+export interface ActionRow {
+  /**
+   * Counted by the circuit breaker (MAX_ACTIONS_PER_INVOCATION) when planned or done. A dead
+   * Node's pods are not: they died with their instance, and a Node with many pods is no more a
+   * sign of a wrong event than one with few; nor are fallbacks and what others did.
+   */
+  readonly destructive: boolean;
+  /** The metric a done action adds one to. */
+  readonly metric?: string;
+  /** The summary count a done (or, in a dry-run, planned) action adds one to. */
+  readonly tally?: ActionTally;
+  /** What a dry-run reports for it. */
+  readonly wouldDo: string;
+  /** What it is and when it is taken: README's table. */
+  readonly what: string;
+}
+
+export const actionCatalogue = {
+  'taint-node': {
+    destructive: true,
+    metric: metricNames.taintsChanged,
+    wouldDo: 'would add the out-of-service taint to the Node',
+    what: 'adds the out-of-service taint (`node.kubernetes.io/out-of-service=ebs-volume-remediator:NoExecute`) to the Node of an instance EC2 reports stopped, terminated or gone, after asking EC2 again',
+  },
+  'delete-pod': {
+    destructive: false,
+    metric: metricNames.podsDeleted,
+    tally: 'podsDeleted',
+    wouldDo: 'would force-delete the pod (by uid) once the taint-eviction controller deleted it',
+    what: "force-deletes (by uid) a pod of the dead Node that does not tolerate the taint, once the taint-eviction controller's own delete landed, or at once when the Node is gone",
+  },
+  'controllers-detached': {
+    destructive: false,
+    wouldDo: 'would wait for the attach/detach controller and the attacher to free the volume',
+    what: "not the remediator's own: the attach/detach controller and the external-attacher freed the volume of a fenced Node",
+  },
+  'detach-volume': {
+    destructive: true,
+    metric: metricNames.volumesDetached,
+    tally: 'volumesDetached',
+    wouldDo: 'would detach the volume in EC2',
+    what: 'detaches in EC2 (naming the instance) a volume of the cluster that the controllers did not free',
+  },
+  'force-detach-volume': {
+    destructive: true,
+    metric: metricNames.volumesForceDetached,
+    tally: 'volumesDetached',
+    wouldDo: 'would force-detach the volume in EC2',
+    what: 'a plain detach that did not finish, forced, only while EC2 reports the instance stopped, terminated or gone',
+  },
+  'delete-volumeattachment': {
+    destructive: true,
+    metric: metricNames.attachmentsDeleted,
+    tally: 'attachmentsDeleted',
+    wouldDo: 'would delete the VolumeAttachment (by uid)',
+    what: 'deletes (by uid) a VolumeAttachment of a volume EC2 no longer holds on the instance',
+  },
+  'remove-finalizer': {
+    destructive: false,
+    metric: metricNames.finalizersRemoved,
+    wouldDo: "would remove the attacher's finalizer if no attacher answered",
+    what: "removes the external-attacher's finalizer from a deleted VolumeAttachment no attacher released within `ATTACHER_GRACE_SECONDS`",
+  },
+  'delete-node': {
+    destructive: true,
+    wouldDo: 'would delete the Node (by uid)',
+    what: 'with `DELETE_TERMINATED_NODES`, deletes (by uid) the Node of a terminated or gone instance once all else is done',
+  },
+  'lift-taint': {
+    destructive: false,
+    metric: metricNames.taintsChanged,
+    wouldDo: 'would lift our out-of-service taint from the Node',
+    what: 'lifts our out-of-service taint from the Node of an instance that runs again, or from a Node another instance adopted',
+  },
+} as const satisfies Record<string, ActionRow>;
+
+/** An action's name in the public contract. */
+export type ActionKind = keyof typeof actionCatalogue;
+
+const rows: ReadonlyMap<string, ActionRow> = new Map(Object.entries(actionCatalogue));
+
+/** The row of an action. */
+export function actionRow(action: ActionKind): ActionRow {
+  const row = rows.get(action);
+  if (!row) throw new Error(`no action ${action} in the catalogue`);
+  return row;
+}
+
+/** The actions, in the catalogue's order. */
+export const actionKinds = Object.keys(actionCatalogue) as ActionKind[];

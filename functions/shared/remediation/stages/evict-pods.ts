@@ -1,0 +1,156 @@
+/**
+ * Evict the dead Node's pods: force-delete them (as PodGC does for an out-of-service Node,
+ * without its wait for NotReady) once the taint-eviction controller's own delete has landed,
+ * or at once when the Node is gone. A pod that tolerates the taint for good stays, and so do the
+ * volumes it uses.
+ */
+import type { ActionRecord } from '../../contract/result-events.ts';
+import { RemediationError } from '../../util/errors.ts';
+import type { Observation, PodFacts, Taint } from '../facts.ts';
+import { pollUntil, unlessUnknown } from '../polling.ts';
+import type { PodRef } from '../refs.ts';
+import { toleratedForMs } from '../tolerations.ts';
+import { fencingTaint } from './fence-node.ts';
+import type { RemediationPlan } from './index.ts';
+import type { Stage, StageRun } from './stage.ts';
+
+/** A volume a pod that stays on the dead Node uses: it stays attached. */
+export interface VolumeInUse {
+  readonly volumeId: string;
+  /** The pods that use it, as namespace/name. */
+  readonly pods: readonly string[];
+}
+
+export interface EvictStep {
+  /**
+   * The pods bound to the dead Node that do not tolerate the taint: force-deleted once the
+   * taint-eviction controller's own delete has landed, or at once when the Node is gone.
+   */
+  readonly evictPods: readonly PodRef[];
+  /** The volumes of the pods that stay. */
+  readonly volumesInUse?: readonly VolumeInUse[];
+}
+
+export const evictPods: Stage<EvictStep> = {
+  name: "evict the Node's pods",
+
+  plan(planning) {
+    const { evicted, volumesInUse } = podsOfDeadNode(planning.observation, fencingTaint(planning));
+    return { evictPods: evicted, volumesInUse };
+  },
+
+  plannedActions: (plan) => plan.evictPods.map(() => 'delete-pod' as const),
+
+  async run(plan, run) {
+    const evictions = await Promise.all(plan.evictPods.map((pod) => evictPod(plan, pod, run)));
+    // A pod still bound to the Node keeps its volumes there: the attach/detach controller would
+    // attach back what was taken from under it.
+    return evictions.some((e) => e.outcome === 'failed') ? 'stop' : 'next';
+  },
+};
+
+/**
+ * The pods of a dead instance's Node, sorted: those to evict, and the volumes of those that
+ * stay. A gone Node's pods are all PodGC's orphans; a fenced Node's (`taint` on it) are evicted
+ * unless they tolerate the taint for good (DaemonSets such as aws-node, kube-proxy and
+ * ebs-csi-node tolerate everything), a pod that tolerates it for a while after that while; an
+ * unfenced Node's all stay.
+ */
+function podsOfDeadNode(
+  observation: Pick<Observation, 'node' | 'pods' | 'attachments'>,
+  taint: Taint | undefined,
+): { evicted: PodRef[]; volumesInUse: VolumeInUse[] } {
+  const evicted: PodRef[] = [];
+  const users = new Map<string, string[]>();
+  const claimed = new Map(
+    observation.attachments.flatMap(({ claim, volumeId }) =>
+      claim && volumeId ? [[claim, volumeId] as const] : [],
+    ),
+  );
+  for (const pod of observation.pods ?? []) {
+    const stays = taint ? toleratedForMs(pod.tolerations, taint) : Number.POSITIVE_INFINITY;
+    if (observation.node === undefined || stays !== Number.POSITIVE_INFINITY) {
+      evicted.push(refOfPod(pod, observation.node && stays > 0 ? stays : undefined));
+      continue;
+    }
+    const used = [
+      ...pod.claims.flatMap((claim) => claimed.get(`${pod.namespace}/${claim}`) ?? []),
+      ...pod.inlineVolumeIds,
+    ];
+    for (const volumeId of used) {
+      users.set(volumeId, [...(users.get(volumeId) ?? []), `${pod.namespace}/${pod.name}`]);
+    }
+  }
+  return {
+    evicted,
+    volumesInUse: [...users].map(([volumeId, pods]) => ({ volumeId, pods })),
+  };
+}
+
+function refOfPod(pod: PodFacts, toleratedFor: number | undefined): PodRef {
+  const { namespace, name, uid, deleting, evictedByTaintManager } = pod;
+  return {
+    namespace,
+    name,
+    uid,
+    deleting,
+    ...(evictedByTaintManager ? { evictedByTaintManager } : {}),
+    ...(toleratedFor === undefined ? {} : { toleratedForMs: toleratedFor }),
+  };
+}
+
+/**
+ * Force-deletes one pod of the dead Node with its uid as precondition. On a fenced Node only
+ * once the taint-eviction controller's own delete has landed: that controller deletes by name,
+ * and a force delete before its own would let it delete the StatefulSet's replacement, which
+ * has the same name. However slow it is (a zone outage queues its work), it is never raced:
+ * after the eviction grace the remediator deletes the pod gracefully itself (by uid: nothing
+ * but that pod can be hit, and it only turns Terminating on a dead Node), which PodGC
+ * force-deletes once the Node is NotReady, and the action fails so the retry looks again.
+ */
+function evictPod(plan: RemediationPlan, pod: PodRef, run: StageRun): Promise<ActionRecord> {
+  const { deps, options, recorder } = run;
+  return recorder.run('delete-pod', { pod: `${pod.namespace}/${pod.name}` }, async () => {
+    if (options.dryRun) return { outcome: 'planned' };
+    if (plan.controllersDetach && !pod.evictedByTaintManager) {
+      const gone = await awaitTaintManager(pod, run);
+      if (gone) return { outcome: 'already-done' };
+    }
+    const answer = await deps.kube.deletePod(pod.namespace, pod.name, pod.uid, 'force');
+    return { outcome: answer === 'deleted' ? 'done' : 'already-done' };
+  });
+}
+
+/**
+ * Waits for the taint-eviction controller's own delete of the pod: resolves true when the pod
+ * is gone already, false once that delete landed; throws when the grace passed without it.
+ */
+async function awaitTaintManager(pod: PodRef, { deps, options }: StageRun): Promise<boolean> {
+  const { kube } = deps;
+  const named = `${pod.namespace}/${pod.name}`;
+  let current: PodFacts | undefined;
+  // A pod that tolerates the taint for a while is evicted once that while is over.
+  const graceMs = options.evictionGraceMs + (pod.toleratedForMs ?? 0);
+  const waited = await pollUntil(
+    async () => {
+      current = await kube.readPod(pod.namespace, pod.name);
+      return current === undefined || current.uid !== pod.uid || current.evictedByTaintManager;
+    },
+    graceMs,
+    deps,
+    100,
+  );
+  unlessUnknown(waited, `reading pod ${named} before deleting it`);
+  if (current === undefined || current.uid !== pod.uid) return true;
+  if (waited.met) return false;
+  if (!current.deleting) await kube.deletePod(pod.namespace, pod.name, pod.uid, 'graceful');
+  const deleting = current.deleting
+    ? 'someone else is deleting it'
+    : `deleted it gracefully (uid ${pod.uid})`;
+  throw new RemediationError(
+    `pod ${named}: the taint-eviction controller had not evicted it after ` +
+      `${graceMs / 1000}s; ${deleting}, so PodGC force-deletes it once the Node is ` +
+      'NotReady; not force-deleted, since that controller deletes by name and could then ' +
+      'delete the replacement (the retry of the event finishes it)',
+  );
+}
