@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import { DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { loadConfig } from '../functions/shared/config.ts';
+import {
+  csiNodeIdAnnotation,
+  ebsCsiAttacher,
+} from '../functions/shared/contract/kubernetes-identity.ts';
 import { parseNodeLossInput, parseSweepInput } from '../functions/shared/events/registry.ts';
 import { handleInput } from '../functions/shared/handle-input.ts';
 import { providerIdFor } from '../functions/shared/identity/aws-ids.ts';
 import {
-  csiNodeIdAnnotation,
-  ebsCsiAttacher,
   ebsCsiAttacherFinalizer,
   volumeAttachmentName,
 } from '../functions/shared/identity/volume-attachment-name.ts';

@@ -7,8 +7,16 @@
  */
 import { parseArgs } from 'node:util';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { loadConfig } from '../functions/shared/config.ts';
+import type * as z from 'zod/mini';
+import {
+  type Config,
+  maxActionsSetting,
+  maxDeadNodePercentSetting,
+  onStoppedChoice,
+  withDefaults,
+} from '../functions/shared/config.ts';
 import { metricsNamespace, serviceName } from '../functions/shared/contract/metric-names.ts';
+import { onStoppedChoices, settingDefaults } from '../functions/shared/contract/settings.ts';
 import { parseSweepInput } from '../functions/shared/events/registry.ts';
 import { handleInput, type InvocationResult } from '../functions/shared/handle-input.ts';
 import { createRuntime } from '../functions/shared/lambda/runtime.ts';
@@ -33,10 +41,10 @@ Options:
   --instance-id ID           an instance to remediate (repeat for more); remediate only
   --region REGION            AWS Region (default: the SDK's, from AWS_REGION or your profile)
   --dry-run                  report what would be done, do nothing
-  --on-stopped MODE          remediate (default) or ignore stopped instances
+  --on-stopped MODE          ${onStoppedChoices.join(' or ')} stopped instances (default ${settingDefaults.onStopped})
   --no-taint                 do not taint the Nodes of stopped instances out-of-service
-  --max-actions N            refuse to take more than N destructive actions (default 100)
-  --max-dead-node-percent P  refuse when more than P% of the Nodes look dead (default 50)
+  --max-actions N            refuse to take more than N destructive actions (default ${settingDefaults.maxActionsPerInvocation})
+  --max-dead-node-percent P  refuse when more than P% of the Nodes look dead (default ${settingDefaults.maxDeadNodePercent})
   --node-selector SELECTOR   sweep only the Nodes matching this label selector
   --output FORMAT            table (default) or json
   -h, --help                 show this help
@@ -85,6 +93,78 @@ function parse(argv: readonly string[]) {
   }
 }
 
+type Flags = ReturnType<typeof parse>['values'];
+
+/** The command and its instances, or a UsageError saying what is missing. */
+function commandOf(positionals: readonly string[], values: Flags) {
+  const command = positionals[0];
+  if (positionals.length !== 1 || (command !== 'sweep' && command !== 'remediate')) {
+    throw new UsageError(
+      positionals.length === 0
+        ? 'give a command: sweep or remediate'
+        : `unknown command "${positionals.join(' ')}": use sweep or remediate`,
+    );
+  }
+  const instanceIds = values['instance-id'] ?? [];
+  if (command === 'remediate' && instanceIds.length === 0) {
+    throw new UsageError('remediate needs at least one --instance-id');
+  }
+  if (command === 'sweep' && instanceIds.length > 0) {
+    throw new UsageError('--instance-id is for remediate; sweep looks at the whole cluster');
+  }
+  return { command, instanceIds } as const;
+}
+
+/** A flag's value checked as its setting is (the same schema), or undefined when not given. */
+function checked<T>(
+  flag: string,
+  value: string | undefined,
+  schema: z.ZodMiniType<T>,
+): T | undefined {
+  if (value === undefined) return undefined;
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new UsageError(`${flag} ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
+/** The configuration the flags give, typed; every other setting takes its default. */
+function configFromFlags(values: Flags, env: NodeJS.ProcessEnv): Config {
+  const clusterName = values['cluster-name']?.trim();
+  if (!clusterName) throw new UsageError('--cluster-name is required');
+  const eksClusterName = values['eks-cluster'];
+  const kubeconfig = values.kubeconfig ?? env.KUBECONFIG;
+  if (!eksClusterName && !kubeconfig) {
+    throw new UsageError('give --kubeconfig (or set KUBECONFIG) or --eks-cluster');
+  }
+  return withDefaults({
+    clusterName,
+    clusterAccess: eksClusterName
+      ? { kind: 'eks', eksClusterName }
+      : { kind: 'kubeconfig-file', path: kubeconfig ?? '' },
+    dryRun: values['dry-run'],
+    onStopped: checked('--on-stopped', values['on-stopped'], onStoppedChoice),
+    outOfServiceTaint: !values['no-taint'],
+    maxActionsPerInvocation: checked('--max-actions', values['max-actions'], maxActionsSetting),
+    maxDeadNodePercent: checked(
+      '--max-dead-node-percent',
+      values['max-dead-node-percent'],
+      maxDeadNodePercentSetting,
+    ),
+    nodeSelector: values['node-selector'],
+  });
+}
+
+/** One line per action as it finishes, on a terminal. */
+function progressOn(stderr: Io['stderr']) {
+  return (record: ActionRecord) => {
+    const target = record.volumeAttachment ?? record.volumeId ?? record.node ?? '';
+    const mark = record.outcome === 'failed' ? '✗' : record.outcome === 'planned' ? '·' : '✓';
+    stderr.write(
+      `  ${mark} ${record.action} ${target} ${record.outcome} (${record.durationMs} ms)\n`,
+    );
+  };
+}
+
 /** Runs the command line; resolves with the exit status. */
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   let args: ReturnType<typeof parse>;
@@ -100,52 +180,15 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     return 0;
   }
   try {
-    const command = positionals[0];
-    if (positionals.length !== 1 || (command !== 'sweep' && command !== 'remediate')) {
-      throw new UsageError(
-        positionals.length === 0
-          ? 'give a command: sweep or remediate'
-          : `unknown command "${positionals.join(' ')}": use sweep or remediate`,
-      );
-    }
+    const { command, instanceIds } = commandOf(positionals, values);
     const output = values.output ?? 'table';
     if (output !== 'table' && output !== 'json') {
       throw new UsageError(`--output must be table or json, not "${output}"`);
     }
-    const instanceIds = values['instance-id'] ?? [];
-    if (command === 'remediate' && instanceIds.length === 0) {
-      throw new UsageError('remediate needs at least one --instance-id');
-    }
-    if (command === 'sweep' && instanceIds.length > 0) {
-      throw new UsageError('--instance-id is for remediate; sweep looks at the whole cluster');
-    }
-    if (!values['cluster-name']) throw new UsageError('--cluster-name is required');
-
-    const kubeconfig = values['eks-cluster'] ? undefined : (values.kubeconfig ?? io.env.KUBECONFIG);
-    const config = loadConfig({
-      CLUSTER_NAME: values['cluster-name'],
-      ...(values['eks-cluster'] ? { EKS_CLUSTER_NAME: values['eks-cluster'] } : {}),
-      ...(kubeconfig ? { KUBECONFIG: kubeconfig } : {}),
-      DRY_RUN: String(values['dry-run'] ?? false),
-      ...(values['on-stopped'] ? { ON_STOPPED: values['on-stopped'] } : {}),
-      OUT_OF_SERVICE_TAINT: String(!values['no-taint']),
-      ...(values['max-actions'] ? { MAX_ACTIONS_PER_INVOCATION: values['max-actions'] } : {}),
-      ...(values['max-dead-node-percent']
-        ? { MAX_DEAD_NODE_PERCENT: values['max-dead-node-percent'] }
-        : {}),
-      ...(values['node-selector'] ? { NODE_SELECTOR: values['node-selector'] } : {}),
-    });
+    const config = configFromFlags(values, io.env);
     if (values.region) process.env.AWS_REGION = values.region;
 
     const showProgress = output === 'table' && io.stderr.isTTY === true;
-    const progress = (record: ActionRecord) => {
-      if (!showProgress) return;
-      const target = record.volumeAttachment ?? record.volumeId ?? record.node ?? '';
-      const mark = record.outcome === 'failed' ? '✗' : record.outcome === 'planned' ? '·' : '✓';
-      io.stderr.write(
-        `  ${mark} ${record.action} ${target} ${record.outcome} (${record.durationMs} ms)\n`,
-      );
-    };
     if (showProgress) io.stderr.write(`${command} of cluster ${config.clusterName}...\n`);
 
     // The CLI prints its own report: no JSON log lines, no metrics.
@@ -160,7 +203,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         logger: { info: silent, warn: silent, error: silent },
         metrics: new Metrics({ namespace: metricsNamespace, serviceName }),
       },
-      { onAction: progress, throwOnFailure: false },
+      { ...(showProgress ? { onAction: progressOn(io.stderr) } : {}), throwOnFailure: false },
     );
     // The command line sends only sweep and remediate requests; anything else is a bug.
     if (result.status === 'skipped' || result.status === 'lifecycle') {

@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { actionCatalogue, actionKinds } from '../functions/shared/contract/actions.ts';
+import { settingDefaults, settingDocs, settingEnv } from '../functions/shared/contract/settings.ts';
 
 const cell = (text: string) => text.replaceAll('|', '\\|');
 
@@ -23,7 +24,21 @@ export function actionsTable(): string {
   ].join('\n');
 }
 
-const tables: ReadonlyMap<string, () => string> = new Map([['actions', actionsTable]]);
+/** The settings table: each setting's variable, default and meaning, from the settings contract. */
+export function settingsTable(): string {
+  const defaults: ReadonlyMap<string, unknown> = new Map(Object.entries(settingDefaults));
+  const rows = Object.entries(settingEnv).map(([key, variable]) => {
+    const docs = settingDocs[key as keyof typeof settingEnv];
+    const fallback = defaults.has(key) ? `\`${String(defaults.get(key))}\`` : docs.withoutDefault;
+    return `| \`${variable}\` | ${fallback ?? 'none'} | ${docs.meaning} |`;
+  });
+  return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
+}
+
+const tables: ReadonlyMap<string, () => string> = new Map([
+  ['actions', actionsTable],
+  ['settings', settingsTable],
+]);
 
 /** README with every generated table written anew. */
 export function withTables(readme: string): string {

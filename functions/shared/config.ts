@@ -1,4 +1,11 @@
 import * as z from 'zod/mini';
+import {
+  type OnStopped,
+  onStoppedChoices,
+  renamedSettings,
+  settingDefaults,
+  settingEnv,
+} from './contract/settings.ts';
 import { ConfigurationError } from './util/errors.ts';
 
 /** How the remediator reaches the Kubernetes API. */
@@ -7,7 +14,7 @@ export type ClusterAccess =
   | { readonly kind: 'kubeconfig-secret'; readonly secretArn: string }
   | { readonly kind: 'kubeconfig-file'; readonly path: string };
 
-export type OnStopped = 'remediate' | 'ignore';
+export type { OnStopped };
 
 /** The settings every function reads from its environment at cold start. */
 export interface Config {
@@ -66,27 +73,46 @@ export interface Config {
 }
 
 // zod/mini: the same checks as zod's chained API, without building every schema method at
-// each cold start (about 20 ms of the functions' import, measured).
-const booleanSetting = (fallback: boolean) =>
-  z.pipe(
-    z.optional(
-      z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' }),
-    ),
-    z.transform((value) => (value === undefined ? fallback : ['true', '1', 'yes'].includes(value))),
+// each cold start (about 20 ms of the functions' import, measured). A setting not given is left
+// undefined here: its default is the settings contract's, applied in one place (withDefaults).
+const booleanSetting = z.pipe(
+  z.optional(z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })),
+  z.transform((value) => (value === undefined ? undefined : ['true', '1', 'yes'].includes(value))),
+);
+
+const secondsSetting = z.pipe(
+  z.optional(
+    z.coerce
+      .number({ error: 'must be a number of seconds' })
+      .check(
+        z.positive({ error: 'must be a number of seconds greater than 0' }),
+        z.maximum(900, { error: 'must be at most 900 seconds (the Lambda maximum)' }),
+      ),
+  ),
+  z.transform((value) => (value === undefined ? undefined : value * 1000)),
+);
+
+/** ON_STOPPED and ON_STOPPED_HIBERNATION_CAPABLE: one of the choices. */
+export const onStoppedChoice = z.enum(onStoppedChoices, {
+  error: `must be ${onStoppedChoices.join(' or ')}`,
+});
+
+const onStoppedSetting = z.optional(onStoppedChoice);
+
+/** MAX_ACTIONS_PER_INVOCATION: a whole number, at least 1. */
+export const maxActionsSetting = z.coerce
+  .number({ error: 'must be a whole number' })
+  .check(
+    z.refine(Number.isInteger, { error: 'must be a whole number' }),
+    z.positive({ error: 'must be at least 1' }),
   );
 
-const seconds = (fallback: number) =>
-  z.pipe(
-    z._default(
-      z.coerce
-        .number({ error: 'must be a number of seconds' })
-        .check(
-          z.positive({ error: 'must be a number of seconds greater than 0' }),
-          z.maximum(900, { error: 'must be at most 900 seconds (the Lambda maximum)' }),
-        ),
-      fallback,
-    ),
-    z.transform((value: number) => value * 1000),
+/** MAX_DEAD_NODE_PERCENT: a percentage. */
+export const maxDeadNodePercentSetting = z.coerce
+  .number({ error: 'must be a percentage' })
+  .check(
+    z.minimum(0, { error: 'must be a percentage from 0 to 100' }),
+    z.maximum(100, { error: 'must be a percentage from 0 to 100' }),
   );
 
 const optionalText = z.pipe(
@@ -95,61 +121,42 @@ const optionalText = z.pipe(
 );
 
 const required = 'is required: the name of the cluster the remediator looks after';
+const env = settingEnv;
 
 const environmentSchema = z.object({
-  CLUSTER_NAME: z.string({ error: required }).check(z.trim(), z.minLength(1, { error: required })),
-  EKS_CLUSTER_NAME: optionalText,
-  KUBECONFIG_SECRET_ARN: optionalText.check(
+  [env.clusterName]: z
+    .string({ error: required })
+    .check(z.trim(), z.minLength(1, { error: required })),
+  [env.eksClusterName]: optionalText,
+  [env.kubeconfigSecretArn]: optionalText.check(
     z.refine((value) => !value || value.startsWith('arn:'), {
       error: 'must be the ARN of a Secrets Manager secret',
     }),
   ),
-  KUBECONFIG: optionalText,
-  DRY_RUN: booleanSetting(false),
-  ON_STOPPED: z._default(
-    z.enum(['remediate', 'ignore'], { error: 'must be remediate or ignore' }),
-    'remediate',
+  [env.kubeconfig]: optionalText,
+  [env.dryRun]: booleanSetting,
+  [env.onStopped]: onStoppedSetting,
+  [env.onStoppedHibernationCapable]: onStoppedSetting,
+  [env.outOfServiceTaint]: booleanSetting,
+  [env.deleteTerminatedNodes]: booleanSetting,
+  [env.resultEventBus]: optionalText,
+  [env.detachTimeoutSeconds]: secondsSetting,
+  [env.forceDetachTimeoutSeconds]: secondsSetting,
+  [env.attacherGraceSeconds]: secondsSetting,
+  [env.evictionGraceSeconds]: secondsSetting,
+  [env.controllerGraceSeconds]: secondsSetting,
+  [env.ec2CatchUpSeconds]: secondsSetting,
+  [env.shutdownWatchSeconds]: secondsSetting,
+  [env.maxActionsPerInvocation]: z.optional(maxActionsSetting),
+  [env.maxDeadNodePercent]: z.optional(maxDeadNodePercentSetting),
+  ...Object.fromEntries(
+    Object.entries(renamedSettings).map(([name, error]) => [
+      name,
+      z.optional(z.undefined({ error })),
+    ]),
   ),
-  ON_STOPPED_HIBERNATION_CAPABLE: z._default(
-    z.enum(['remediate', 'ignore'], { error: 'must be remediate or ignore' }),
-    'ignore',
-  ),
-  OUT_OF_SERVICE_TAINT: booleanSetting(true),
-  DELETE_TERMINATED_NODES: booleanSetting(false),
-  RESULT_EVENT_BUS: optionalText,
-  DETACH_TIMEOUT_SECONDS: seconds(20),
-  FORCE_DETACH_TIMEOUT_SECONDS: seconds(30),
-  ATTACHER_GRACE_SECONDS: seconds(5),
-  EVICTION_GRACE_SECONDS: seconds(5),
-  CONTROLLER_GRACE_SECONDS: seconds(15),
-  EC2_CATCH_UP_SECONDS: seconds(20),
-  SHUTDOWN_WATCH_SECONDS: seconds(60),
-  MAX_ACTIONS_PER_INVOCATION: z._default(
-    z.coerce
-      .number({ error: 'must be a whole number' })
-      .check(
-        z.refine(Number.isInteger, { error: 'must be a whole number' }),
-        z.positive({ error: 'must be at least 1' }),
-      ),
-    100,
-  ),
-  MAX_DEAD_NODE_PERCENT: z._default(
-    z.coerce
-      .number({ error: 'must be a percentage' })
-      .check(
-        z.minimum(0, { error: 'must be a percentage from 0 to 100' }),
-        z.maximum(100, { error: 'must be a percentage from 0 to 100' }),
-      ),
-    50,
-  ),
-  MAX_VOLUMES_PER_INVOCATION: z.optional(
-    z.undefined({
-      error:
-        'was renamed MAX_ACTIONS_PER_INVOCATION: the circuit breaker now counts every destructive action (detaches, VolumeAttachment deletions, taints); set that instead',
-    }),
-  ),
-  NODE_SELECTOR: optionalText,
-  LIFECYCLE_HOOK_NAMES: z.pipe(
+  [env.nodeSelector]: optionalText,
+  [env.lifecycleHookNames]: z.pipe(
     optionalText,
     z.transform((value) =>
       (value ?? '')
@@ -158,62 +165,97 @@ const environmentSchema = z.object({
         .filter(Boolean),
     ),
   ),
-  LIFECYCLE_WAIT_SECONDS: seconds(600),
-  LIFECYCLE_HEARTBEAT_SECONDS: seconds(60),
+  [env.lifecycleWaitSeconds]: secondsSetting,
+  [env.lifecycleHeartbeatSeconds]: secondsSetting,
 });
 
-function clusterAccessFrom(env: z.infer<typeof environmentSchema>): ClusterAccess {
-  const given = [
-    env.EKS_CLUSTER_NAME && 'EKS_CLUSTER_NAME',
-    env.KUBECONFIG_SECRET_ARN && 'KUBECONFIG_SECRET_ARN',
-    env.KUBECONFIG && 'KUBECONFIG',
-  ].filter(Boolean);
-  if (given.length !== 1) {
+type Environment = z.infer<typeof environmentSchema>;
+
+function clusterAccessFrom(given: Environment): ClusterAccess {
+  const ways = [env.eksClusterName, env.kubeconfigSecretArn, env.kubeconfig] as const;
+  const set = ways.filter((name) => given[name]);
+  if (set.length !== 1) {
     throw new ConfigurationError(
-      'invalid configuration: set exactly one of EKS_CLUSTER_NAME (an EKS cluster), ' +
-        'KUBECONFIG_SECRET_ARN (a kubeconfig in Secrets Manager) or KUBECONFIG (a kubeconfig file); ' +
-        (given.length === 0 ? 'none is set' : `${given.join(' and ')} are set`),
+      `invalid configuration: set exactly one of ${env.eksClusterName} (an EKS cluster), ` +
+        `${env.kubeconfigSecretArn} (a kubeconfig in Secrets Manager) or ${env.kubeconfig} (a kubeconfig file); ` +
+        (set.length === 0 ? 'none is set' : `${set.join(' and ')} are set`),
     );
   }
-  if (env.EKS_CLUSTER_NAME) return { kind: 'eks', eksClusterName: env.EKS_CLUSTER_NAME };
-  if (env.KUBECONFIG_SECRET_ARN) {
-    return { kind: 'kubeconfig-secret', secretArn: env.KUBECONFIG_SECRET_ARN };
-  }
-  return { kind: 'kubeconfig-file', path: env.KUBECONFIG ?? '' };
+  const eksClusterName = given[env.eksClusterName];
+  if (eksClusterName) return { kind: 'eks', eksClusterName };
+  const secretArn = given[env.kubeconfigSecretArn];
+  if (secretArn) return { kind: 'kubeconfig-secret', secretArn };
+  return { kind: 'kubeconfig-file', path: given[env.kubeconfig] ?? '' };
+}
+
+const d = settingDefaults;
+
+/** Every setting's default, from the settings contract. */
+const defaults: Omit<Config, 'clusterName' | 'clusterAccess'> = {
+  dryRun: d.dryRun,
+  onStopped: d.onStopped,
+  onStoppedHibernationCapable: d.onStoppedHibernationCapable,
+  outOfServiceTaint: d.outOfServiceTaint,
+  deleteTerminatedNodes: d.deleteTerminatedNodes,
+  resultEventBus: undefined,
+  detachTimeoutMs: d.detachTimeoutSeconds * 1000,
+  forceDetachTimeoutMs: d.forceDetachTimeoutSeconds * 1000,
+  attacherGraceMs: d.attacherGraceSeconds * 1000,
+  evictionGraceMs: d.evictionGraceSeconds * 1000,
+  controllerGraceMs: d.controllerGraceSeconds * 1000,
+  ec2CatchUpMs: d.ec2CatchUpSeconds * 1000,
+  shutdownWatchMs: d.shutdownWatchSeconds * 1000,
+  maxActionsPerInvocation: d.maxActionsPerInvocation,
+  maxDeadNodePercent: d.maxDeadNodePercent,
+  nodeSelector: undefined,
+  lifecycleHookNames: [],
+  lifecycleWaitMs: d.lifecycleWaitSeconds * 1000,
+  lifecycleHeartbeatMs: d.lifecycleHeartbeatSeconds * 1000,
+};
+
+/** The settings given, typed; every other one takes its default. */
+export type ConfigInput = Pick<Config, 'clusterName' | 'clusterAccess'> & {
+  readonly [K in Exclude<keyof Config, 'clusterName' | 'clusterAccess'>]?: Config[K] | undefined;
+};
+
+/** A Config from the settings given (the environment's, or the command line's), with defaults for the rest. */
+export function withDefaults(given: ConfigInput): Config {
+  const set = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
+  return { ...defaults, ...set } as Config;
 }
 
 /**
  * Reads and validates the configuration. Every problem is named in one ConfigurationError, with
  * the variable and what it must be, so one deploy fixes them all.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = environmentSchema.safeParse(env);
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = environmentSchema.safeParse(environment);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
     throw new ConfigurationError(`invalid configuration: ${problems.join('; ')}`);
   }
-  const settings = parsed.data;
-  return {
-    clusterName: settings.CLUSTER_NAME,
-    clusterAccess: clusterAccessFrom(settings),
-    dryRun: settings.DRY_RUN,
-    onStopped: settings.ON_STOPPED,
-    onStoppedHibernationCapable: settings.ON_STOPPED_HIBERNATION_CAPABLE,
-    outOfServiceTaint: settings.OUT_OF_SERVICE_TAINT,
-    deleteTerminatedNodes: settings.DELETE_TERMINATED_NODES,
-    resultEventBus: settings.RESULT_EVENT_BUS,
-    detachTimeoutMs: settings.DETACH_TIMEOUT_SECONDS,
-    forceDetachTimeoutMs: settings.FORCE_DETACH_TIMEOUT_SECONDS,
-    attacherGraceMs: settings.ATTACHER_GRACE_SECONDS,
-    evictionGraceMs: settings.EVICTION_GRACE_SECONDS,
-    controllerGraceMs: settings.CONTROLLER_GRACE_SECONDS,
-    ec2CatchUpMs: settings.EC2_CATCH_UP_SECONDS,
-    shutdownWatchMs: settings.SHUTDOWN_WATCH_SECONDS,
-    maxActionsPerInvocation: settings.MAX_ACTIONS_PER_INVOCATION,
-    maxDeadNodePercent: settings.MAX_DEAD_NODE_PERCENT,
-    nodeSelector: settings.NODE_SELECTOR,
-    lifecycleHookNames: settings.LIFECYCLE_HOOK_NAMES,
-    lifecycleWaitMs: settings.LIFECYCLE_WAIT_SECONDS,
-    lifecycleHeartbeatMs: settings.LIFECYCLE_HEARTBEAT_SECONDS,
-  };
+  const given = parsed.data;
+  return withDefaults({
+    clusterName: given[env.clusterName],
+    clusterAccess: clusterAccessFrom(given),
+    dryRun: given[env.dryRun],
+    onStopped: given[env.onStopped],
+    onStoppedHibernationCapable: given[env.onStoppedHibernationCapable],
+    outOfServiceTaint: given[env.outOfServiceTaint],
+    deleteTerminatedNodes: given[env.deleteTerminatedNodes],
+    resultEventBus: given[env.resultEventBus],
+    detachTimeoutMs: given[env.detachTimeoutSeconds],
+    forceDetachTimeoutMs: given[env.forceDetachTimeoutSeconds],
+    attacherGraceMs: given[env.attacherGraceSeconds],
+    evictionGraceMs: given[env.evictionGraceSeconds],
+    controllerGraceMs: given[env.controllerGraceSeconds],
+    ec2CatchUpMs: given[env.ec2CatchUpSeconds],
+    shutdownWatchMs: given[env.shutdownWatchSeconds],
+    maxActionsPerInvocation: given[env.maxActionsPerInvocation],
+    maxDeadNodePercent: given[env.maxDeadNodePercent],
+    nodeSelector: given[env.nodeSelector],
+    lifecycleHookNames: given[env.lifecycleHookNames],
+    lifecycleWaitMs: given[env.lifecycleWaitSeconds],
+    lifecycleHeartbeatMs: given[env.lifecycleHeartbeatSeconds],
+  });
 }

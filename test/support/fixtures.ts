@@ -30,12 +30,14 @@ import {
   type V1Toleration,
   type V1VolumeAttachment,
 } from '@kubernetes/client-node';
-import { providerIdFor } from '../../functions/shared/identity/aws-ids.ts';
 import {
-  attacherFinalizerOf,
   csiNodeIdAnnotation,
   ebsCsiAttacher,
   eksAutoModeEbsAttacher,
+} from '../../functions/shared/contract/kubernetes-identity.ts';
+import { providerIdFor } from '../../functions/shared/identity/aws-ids.ts';
+import {
+  attacherFinalizerOf,
   volumeAttachmentName,
 } from '../../functions/shared/identity/volume-attachment-name.ts';
 import { stopInstance, terminateInstance, volumeState } from './ec2-instances.ts';

@@ -1,7 +1,7 @@
 // Runs in a fresh Node.js process: imports a built function bundle, invokes its handler once
 // with the event read from stdin, and prints the result as the last line of stdout, the way
 // the Lambda runtime would call it (a minimal context, environment from the parent).
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 /**
@@ -22,7 +22,22 @@ function peakRssKiB(): number {
 const bundle = process.argv[2];
 if (!bundle) throw new Error('usage: invoke-bundle.ts <dist/<function>/index.mjs>');
 const event = JSON.parse(readFileSync(0, 'utf8'));
-const { handler } = await import(pathToFileURL(bundle).href);
+/**
+ * The bundle's handler. A bundle whose import throws (its configuration checked at cold start)
+ * is reported as Lambda reports a failed init, by the error's name and message: Node's own report
+ * of an uncaught error prints the whole throwing source line first, and a minified line can be
+ * longer than a pipe holds, so the message after it is lost when the process exits.
+ */
+async function loadHandler(path: string) {
+  try {
+    return (await import(pathToFileURL(path).href)).handler;
+  } catch (error) {
+    writeSync(2, `${(error as Error).name}: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+}
+
+const handler = await loadHandler(bundle);
 // The deployed node-loss function's timeout, counting down like Lambda's clock.
 const timeoutMs = Number(process.env.TEST_LAMBDA_TIMEOUT_MS ?? 120_000);
 const cutOffAt = Date.now() + timeoutMs;

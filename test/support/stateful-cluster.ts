@@ -28,11 +28,11 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { providerIdFor } from '../../functions/shared/identity/aws-ids.ts';
 import {
   ebsCsiAttacher,
   eksAutoModeEbsAttacher,
-} from '../../functions/shared/identity/volume-attachment-name.ts';
+} from '../../functions/shared/contract/kubernetes-identity.ts';
+import { providerIdFor } from '../../functions/shared/identity/aws-ids.ts';
 import { cloudNodeLifecycleLabel } from './aws-cloud-controller.ts';
 import { reuseAddressPath } from './ec2-as-it-behaves/index.ts';
 import { stopInstance, terminateInstance, volumeState } from './ec2-instances.ts';

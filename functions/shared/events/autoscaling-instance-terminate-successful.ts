@@ -1,7 +1,9 @@
 // Sample: events/autoscaling-instance-terminate-successful.json
 // {"source":"aws.autoscaling","detail-type":"EC2 Instance Terminate Successful",
 //  "detail":{"AutoScalingGroupName":"eks-workers","EC2InstanceId":"i-1234567890abcdef0",...}}
+
 import * as z from 'zod/mini';
+import { eventSources } from '../contract/event-sources.ts';
 import { type EventParser, instanceIdSchema, malformed, type Request, shown } from './types.ts';
 
 const detailSchema = z.object({
@@ -12,8 +14,7 @@ const detailSchema = z.object({
 const kind = 'autoscaling-instance-terminate-successful';
 
 export const autoScalingInstanceTerminateSuccessful: EventParser = {
-  source: 'aws.autoscaling',
-  detailType: 'EC2 Instance Terminate Successful',
+  ...eventSources.autoScalingTerminateSuccessful,
   parse(event): Request {
     const detail = detailSchema.safeParse(event.detail);
     if (!detail.success) return malformed(kind, detail.error);

@@ -3,7 +3,9 @@
 //  "detail":{"LifecycleActionToken":"...","AutoScalingGroupName":"eks-workers",
 //   "LifecycleHookName":"ebs-volume-remediator","EC2InstanceId":"i-...",
 //   "LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING"}}
+
 import * as z from 'zod/mini';
+import { eventSources } from '../contract/event-sources.ts';
 import { type EventParser, instanceIdSchema, malformed, type Request, shown } from './types.ts';
 
 const detailSchema = z.object({
@@ -17,8 +19,7 @@ const detailSchema = z.object({
 const kind = 'autoscaling-lifecycle-action';
 
 export const autoScalingLifecycleAction: EventParser = {
-  source: 'aws.autoscaling',
-  detailType: 'EC2 Instance-terminate Lifecycle Action',
+  ...eventSources.autoScalingTerminateLifecycleAction,
   parse(event, config): Request {
     const detail = detailSchema.safeParse(event.detail);
     if (!detail.success) return malformed(kind, detail.error);

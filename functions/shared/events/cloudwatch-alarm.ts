@@ -3,7 +3,9 @@
 // alarm data: {"alarmName":"...","state":{"value":"ALARM",...},"configuration":{"metrics":[
 //   {"metricStat":{"metric":{"namespace":"AWS/EC2","name":"StatusCheckFailed",
 //    "dimensions":{"InstanceId":"i-..."}}}}]}}
+
 import * as z from 'zod/mini';
+import { eventSources } from '../contract/event-sources.ts';
 import { isInstanceId } from '../identity/aws-ids.ts';
 import type { EventParser, Request } from './types.ts';
 import { malformed, shown } from './types.ts';
@@ -67,14 +69,14 @@ function fromAlarmData(data: unknown, eventTime: Date | undefined): Request {
 
 /** The EventBridge "CloudWatch Alarm State Change" event. */
 export const cloudWatchAlarmStateChange: EventParser = {
-  source: 'aws.cloudwatch',
-  detailType: 'CloudWatch Alarm State Change',
+  ...eventSources.cloudWatchAlarmStateChange,
   parse: (event) => fromAlarmData(event.detail, new Date(event.time)),
 };
 
 /** The payload of an alarm's Lambda action: no detail-type, the alarm under `alarmData`. */
 export function cloudWatchAlarmActionPayload(input: Record<string, unknown>): Request | undefined {
-  if (input.source !== 'aws.cloudwatch' || !('alarmData' in input)) return undefined;
+  if (input.source !== eventSources.cloudWatchAlarmStateChange.source || !('alarmData' in input))
+    return undefined;
   const time = typeof input.time === 'string' ? new Date(input.time) : undefined;
   return fromAlarmData(input.alarmData, time && !Number.isNaN(time.getTime()) ? time : undefined);
 }

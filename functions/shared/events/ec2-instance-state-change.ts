@@ -1,7 +1,9 @@
 // Sample: events/ec2-instance-state-change-terminated.json
 // {"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification",
 //  "time":"2021-11-11T21:29:54Z","detail":{"instance-id":"i-1234567890abcdef0","state":"terminated"}}
+
 import * as z from 'zod/mini';
+import { eventSources } from '../contract/event-sources.ts';
 import { type EventParser, instanceIdSchema, malformed, type Request } from './types.ts';
 
 const detailSchema = z.object({
@@ -12,8 +14,7 @@ const detailSchema = z.object({
 const kind = 'ec2-instance-state-change';
 
 export const ec2InstanceStateChange: EventParser = {
-  source: 'aws.ec2',
-  detailType: 'EC2 Instance State-change Notification',
+  ...eventSources.ec2InstanceStateChange,
   parse(event, config): Request {
     const detail = detailSchema.safeParse(event.detail);
     if (!detail.success) return malformed(kind, detail.error);

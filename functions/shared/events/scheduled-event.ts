@@ -1,10 +1,10 @@
 // Sample: events/scheduled-event.json
 // {"source":"aws.events","detail-type":"Scheduled Event","time":"...","detail":{}}
+import { eventSources } from '../contract/event-sources.ts';
 import type { EventParser, Request } from './types.ts';
 
 export const scheduledEvent: EventParser = {
-  source: 'aws.events',
-  detailType: 'Scheduled Event',
+  ...eventSources.scheduledEvent,
   parse(event): Request {
     return {
       type: 'sweep',

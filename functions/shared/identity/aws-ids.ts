@@ -4,6 +4,8 @@
  * detaching a volume that is not ours.
  */
 
+import { awsScheme } from '../contract/kubernetes-identity.ts';
+
 const instanceIdPattern = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 const volumeIdPattern = /^vol-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 
@@ -20,14 +22,14 @@ export function isVolumeId(value: string): boolean {
  * `aws:///<zone>/<instance-id>` (older clusters: `aws://<zone>/<instance-id>`).
  */
 export function instanceIdFromProviderId(providerId: string | undefined): string | undefined {
-  if (!providerId?.startsWith('aws://')) return undefined;
-  const last = providerId.slice('aws://'.length).split('/').pop() ?? '';
+  if (!providerId?.startsWith(awsScheme)) return undefined;
+  const last = providerId.slice(awsScheme.length).split('/').pop() ?? '';
   return isInstanceId(last) ? last : undefined;
 }
 
 /** The `spec.providerID` the AWS cloud provider gives the Node of an instance. */
 export function providerIdFor(zone: string, instanceId: string): string {
-  return `aws:///${zone}/${instanceId}`;
+  return `${awsScheme}/${zone}/${instanceId}`;
 }
 
 /**
@@ -36,8 +38,8 @@ export function providerIdFor(zone: string, instanceId: string): string {
  */
 export function parseEbsVolumeId(reference: string | undefined): string | undefined {
   if (!reference) return undefined;
-  const candidate = reference.startsWith('aws://')
-    ? (reference.slice('aws://'.length).split('/').pop() ?? '')
+  const candidate = reference.startsWith(awsScheme)
+    ? (reference.slice(awsScheme.length).split('/').pop() ?? '')
     : reference;
   return isVolumeId(candidate) ? candidate : undefined;
 }

@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
+import {
+  attacherFinalizerPrefix,
+  ebsAttachers as ebsAttacherNames,
+  ebsCsiAttacher,
+} from '../contract/kubernetes-identity.ts';
 
-/** The attacher of CSI EBS volumes, and of in-tree `kubernetes.io/aws-ebs` volumes migrated to CSI. */
-export const ebsCsiAttacher = 'ebs.csi.aws.com';
-
-/** EKS Auto Mode's EBS driver: its StorageClasses name it as provisioner. */
-export const eksAutoModeEbsAttacher = 'ebs.csi.eks.amazonaws.com';
-
-const ebsAttachers: ReadonlySet<string> = new Set([ebsCsiAttacher, eksAutoModeEbsAttacher]);
+const ebsAttachers: ReadonlySet<string> = new Set(ebsAttacherNames);
 
 /** Whether a CSI driver (a VolumeAttachment's attacher, a PV's driver) attaches EBS volumes. */
 export function isEbsAttacher(driver: string | undefined): boolean {
@@ -18,14 +17,11 @@ export function isEbsAttacher(driver: string | undefined): boolean {
  * `external-attacher/` and the driver's name with its dots as dashes.
  */
 export function attacherFinalizerOf(attacher: string): string {
-  return `external-attacher/${attacher.replaceAll('.', '-')}`;
+  return `${attacherFinalizerPrefix}${attacher.replaceAll('.', '-')}`;
 }
 
 /** The finalizer the external-attacher puts on the VolumeAttachments it handles. */
 export const ebsCsiAttacherFinalizer = attacherFinalizerOf(ebsCsiAttacher);
-
-/** The annotation in which the external-attacher records the CSI node id: the instance id. */
-export const csiNodeIdAnnotation = 'csi.alpha.kubernetes.io/node-id';
 
 /**
  * The name Kubernetes gives the VolumeAttachment of a CSI volume on a node:

@@ -6,8 +6,13 @@ import type {
   V1Taint,
   V1VolumeAttachment,
 } from '@kubernetes/client-node';
+import {
+  csiNodeIdAnnotation,
+  nodeLeaseNamespace,
+  taintEvictionReason,
+} from '../contract/kubernetes-identity.ts';
 import { parseEbsVolumeId } from '../identity/aws-ids.ts';
-import { csiNodeIdAnnotation, isEbsAttacher } from '../identity/volume-attachment-name.ts';
+import { isEbsAttacher } from '../identity/volume-attachment-name.ts';
 import { cutOffReached, cutOffSignal, cutOffText } from '../lambda/invocation-cut-off.ts';
 import type { AttachmentFacts, NodeFacts, PodFacts, Taint } from '../remediation/facts.ts';
 import type { KubernetesPort, NodeChange } from '../remediation/ports.ts';
@@ -142,9 +147,6 @@ function attachmentFacts(attachment: V1VolumeAttachment): AttachmentFacts {
   };
 }
 
-/** The reason the taint-eviction controller gives its DisruptionTarget condition. */
-const taintEvictionReason = 'DeletionByTaintManager';
-
 function podFacts(pod: V1Pod): PodFacts {
   const deleting = pod.metadata?.deletionTimestamp !== undefined;
   const evicted = (pod.status?.conditions ?? []).some(
@@ -190,7 +192,7 @@ const nodes = '/api/v1/nodes';
 const pods = '/api/v1/pods';
 const persistentVolumes = '/api/v1/persistentvolumes';
 const volumeAttachments = '/apis/storage.k8s.io/v1/volumeattachments';
-const nodeLeases = '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases';
+const nodeLeases = `/apis/coordination.k8s.io/v1/namespaces/${nodeLeaseNamespace}/leases`;
 const named = (collection: string, name: string) => `${collection}/${encodeURIComponent(name)}`;
 const namespacedPod = (namespace: string, name: string) =>
   `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`;

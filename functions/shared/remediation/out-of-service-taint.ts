@@ -1,4 +1,5 @@
 /** The out-of-service taint of Kubernetes non-graceful node shutdown (KEP-2268), as this project uses it. */
+import { outOfServiceTaintKey, outOfServiceTaintValue } from '../contract/kubernetes-identity.ts';
 import type { NodeFacts, Taint } from './facts.ts';
 
 /**
@@ -6,8 +7,8 @@ import type { NodeFacts, Taint } from './facts.ts';
  * that only a taint this project added is lifted when the instance runs again.
  */
 export const outOfServiceTaint: Taint = {
-  key: 'node.kubernetes.io/out-of-service',
-  value: 'ebs-volume-remediator',
+  key: outOfServiceTaintKey,
+  value: outOfServiceTaintValue,
   effect: 'NoExecute',
 };
 

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   ebsCsiAttacher,
   eksAutoModeEbsAttacher,
-} from '../../../functions/shared/identity/volume-attachment-name.ts';
+} from '../../../functions/shared/contract/kubernetes-identity.ts';
 import {
   actionsDone,
   deathAndRecovery,

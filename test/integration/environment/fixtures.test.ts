@@ -3,6 +3,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   csiNodeIdAnnotation,
   ebsCsiAttacher,
+} from '../../../functions/shared/contract/kubernetes-identity.ts';
+import {
   ebsCsiAttacherFinalizer,
   volumeAttachmentName,
 } from '../../../functions/shared/identity/volume-attachment-name.ts';

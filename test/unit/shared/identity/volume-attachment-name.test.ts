@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { ebsCsiAttacher } from '../../../../functions/shared/contract/kubernetes-identity.ts';
 import {
   attacherFinalizerOf,
-  ebsCsiAttacher,
   isEbsAttacher,
   volumeAttachmentName,
 } from '../../../../functions/shared/identity/volume-attachment-name.ts';

@@ -1,0 +1,42 @@
+/**
+ * How Kubernetes and the EBS CSI driver name what the remediator looks for: the names it matches
+ * objects by. Read by the functions, the construct, the test clusters and the benchmarks, so
+ * that they cannot drift apart. Constants only.
+ */
+
+/** The attacher of CSI EBS volumes, and of in-tree `kubernetes.io/aws-ebs` volumes migrated to CSI. */
+export const ebsCsiAttacher = 'ebs.csi.aws.com';
+
+/** EKS Auto Mode's EBS driver: its StorageClasses name it as provisioner. */
+export const eksAutoModeEbsAttacher = 'ebs.csi.eks.amazonaws.com';
+
+/** Every driver that attaches EBS volumes. */
+export const ebsAttachers: readonly string[] = [ebsCsiAttacher, eksAutoModeEbsAttacher];
+
+/**
+ * The prefix of the finalizer the external-attacher puts on the VolumeAttachments of a driver:
+ * it is followed by the driver's name with its dots as dashes.
+ */
+export const attacherFinalizerPrefix = 'external-attacher/';
+
+/** The annotation in which the external-attacher records the CSI node id: the instance id. */
+export const csiNodeIdAnnotation = 'csi.alpha.kubernetes.io/node-id';
+
+/**
+ * The scheme of the AWS cloud provider's `spec.providerID` (`aws:///<zone>/<instance-id>`; older
+ * clusters `aws://<zone>/<instance-id>`) and of an in-tree volume id (`aws://<zone>/vol-...`).
+ * A CSI volume handle is the bare `vol-...`.
+ */
+export const awsScheme = 'aws://';
+
+/** The taint of Kubernetes non-graceful node shutdown (KEP-2268). */
+export const outOfServiceTaintKey = 'node.kubernetes.io/out-of-service';
+
+/** The value of the out-of-service taint this project adds: it marks the taint as ours. */
+export const outOfServiceTaintValue = 'ebs-volume-remediator';
+
+/** The namespace of the kubelets' Leases. */
+export const nodeLeaseNamespace = 'kube-node-lease';
+
+/** The reason the taint-eviction controller gives the pod's DisruptionTarget condition before its delete. */
+export const taintEvictionReason = 'DeletionByTaintManager';

@@ -1,0 +1,158 @@
+/**
+ * The functions' settings: each one's environment variable and default. config.ts reads them,
+ * the construct sets them, the command line's defaults are these, README's table is written from
+ * them (`npm run docs`). Constants only.
+ */
+
+/** The environment variable of each setting. */
+export const settingEnv = {
+  clusterName: 'CLUSTER_NAME',
+  eksClusterName: 'EKS_CLUSTER_NAME',
+  kubeconfigSecretArn: 'KUBECONFIG_SECRET_ARN',
+  kubeconfig: 'KUBECONFIG',
+  dryRun: 'DRY_RUN',
+  onStopped: 'ON_STOPPED',
+  onStoppedHibernationCapable: 'ON_STOPPED_HIBERNATION_CAPABLE',
+  outOfServiceTaint: 'OUT_OF_SERVICE_TAINT',
+  deleteTerminatedNodes: 'DELETE_TERMINATED_NODES',
+  resultEventBus: 'RESULT_EVENT_BUS',
+  detachTimeoutSeconds: 'DETACH_TIMEOUT_SECONDS',
+  forceDetachTimeoutSeconds: 'FORCE_DETACH_TIMEOUT_SECONDS',
+  attacherGraceSeconds: 'ATTACHER_GRACE_SECONDS',
+  evictionGraceSeconds: 'EVICTION_GRACE_SECONDS',
+  controllerGraceSeconds: 'CONTROLLER_GRACE_SECONDS',
+  ec2CatchUpSeconds: 'EC2_CATCH_UP_SECONDS',
+  shutdownWatchSeconds: 'SHUTDOWN_WATCH_SECONDS',
+  maxActionsPerInvocation: 'MAX_ACTIONS_PER_INVOCATION',
+  maxDeadNodePercent: 'MAX_DEAD_NODE_PERCENT',
+  nodeSelector: 'NODE_SELECTOR',
+  lifecycleHookNames: 'LIFECYCLE_HOOK_NAMES',
+  lifecycleWaitSeconds: 'LIFECYCLE_WAIT_SECONDS',
+  lifecycleHeartbeatSeconds: 'LIFECYCLE_HEARTBEAT_SECONDS',
+} as const;
+
+/** What a stopped instance gets: remediated, or left alone. */
+export const onStoppedChoices = ['remediate', 'ignore'] as const;
+
+export type OnStopped = (typeof onStoppedChoices)[number];
+
+/** The default of each setting that has one. */
+export const settingDefaults = {
+  dryRun: false,
+  onStopped: 'remediate',
+  onStoppedHibernationCapable: 'ignore',
+  outOfServiceTaint: true,
+  deleteTerminatedNodes: false,
+  detachTimeoutSeconds: 20,
+  forceDetachTimeoutSeconds: 30,
+  attacherGraceSeconds: 5,
+  evictionGraceSeconds: 5,
+  controllerGraceSeconds: 15,
+  ec2CatchUpSeconds: 20,
+  shutdownWatchSeconds: 60,
+  maxActionsPerInvocation: 100,
+  maxDeadNodePercent: 50,
+  lifecycleWaitSeconds: 600,
+  lifecycleHeartbeatSeconds: 60,
+} as const satisfies Partial<Record<keyof typeof settingEnv, unknown>>;
+
+/** A setting that was renamed: its old variable is rejected with a message that says so. */
+export const renamedSettings = {
+  MAX_VOLUMES_PER_INVOCATION:
+    'was renamed MAX_ACTIONS_PER_INVOCATION: the circuit breaker now counts every destructive action (detaches, VolumeAttachment deletions, taints); set that instead',
+} as const;
+
+/** What each setting means, and what stands in the default column where it has no default value: README's table. */
+export const settingDocs: Record<
+  keyof typeof settingEnv,
+  { readonly meaning: string; readonly withoutDefault?: string }
+> = {
+  clusterName: {
+    meaning:
+      'the cluster whose instances and volumes may be touched (tag `kubernetes.io/cluster/<name>`, `eks:cluster-name`, `KubernetesCluster`)',
+    withoutDefault: 'required',
+  },
+  eksClusterName: {
+    meaning:
+      'reach an EKS cluster: DescribeCluster and a presigned STS token, renewed before it expires',
+    withoutDefault: 'one of three',
+  },
+  kubeconfigSecretArn: {
+    meaning: 'reach a cluster through a kubeconfig stored as text in Secrets Manager',
+    withoutDefault: 'one of three',
+  },
+  kubeconfig: {
+    meaning: 'reach a cluster through a kubeconfig file (local runs, tests)',
+    withoutDefault: 'one of three',
+  },
+  dryRun: {
+    meaning: 'report every action, do none; a manual invoke can also ask with `"dryRun": true`',
+  },
+  onStopped: {
+    meaning: '`ignore` leaves stopped instances alone',
+  },
+  onStoppedHibernationCapable: {
+    meaning:
+      '`remediate` frees the volumes of a stopped instance configured for hibernation too (see the safety list: one that did hibernate resumes with its mounts)',
+  },
+  outOfServiceTaint: {
+    meaning:
+      "taint the Node of a stopped or terminated instance out-of-service and evict its pods; with `false` nothing is evicted, and the volumes that pods of the dead Node use are left to Kubernetes' own timers (freeing them would only make the attach/detach controller attach them back)",
+  },
+  deleteTerminatedNodes: {
+    meaning:
+      'delete the Node of a terminated instance once its pods and volumes are free; for clusters without a cloud node lifecycle (EKS has one), where that Node otherwise stays NotReady for good. Needs `infra/kubernetes/rbac-delete-nodes.yaml`',
+  },
+  resultEventBus: {
+    meaning: 'EventBridge bus (name or ARN) for result events',
+    withoutDefault: 'none',
+  },
+  detachTimeoutSeconds: {
+    meaning: 'wait for a plain detach before forcing',
+  },
+  forceDetachTimeoutSeconds: {
+    meaning: 'wait for a forced detach before failing (and retrying the event)',
+  },
+  attacherGraceSeconds: {
+    meaning: 'wait for the external-attacher before removing its finalizer',
+  },
+  evictionGraceSeconds: {
+    meaning:
+      "wait this long for the taint-eviction controller's delete of a dead Node's pod; after it, the pod is deleted gracefully by `uid` (never force-deleted before that controller's delete), left to PodGC, and the invocation fails for Lambda's retry",
+  },
+  controllerGraceSeconds: {
+    meaning:
+      "wait for the attach/detach controller and the attacher to free a fenced Node's volumes before freeing them itself",
+  },
+  ec2CatchUpSeconds: {
+    meaning:
+      'how long DescribeInstances may lag behind the state an event announced (EC2 is eventually consistent) before the invocation fails and Lambda retries the event',
+  },
+  shutdownWatchSeconds: {
+    meaning:
+      'how long an instance that is shutting down (a `shutting-down` or Auto Scaling "Terminate Successful" event) is watched for `terminated` before it is reported `waiting`',
+  },
+  maxActionsPerInvocation: {
+    meaning:
+      'circuit breaker: more destructive actions (detaches, VolumeAttachment deletions, taints, Node deletions; not pods) than this in one invocation (or one sweep), and it refuses; it replaces `MAX_VOLUMES_PER_INVOCATION`, which is now rejected with a message that says so',
+  },
+  maxDeadNodePercent: {
+    meaning:
+      "circuit breaker: more of the cluster's Nodes than this share (%) looking dead at once (NotReady, or being remediated), and it refuses",
+  },
+  nodeSelector: {
+    meaning: 'sweep only: limit it to the Nodes matching this label selector',
+    withoutDefault: 'none',
+  },
+  lifecycleHookNames: {
+    meaning: 'lifecycle only: the hooks it may complete, comma-separated',
+    withoutDefault: 'required by lifecycle',
+  },
+  lifecycleWaitSeconds: {
+    meaning: "lifecycle only: how long to wait for the node's VolumeAttachments",
+  },
+  lifecycleHeartbeatSeconds: {
+    meaning:
+      "lifecycle only: the longest gap between heartbeats; shorter when the hook's own heartbeat timeout asks for it (half of it)",
+  },
+};

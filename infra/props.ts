@@ -1,0 +1,234 @@
+/**
+ * The construct's props: what a user of the construct sets. Each prop's default is said with
+ * `@default`; a default shared with the functions is the settings contract's.
+ */
+import type {
+  aws_cloudwatch as cloudwatch,
+  Duration,
+  aws_ec2 as ec2,
+  aws_events as events,
+  aws_kms as kms,
+  aws_logs as logs,
+  aws_secretsmanager as secretsmanager,
+  aws_sns as sns,
+} from 'aws-cdk-lib';
+import type { OnStopped } from '../functions/shared/contract/settings.ts';
+
+/** A terminate lifecycle hook the remediator uses to detach volumes before scale-in ends. */
+export interface LifecycleHookProps {
+  /** The hook's name; events of any other hook are left alone. */
+  readonly hookName: string;
+  /** The Auto Scaling groups whose hook of that name the remediator may complete. */
+  readonly autoScalingGroupNames: string[];
+  /**
+   * Create the hook on those groups (otherwise they must have it already).
+   * @default false
+   */
+  readonly createHooks?: boolean;
+  /**
+   * The hook's heartbeat timeout (when created); heartbeats go out three times as often.
+   * @default 5 minutes
+   */
+  readonly heartbeatTimeout?: Duration;
+  /**
+   * How long to wait for the node's VolumeAttachments before completing anyway.
+   * @default 10 minutes
+   */
+  readonly waitBudget?: Duration;
+}
+
+export interface EbsVolumeRemediatorProps {
+  /**
+   * The Kubernetes cluster whose dead nodes' volumes are freed. IAM lets volumes be detached
+   * only from instances tagged for it (`kubernetes.io/cluster/<name>`, `eks:cluster-name`,
+   * `KubernetesCluster`); the function detaches only volumes a PersistentVolume or
+   * VolumeAttachment of the cluster names.
+   */
+  readonly clusterName: string;
+
+  /**
+   * The EKS cluster to reach through DescribeCluster and an IAM token.
+   * @default clusterName, unless `kubeconfigSecret` is given
+   */
+  readonly eksClusterName?: string;
+
+  /**
+   * For clusters that are not EKS: a Secrets Manager secret holding a kubeconfig (as text)
+   * whose user is in the Kubernetes group `ebs-volume-remediator`.
+   * @default none: the cluster is reached as an EKS cluster
+   */
+  readonly kubeconfigSecret?: secretsmanager.ISecret;
+
+  /**
+   * The customer managed KMS key that encrypts `kubeconfigSecret`, when the secret was imported
+   * without it (a secret created in the same app carries its key already).
+   * @default the secret's own key, or the AWS managed key of Secrets Manager
+   */
+  readonly kubeconfigSecretKey?: kms.IKey;
+
+  /**
+   * Create an EKS access entry that maps the function's role to the Kubernetes group
+   * `ebs-volume-remediator` (the cluster's authentication mode must include API).
+   * @default true for EKS clusters
+   */
+  readonly createAccessEntry?: boolean;
+
+  /**
+   * The VPC to run the functions in, for a cluster whose API endpoint is private.
+   * @default none: the functions run outside any VPC
+   */
+  readonly vpc?: ec2.IVpc;
+
+  /**
+   * The subnets in `vpc`. They need a route (NAT, or interface VPC endpoints) to the APIs the
+   * functions call: EC2, EventBridge (with a result bus), EKS (for EKS clusters), Secrets Manager
+   * (for a kubeconfig secret) and Auto Scaling (for the lifecycle function). Not STS: the EKS
+   * token is a URL presigned locally, which the cluster, not the function, calls.
+   * @default the VPC's private subnets with egress
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+
+  /**
+   * Security groups for the functions in `vpc`; the cluster's API must accept HTTPS from them.
+   * @default one new security group with all outbound traffic allowed
+   */
+  readonly securityGroups?: ec2.ISecurityGroup[];
+
+  /**
+   * Report what would be done and do nothing.
+   * @default false
+   */
+  readonly dryRun?: boolean;
+
+  /**
+   * X-Ray active tracing of the functions and their AWS calls. Off by default: loading the
+   * tracer adds about 100 ms to every cold start, and every EC2 state change in the account
+   * invokes node-loss.
+   * @default false
+   */
+  readonly tracing?: boolean;
+
+  /**
+   * What to do for a stopped instance: free its volumes, or leave it alone.
+   * @default 'remediate'
+   */
+  readonly onStopped?: OnStopped;
+
+  /**
+   * What to do for a stopped instance configured for hibernation: leave it alone (it may have
+   * hibernated, and would resume with its memory and mounts), or free its volumes too.
+   * @default 'ignore'
+   */
+  readonly onStoppedHibernationCapable?: OnStopped;
+
+  /**
+   * Taint the Node of a stopped or terminated instance `node.kubernetes.io/out-of-service:NoExecute`
+   * (Kubernetes 1.28+) and force-delete its pods, so the replacement pods get their volumes in
+   * seconds; the taint is lifted when the instance runs again.
+   * @default true
+   */
+  readonly outOfServiceTaint?: boolean;
+
+  /**
+   * Delete the Node of a terminated instance once its pods and volumes are free: for clusters
+   * with no cloud node lifecycle (EKS has one), where that Node would stay NotReady for good.
+   * Needs `infra/kubernetes/rbac-delete-nodes.yaml` applied beside `rbac.yaml`.
+   * @default false
+   */
+  readonly deleteTerminatedNodes?: boolean;
+
+  /**
+   * The bus that receives one result event per instance acted on.
+   * @default none: no result events
+   */
+  readonly resultEventBus?: events.IEventBus;
+
+  /**
+   * The circuit breaker: more destructive actions (detaches, VolumeAttachment deletions, taints)
+   * than this in one invocation or sweep, and it refuses and raises its alarm.
+   * @default 100
+   */
+  readonly maxActionsPerInvocation?: number;
+
+  /**
+   * The circuit breaker: more than this share (%) of the cluster's Nodes looking dead at once,
+   * and it refuses (like Medik8s' minHealthy). A one-node cluster is always above it.
+   * @default 50
+   */
+  readonly maxDeadNodePercent?: number;
+
+  /**
+   * How many node-loss invocations run at once (reserved concurrency); more events wait in
+   * Lambda's queue (up to an hour). When a zone goes down, 100+ events arrive together: 10 at a
+   * time keeps EC2 under its throttling and the kube-apiserver under a steady load, and still
+   * finished 50 dead nodes in the benchmark (BENCHMARKS.md, "Zone outage"). `null` reserves
+   * none (an account whose concurrency limit is under 110 cannot reserve any).
+   * @default 10
+   */
+  readonly nodeLossReservedConcurrency?: number | null;
+
+  /**
+   * A label selector that limits the sweep to some Nodes, such as one node group.
+   * @default every Node
+   */
+  readonly sweepNodeSelector?: string;
+
+  /**
+   * When the sweep runs; `null` for no schedule (manual invokes and alarms only).
+   * @default every 15 minutes
+   */
+  readonly sweepSchedule?: events.Schedule | null;
+
+  /**
+   * Dry-run for the scheduled sweep only, for example to watch it before letting it act.
+   * @default the same as `dryRun`
+   */
+  readonly sweepDryRun?: boolean;
+
+  /**
+   * Alarms whose entering ALARM triggers the sweep function: an alarm on a metric with an
+   * `InstanceId` dimension (an EC2 status check) remediates that instance, any other alarm
+   * (pods stuck on Multi-Attach errors) sweeps the cluster. An alarm can also invoke the sweep
+   * function directly as its Lambda action.
+   * @default none
+   */
+  readonly sweepAlarms?: cloudwatch.IAlarm[];
+
+  /**
+   * Use a terminate lifecycle hook of Auto Scaling groups: hold scale-in until the node's
+   * VolumeAttachments are gone (drained by whatever drains it), then complete with CONTINUE.
+   * @default none: scale-in is cleaned up after termination by node-loss
+   */
+  readonly lifecycleHook?: LifecycleHookProps;
+
+  /**
+   * The topic the alarms notify.
+   * @default a new KMS-encrypted topic
+   */
+  readonly alarmTopic?: sns.ITopic;
+
+  /**
+   * An e-mail address subscribed to the alarm topic.
+   * @default no subscription
+   */
+  readonly alarmEmail?: string;
+
+  /**
+   * How long the functions' logs are kept.
+   * @default one month
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * The folder holding the built bundles (`<folder>/node-loss/index.mjs`), as `npm run build`
+   * writes them.
+   * @default the repository's dist/
+   */
+  readonly bundleDir?: string;
+}
+
+/**
+ * Deploys ebs-volume-remediator for one cluster: the node-loss and sweep functions, their
+ * EventBridge rules and schedule, least-privilege IAM, a dead-letter queue, alarms and a
+ * dashboard.
+ */

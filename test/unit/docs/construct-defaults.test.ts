@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { settingDefaults } from '../../../functions/shared/contract/settings.ts';
+
+/** The `@default` each prop of the construct documents, by prop name. */
+function documentedDefaults(): Map<string, string> {
+  const source = readFileSync(join(import.meta.dirname, '../../../infra/props.ts'), 'utf8');
+  const documented = source.matchAll(/@default ([^\n]+)\n\s+\*\/\n\s+readonly (\w+)\?/g);
+  return new Map([...documented].map((m) => [m[2] ?? '', (m[1] ?? '').trim()]));
+}
+
+describe("the construct's documented defaults", () => {
+  it.each(Object.entries(settingDefaults).filter(([name]) => documentedDefaults().has(name)))(
+    'say what the functions default %s to (%s)',
+    (name, value) => {
+      const shown = typeof value === 'string' ? `'${value}'` : String(value);
+
+      expect(documentedDefaults().get(name)).toBe(shown);
+    },
+  );
+
+  it('cover every setting the construct passes on', () => {
+    const passedOn = [
+      'dryRun',
+      'onStopped',
+      'onStoppedHibernationCapable',
+      'outOfServiceTaint',
+      'deleteTerminatedNodes',
+      'maxActionsPerInvocation',
+      'maxDeadNodePercent',
+    ];
+
+    expect(passedOn.filter((name) => !documentedDefaults().has(name))).toEqual([]);
+  });
+});
