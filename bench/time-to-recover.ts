@@ -350,6 +350,7 @@ function medianAndMax(
   return `${seconds(show(med))} (max ${seconds(show(max))})`;
 }
 
+// biome-ignore lint/complexity/noExcessiveCognitiveComplexity: one table's rows and its notes, one branch per kind of scenario; kept whole so the table reads as it is written
 export function timeToRecoverMarkdown(
   results: readonly ScenarioResult[],
   skipAlone: boolean,

@@ -165,6 +165,46 @@ function progressOn(stderr: Io['stderr']) {
   };
 }
 
+/** Runs the command the flags name; resolves with the exit status. Throws on bad usage. */
+async function run(values: Flags, positionals: readonly string[], io: Io): Promise<number> {
+  const { command, instanceIds } = commandOf(positionals, values);
+  const output = values.output ?? 'table';
+  if (output !== 'table' && output !== 'json') {
+    throw new UsageError(`--output must be table or json, not "${output}"`);
+  }
+  const config = configFromFlags(values, io.env);
+  if (values.region) process.env.AWS_REGION = values.region;
+
+  const showProgress = output === 'table' && io.stderr.isTTY === true;
+  if (showProgress) io.stderr.write(`${command} of cluster ${config.clusterName}...\n`);
+
+  // The CLI prints its own report: no JSON log lines, no metrics.
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  const silent = () => undefined;
+  const result: InvocationResult = await handleInput(
+    command === 'sweep' ? { action: 'sweep' } : { action: 'remediate', instanceIds },
+    parseSweepInput,
+    {
+      config,
+      ...createRuntime(config),
+      logger: { info: silent, warn: silent, error: silent },
+      metrics: new Metrics({ namespace: metricsNamespace, serviceName }),
+    },
+    { ...(showProgress ? { onAction: progressOn(io.stderr) } : {}), throwOnFailure: false },
+  );
+  // The command line sends only sweep and remediate requests; anything else is a bug.
+  if (result.status === 'skipped' || result.status === 'lifecycle') {
+    throw new UsageError(result.reason);
+  }
+  io.stdout.write(
+    output === 'json'
+      ? `${JSON.stringify(result, null, 2)}\n`
+      : renderResult(result, config.clusterName),
+  );
+  const reports = result.status === 'swept' ? result.sweep.instances : result.instances;
+  return reports.some((r) => r.outcome === 'failed') ? 1 : 0;
+}
+
 /** Runs the command line; resolves with the exit status. */
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   let args: ReturnType<typeof parse>;
@@ -180,42 +220,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     return 0;
   }
   try {
-    const { command, instanceIds } = commandOf(positionals, values);
-    const output = values.output ?? 'table';
-    if (output !== 'table' && output !== 'json') {
-      throw new UsageError(`--output must be table or json, not "${output}"`);
-    }
-    const config = configFromFlags(values, io.env);
-    if (values.region) process.env.AWS_REGION = values.region;
-
-    const showProgress = output === 'table' && io.stderr.isTTY === true;
-    if (showProgress) io.stderr.write(`${command} of cluster ${config.clusterName}...\n`);
-
-    // The CLI prints its own report: no JSON log lines, no metrics.
-    process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-    const silent = () => undefined;
-    const result: InvocationResult = await handleInput(
-      command === 'sweep' ? { action: 'sweep' } : { action: 'remediate', instanceIds },
-      parseSweepInput,
-      {
-        config,
-        ...createRuntime(config),
-        logger: { info: silent, warn: silent, error: silent },
-        metrics: new Metrics({ namespace: metricsNamespace, serviceName }),
-      },
-      { ...(showProgress ? { onAction: progressOn(io.stderr) } : {}), throwOnFailure: false },
-    );
-    // The command line sends only sweep and remediate requests; anything else is a bug.
-    if (result.status === 'skipped' || result.status === 'lifecycle') {
-      throw new UsageError(result.reason);
-    }
-    io.stdout.write(
-      output === 'json'
-        ? `${JSON.stringify(result, null, 2)}\n`
-        : renderResult(result, config.clusterName),
-    );
-    const reports = result.status === 'swept' ? result.sweep.instances : result.instances;
-    return reports.some((r) => r.outcome === 'failed') ? 1 : 0;
+    return await run(values, positionals, io);
   } catch (error) {
     const usageMistake = error instanceof UsageError || error instanceof ConfigurationError;
     io.stderr.write(

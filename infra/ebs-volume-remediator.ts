@@ -30,6 +30,26 @@ export { defaultBundleDir } from './bundles.ts';
 export { kubernetesGroup } from './permissions.ts';
 export type { EbsVolumeRemediatorProps, LifecycleHookProps } from './props.ts';
 
+/**
+ * The EKS cluster the functions reach, or none when they reach the cluster through a kubeconfig
+ * secret; throws on props that contradict each other.
+ */
+function eksClusterOf(props: EbsVolumeRemediatorProps): string | undefined {
+  if (!/^[0-9A-Za-z][A-Za-z0-9\-_]*$/.test(props.clusterName)) {
+    throw new Error(`clusterName "${props.clusterName}" is not a valid cluster name`);
+  }
+  if (props.kubeconfigSecret && props.eksClusterName) {
+    throw new Error('give either eksClusterName or kubeconfigSecret, not both');
+  }
+  return props.kubeconfigSecret ? undefined : (props.eksClusterName ?? props.clusterName);
+}
+
+/** node-loss's reserved concurrency: 10 unless given; `null` reserves none. */
+function nodeLossConcurrency(props: EbsVolumeRemediatorProps): number | undefined {
+  const given = props.nodeLossReservedConcurrency;
+  return given === null ? undefined : (given ?? 10);
+}
+
 export class EbsVolumeRemediator extends Construct {
   /** Frees the volumes of instances EC2 reports stopped, terminated or gone. */
   readonly nodeLossFunction: lambda.Function;
@@ -49,15 +69,7 @@ export class EbsVolumeRemediator extends Construct {
   constructor(scope: Construct, id: string, props: EbsVolumeRemediatorProps) {
     super(scope, id);
     const clusterName = props.clusterName;
-    if (!/^[0-9A-Za-z][A-Za-z0-9\-_]*$/.test(clusterName)) {
-      throw new Error(`clusterName "${clusterName}" is not a valid cluster name`);
-    }
-    if (props.kubeconfigSecret && props.eksClusterName) {
-      throw new Error('give either eksClusterName or kubeconfigSecret, not both');
-    }
-    const eksClusterName = props.kubeconfigSecret
-      ? undefined
-      : (props.eksClusterName ?? clusterName);
+    const eksClusterName = eksClusterOf(props);
     const bundleDir = props.bundleDir ?? defaultBundleDir;
     requireBundles(bundleDir, [
       'node-loss',
@@ -100,10 +112,7 @@ export class EbsVolumeRemediator extends Construct {
         description: `Frees the EBS volumes of dead nodes of cluster ${clusterName}`,
         // A plain detach (20 s), a forced one (30 s) and the attacher's grace (5 s), with room.
         timeout: Duration.minutes(2),
-        reservedConcurrentExecutions:
-          props.nodeLossReservedConcurrency === null
-            ? undefined
-            : (props.nodeLossReservedConcurrency ?? 10),
+        reservedConcurrentExecutions: nodeLossConcurrency(props),
       },
       shared,
     );

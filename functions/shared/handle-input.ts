@@ -101,18 +101,20 @@ function countByKind(deps: HandlerDeps, name: string, kind: EventKind): void {
   deps.metrics.singleMetric().addDimension('EventKind', kind).addMetric(name, MetricUnit.Count, 1);
 }
 
+/** A failed action counts as a failure; a done one adds to its metric (the action catalogue's). */
+function recordAction(deps: HandlerDeps, action: ActionRecord): void {
+  if (action.outcome === 'failed')
+    deps.metrics.addMetric(metricNames.failures, MetricUnit.Count, 1);
+  const { metric } = actionRow(action.action);
+  if (metric && action.outcome === 'done') deps.metrics.addMetric(metric, MetricUnit.Count, 1);
+}
+
 function recordMetrics(deps: HandlerDeps, reports: readonly InstanceReport[], eventTime?: Date) {
   for (const report of reports) {
     if (report.outcome === 'refused') {
       deps.metrics.addMetric(metricNames.refusals, MetricUnit.Count, 1);
     }
-    for (const action of report.actions) {
-      if (action.outcome === 'failed') {
-        deps.metrics.addMetric(metricNames.failures, MetricUnit.Count, 1);
-      }
-      const { metric } = actionRow(action.action);
-      if (metric && action.outcome === 'done') deps.metrics.addMetric(metric, MetricUnit.Count, 1);
-    }
+    for (const action of report.actions) recordAction(deps, action);
     if (eventTime && report.outcome === 'remediated') {
       const now = deps.now?.() ?? new Date();
       deps.metrics.addMetric(

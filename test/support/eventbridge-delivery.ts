@@ -53,6 +53,7 @@ async function transitionsOf(ec2Endpoint: string, instanceId: string): Promise<E
  * layer records after `since` until `final`, as `delivery` says; resolves with every
  * invocation, in the order of delivery.
  */
+// biome-ignore lint/complexity/noExcessiveCognitiveComplexity: one delivery's schedule (order, duplicates, lateness) over the states EC2 recorded: the cases of the delivery model side by side, as the test-environment notes list them
 export async function deliverDeathEvents<R>(options: {
   readonly ec2Endpoint: string;
   readonly instanceId: string;

@@ -242,6 +242,7 @@ export async function startFaultProxy(
     outgoing.end(body);
   };
 
+  // biome-ignore lint/complexity/noExcessiveCognitiveComplexity: the fault switch: one branch per fault a test can set, checked in order on every request; each is a line
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const body = await readBody(req);
     const action = kube ? undefined : awsActionOf(req, body);

@@ -64,6 +64,7 @@ export async function beforeDeath(
  * Polls until the replacement pod is Running with its volume and then for `settleMs` more
  * (to catch a controller undoing the recovery), or until `timeoutMs` from the death.
  */
+// biome-ignore lint/complexity/noExcessiveCognitiveComplexity: one polling loop that records each step of the recovery timeline (pod gone, scheduled, attached, Running, settled) as it first sees it; split, the steps would share their state through arguments
 export async function watchRecovery(
   dead: DeadReplica,
   ec2Log: string,

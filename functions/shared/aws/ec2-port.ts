@@ -141,29 +141,9 @@ async function askById(
 ): Promise<Map<string, InstanceFacts>> {
   const found = new Map<string, InstanceFacts>();
   const batches = chunks([...new Set(instanceIds)], perCall);
-  await mapConcurrently(batches, describeCallsInFlight, async (batch) => {
-    let asked = batch;
-    while (asked.length > 0) {
-      try {
-        const answer = await describe(asked);
-        const describedAt = Date.now();
-        for (const facts of answer) found.set(facts.instanceId, { ...facts, describedAt });
-        asked = [];
-      } catch (error) {
-        const unknown = notFoundInstanceIds(error, asked);
-        if (unknown.length === 0) {
-          throw new RemediationError(
-            `describing instances ${listed(asked)}: ${awsFailure(error, 'EC2')}`,
-            { cause: error },
-          );
-        }
-        for (const instanceId of unknown) {
-          found.set(instanceId, { instanceId, state: 'gone', tags: {}, describedAt: Date.now() });
-        }
-        asked = asked.filter((id) => !unknown.includes(id));
-      }
-    }
-  });
+  await mapConcurrently(batches, describeCallsInFlight, (batch) =>
+    askBatch(batch, describe, found),
+  );
   const unanswered = instanceIds.filter((id) => !found.has(id));
   if (unanswered.length > 0) {
     throw new RemediationError(
@@ -171,6 +151,35 @@ async function askById(
     );
   }
   return found;
+}
+
+/** Asks about one batch, recording each answer in `found`; ids EC2 says it does not know are gone. */
+async function askBatch(
+  batch: string[],
+  describe: (asked: string[]) => Promise<InstanceFacts[]>,
+  found: Map<string, InstanceFacts>,
+): Promise<void> {
+  let asked = batch;
+  while (asked.length > 0) {
+    try {
+      const answer = await describe(asked);
+      const describedAt = Date.now();
+      for (const facts of answer) found.set(facts.instanceId, { ...facts, describedAt });
+      return;
+    } catch (error) {
+      const unknown = notFoundInstanceIds(error, asked);
+      if (unknown.length === 0) {
+        throw new RemediationError(
+          `describing instances ${listed(asked)}: ${awsFailure(error, 'EC2')}`,
+          { cause: error },
+        );
+      }
+      for (const instanceId of unknown) {
+        found.set(instanceId, { instanceId, state: 'gone', tags: {}, describedAt: Date.now() });
+      }
+      asked = asked.filter((id) => !unknown.includes(id));
+    }
+  }
 }
 
 /** The Ec2Port over the AWS SDK, batching by filter (never one call per instance). */

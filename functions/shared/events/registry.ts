@@ -45,22 +45,16 @@ export function createInputParser(
   const actionNames = Object.keys(registry.actions)
     .map((a) => `"${a}"`)
     .join(' or ');
-  const parse = (input: unknown, config: Config): Request => {
-    if (isObject(input)) {
-      for (const shape of registry.otherShapes ?? []) {
-        const request = shape(input);
-        if (request) return request;
-      }
-    }
-    if (isObject(input) && 'action' in input && !('source' in input)) {
-      const parseAction = typeof input.action === 'string' ? actions.get(input.action) : undefined;
-      if (parseAction) return parseAction(input);
-      return {
-        type: 'skip',
-        kind: 'unknown',
-        reason: `unknown action ${shown(input.action)}: this function accepts ${actionNames}`,
-      };
-    }
+  const fromAction = (input: Record<string, unknown>): Request => {
+    const parseAction = typeof input.action === 'string' ? actions.get(input.action) : undefined;
+    if (parseAction) return parseAction(input);
+    return {
+      type: 'skip',
+      kind: 'unknown',
+      reason: `unknown action ${shown(input.action)}: this function accepts ${actionNames}`,
+    };
+  };
+  const fromEvent = (input: unknown, config: Config): Request => {
     if (
       !isObject(input) ||
       typeof input.source !== 'string' ||
@@ -85,6 +79,15 @@ export function createInputParser(
       };
     }
     return parser.parse(envelope.data, config);
+  };
+  const parse = (input: unknown, config: Config): Request => {
+    if (!isObject(input)) return fromEvent(input, config);
+    for (const shape of registry.otherShapes ?? []) {
+      const request = shape(input);
+      if (request) return request;
+    }
+    if ('action' in input && !('source' in input)) return fromAction(input);
+    return fromEvent(input, config);
   };
   return (input, config) => withBoundedReason(parse(input, config));
 }

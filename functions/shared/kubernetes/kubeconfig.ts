@@ -110,9 +110,7 @@ export function parseKubeconfig(content: string, baseDir?: string): ClusterEndpo
       'its user authenticates with an auth-provider or a password, which the remediator does not support; use a token, a client certificate or an exec plugin',
     );
   }
-  const token = text(user.token);
-  const tokenFile = text(user.tokenFile);
-  const exec = user.exec as Entry | undefined;
+  const token = tokenOf(user);
   const certificateAuthority = pem(cluster, 'certificate-authority', baseDir);
   const clientCertificate = pem(user, 'client-certificate', baseDir);
   const clientKey = pem(user, 'client-key', baseDir);
@@ -122,14 +120,18 @@ export function parseKubeconfig(content: string, baseDir?: string): ClusterEndpo
     ...(cluster['insecure-skip-tls-verify'] === true ? { insecureSkipTlsVerify: true } : {}),
     ...(clientCertificate ? { clientCertificate } : {}),
     ...(clientKey ? { clientKey } : {}),
-    ...(token
-      ? { token: () => token }
-      : tokenFile
-        ? { token: () => readFileSync(tokenFile, 'utf8').trim() }
-        : exec
-          ? { token: execToken(exec) }
-          : {}),
+    ...(token ? { token } : {}),
   };
+}
+
+/** How the user's token is got: given, read from its file each time, or from an exec plugin. */
+function tokenOf(user: Entry): ClusterEndpoint['token'] {
+  const token = text(user.token);
+  if (token) return () => token;
+  const tokenFile = text(user.tokenFile);
+  if (tokenFile) return () => readFileSync(tokenFile, 'utf8').trim();
+  const exec = user.exec as Entry | undefined;
+  return exec ? execToken(exec) : undefined;
 }
 
 /** A kubeconfig file, with paths in it relative to the file. */

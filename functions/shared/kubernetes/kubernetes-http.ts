@@ -67,6 +67,24 @@ function readAll(response: IncomingMessage): Promise<string> {
   });
 }
 
+/** The answer's body as JSON, or the API's error with its status and Retry-After. */
+function parsedAnswer<T>(response: IncomingMessage, text: string): T {
+  const status = response.statusCode ?? 0;
+  if (status < 200 || status >= 300) {
+    const retryAfter = response.headers['retry-after'];
+    throw new KubernetesApiError(
+      status,
+      text,
+      Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+    );
+  }
+  try {
+    return (text === '' ? {} : JSON.parse(text)) as T;
+  } catch {
+    throw new Error(`the answer is not JSON: ${text.slice(0, 100)}`);
+  }
+}
+
 /** Requests to the cluster at `endpoint`, all on one connection pool. */
 export function createKubernetesHttp(endpoint: ClusterEndpoint): KubernetesHttp {
   const base = new URL(endpoint.server);
@@ -108,25 +126,9 @@ export function createKubernetesHttp(endpoint: ClusterEndpoint): KubernetesHttp 
           ...(request.signal ? { signal: request.signal } : {}),
         },
         (response) => {
-          readAll(response).then((text) => {
-            const status = response.statusCode ?? 0;
-            if (status >= 200 && status < 300) {
-              try {
-                resolve((text === '' ? {} : JSON.parse(text)) as T);
-              } catch {
-                reject(new Error(`the answer is not JSON: ${text.slice(0, 100)}`));
-              }
-              return;
-            }
-            const retryAfter = response.headers['retry-after'];
-            reject(
-              new KubernetesApiError(
-                status,
-                text,
-                Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
-              ),
-            );
-          }, reject);
+          readAll(response)
+            .then((text) => parsedAnswer<T>(response, text))
+            .then(resolve, reject);
         },
       );
       // An aborted request fails with why it was aborted ("...due to timeout").

@@ -48,7 +48,6 @@ export async function awaitDrainAndComplete(
   settings: AwaitDrainSettings,
 ): Promise<LifecycleReport> {
   const now = deps.now ?? Date.now;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   // A gentle poll: one VolumeAttachment list per instance every few seconds, not every second.
   const pollIntervalMs = settings.pollIntervalMs ?? 5000;
   const started = now();
@@ -82,12 +81,12 @@ export async function awaitDrainAndComplete(
       action.instanceId,
       node?.name,
     ).map((a) => a.name);
+  const ended = state === 'terminated' || state === 'gone';
   if (settings.dryRun) {
     // What it would wait for now; the hook is left to its own timeout and default result.
-    const gone = state === 'terminated' || state === 'gone';
-    return report('dry-run', gone ? [] : await attachmentsNow(), 0);
+    return report('dry-run', ended ? [] : await attachmentsNow(), 0);
   }
-  if (state === 'terminated' || state === 'gone') {
+  if (ended) {
     const completed = await deps.autoScaling.complete(action, 'CONTINUE');
     return report(completed === 'not-active' ? 'already-completed' : 'instance-gone', [], 0);
   }
@@ -101,32 +100,64 @@ export async function awaitDrainAndComplete(
     settings.heartbeatIntervalMs,
     hookTimeout === undefined ? Number.POSITIVE_INFINITY : (hookTimeout * 1000) / 2,
   );
+  const waited = await heartbeatUntilDrained(action, deps, {
+    attachmentsNow,
+    started,
+    waitBudgetMs: settings.waitBudgetMs,
+    pollIntervalMs,
+    heartbeatIntervalMs,
+  });
+  const { left, heartbeats } = waited;
+  if (waited.completedElsewhere) return report('already-completed', left, heartbeats);
+  const outcome = left.length === 0 ? 'drained' : 'budget-spent';
+  if ((await deps.autoScaling.complete(action, 'CONTINUE')) === 'not-active') {
+    return report('already-completed', left, heartbeats);
+  }
+  return report(outcome, left, heartbeats);
+}
+
+/** What the wait for the node's VolumeAttachments is given. */
+interface DrainWait {
+  readonly attachmentsNow: () => Promise<string[]>;
+  readonly started: number;
+  readonly waitBudgetMs: number;
+  readonly pollIntervalMs: number;
+  readonly heartbeatIntervalMs: number;
+}
+
+/**
+ * Polls the node's VolumeAttachments until none is left or the budget is spent, sending a
+ * heartbeat whenever one is due (one was sent before the wait). Stops early when Auto Scaling
+ * no longer holds the action.
+ */
+async function heartbeatUntilDrained(
+  action: LifecycleAction,
+  deps: AwaitDrainDeps,
+  wait: DrainWait,
+): Promise<{ left: string[]; heartbeats: number; completedElsewhere: boolean }> {
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let heartbeats = 1;
   let lastHeartbeat = now();
-  let left: string[];
   for (;;) {
-    left = await attachmentsNow();
-    if (left.length === 0) break;
-    const elapsed = now() - started;
-    if (elapsed >= settings.waitBudgetMs) break;
-    if (now() - lastHeartbeat >= heartbeatIntervalMs) {
+    const left = await wait.attachmentsNow();
+    const elapsed = now() - wait.started;
+    if (left.length === 0 || elapsed >= wait.waitBudgetMs) {
+      return { left, heartbeats, completedElsewhere: false };
+    }
+    if (now() - lastHeartbeat >= wait.heartbeatIntervalMs) {
       if ((await deps.autoScaling.recordHeartbeat(action)) === 'not-active') {
-        return report('already-completed', left, heartbeats);
+        return { left, heartbeats, completedElsewhere: true };
       }
       heartbeats++;
       lastHeartbeat = now();
     }
     await sleep(
       Math.min(
-        pollIntervalMs,
-        settings.waitBudgetMs - elapsed,
-        Math.max(0, lastHeartbeat + heartbeatIntervalMs - now()),
+        wait.pollIntervalMs,
+        wait.waitBudgetMs - elapsed,
+        Math.max(0, lastHeartbeat + wait.heartbeatIntervalMs - now()),
       ),
     );
   }
-  const outcome = left.length === 0 ? 'drained' : 'budget-spent';
-  if ((await deps.autoScaling.complete(action, 'CONTINUE')) === 'not-active') {
-    return report('already-completed', left, heartbeats);
-  }
-  return report(outcome, left, heartbeats);
 }

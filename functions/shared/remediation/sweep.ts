@@ -10,8 +10,9 @@ import { instanceIdFromProviderId, isInstanceId } from '../identity/aws-ids.ts';
 import { isEbsAttacher } from '../identity/volume-attachment-name.ts';
 import { destructiveActionsTaken } from './circuit-breaker.ts';
 import { attachmentsDeleted, type ExecutionDeps, volumesDetached } from './execute.ts';
-import type { InstanceState } from './facts.ts';
+import type { AttachmentFacts, InstanceState } from './facts.ts';
 import { isOurOutOfServiceTaint } from './out-of-service-taint.ts';
+import type { InstancePlan } from './plan.ts';
 import {
   type InstanceReport,
   liftOutOfServiceTaints,
@@ -56,22 +57,7 @@ export async function sweepCluster(
     (a) => isEbsAttacher(a.attacher) && (!settings.nodeSelector || instanceOfNode.has(a.nodeName)),
   );
 
-  const attachmentsByInstance = new Map<string, string[]>();
-  const unresolvedAttachments: string[] = [];
-  for (const attachment of attachments) {
-    const annotated = attachment.nodeIdAnnotation;
-    const instanceId =
-      instanceOfNode.get(attachment.nodeName) ??
-      (annotated && isInstanceId(annotated) ? annotated : undefined);
-    if (!instanceId) {
-      unresolvedAttachments.push(attachment.name);
-      continue;
-    }
-    attachmentsByInstance.set(instanceId, [
-      ...(attachmentsByInstance.get(instanceId) ?? []),
-      attachment.name,
-    ]);
-  }
+  const { attachmentsByInstance, unresolvedAttachments } = byInstance(attachments, instanceOfNode);
 
   // Nodes that carry our out-of-service taint: lifted once EC2 reports their instance running
   // again, since the `running` event that would lift it may have been missed.
@@ -121,32 +107,16 @@ export async function sweepCluster(
     (plan) => plan.outcome === 'refused' && plan.refusedBy === 'circuit-breaker',
   );
   if (refusal && refusal.outcome === 'refused') {
-    reports.push(
-      ...wholeSweep.map((plan): InstanceReport => {
-        const refusedBy = plan.outcome === 'remediate' ? 'circuit-breaker' : plan.refusedBy;
-        return {
-          instanceId: plan.instanceId,
-          ...(plan.nodeName ? { nodeName: plan.nodeName } : {}),
-          state: plan.state,
-          outcome: plan.outcome === 'remediate' ? 'refused' : plan.outcome,
-          reason: plan.outcome === 'remediate' ? refusal.reason : plan.reason,
-          ...(refusedBy ? { refusedBy } : {}),
-          dryRun: settings.dryRun,
-          actions: [],
-          skipped: [],
-        };
-      }),
-    );
+    reports.push(...wholeSweep.map((plan) => refusedReport(plan, refusal.reason, settings.dryRun)));
   } else {
     let allowance = settings.maxActionsPerInvocation;
     for (let i = 0; i < stale.length; i += batchSize) {
-      const batch = stale.slice(i, i + batchSize);
       if (options.deadline !== undefined && now() >= options.deadline) {
         deferred.push(...stale.slice(i));
         break;
       }
       const batchReports = await remediateInstances(
-        batch,
+        stale.slice(i, i + batchSize),
         deps,
         { ...settings, maxActionsPerInvocation: Math.max(allowance, 0) },
         { kubernetesSnapshot: snapshot },
@@ -180,5 +150,48 @@ export async function sweepCluster(
       failures: actions.filter((a) => a.outcome === 'failed').length,
     },
     elapsedMs: now() - started,
+  };
+}
+
+/**
+ * The EBS CSI VolumeAttachments by the instance they bind a volume to: the instance of their
+ * Node, or the one the attacher's node-id annotation names; those of neither are unresolved.
+ */
+function byInstance(
+  attachments: readonly AttachmentFacts[],
+  instanceOfNode: ReadonlyMap<string, string | undefined>,
+): { attachmentsByInstance: Map<string, string[]>; unresolvedAttachments: string[] } {
+  const attachmentsByInstance = new Map<string, string[]>();
+  const unresolvedAttachments: string[] = [];
+  for (const attachment of attachments) {
+    const annotated = attachment.nodeIdAnnotation;
+    const instanceId =
+      instanceOfNode.get(attachment.nodeName) ??
+      (annotated && isInstanceId(annotated) ? annotated : undefined);
+    if (!instanceId) {
+      unresolvedAttachments.push(attachment.name);
+      continue;
+    }
+    attachmentsByInstance.set(instanceId, [
+      ...(attachmentsByInstance.get(instanceId) ?? []),
+      attachment.name,
+    ]);
+  }
+  return { attachmentsByInstance, unresolvedAttachments };
+}
+
+/** A plan of a sweep the circuit breaker refused, as reported: nothing done. */
+function refusedReport(plan: InstancePlan, reason: string, dryRun: boolean): InstanceReport {
+  const refusedBy = plan.outcome === 'remediate' ? 'circuit-breaker' : plan.refusedBy;
+  return {
+    instanceId: plan.instanceId,
+    ...(plan.nodeName ? { nodeName: plan.nodeName } : {}),
+    state: plan.state,
+    outcome: plan.outcome === 'remediate' ? 'refused' : plan.outcome,
+    reason: plan.outcome === 'remediate' ? reason : plan.reason,
+    ...(refusedBy ? { refusedBy } : {}),
+    dryRun,
+    actions: [],
+    skipped: [],
   };
 }

@@ -66,6 +66,7 @@ export async function startEc2AsItBehaves(options: {
   const volumes = new Volumes(upstream, timings, delays, instances, options.attachmentLog);
   const addresses = new Addresses(upstream, instances);
 
+  // biome-ignore lint/complexity/noExcessiveCognitiveComplexity: the layer's routing: one branch per EC2 action it changes, each a line, as a switch over the action would be
   const server = createServer(async (req, res) => {
     try {
       const body = await readBody(req);
