@@ -5,11 +5,11 @@ import { App, aws_ec2 as ec2, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../infra/app.ts';
-import { EbsVolumeRemediator } from '../../infra/ebs-volume-remediator.ts';
-import { repoRoot } from '../support/paths.ts';
-import { run } from '../support/processes.ts';
-import { ensurePythonTool } from '../support/python-tools.ts';
+import { buildApp } from '#infra/app.ts';
+import { EbsVolumeRemediator } from '#infra/ebs-volume-remediator.ts';
+import { repoRoot } from '#support/paths.ts';
+import { run } from '#support/processes.ts';
+import { ensurePythonTool } from '#support/python-tools.ts';
 
 beforeAll(async () => {
   // The construct deploys the bundles `npm run build` writes; build them as CI would.

@@ -15,8 +15,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../support/paths.ts';
-import { run } from '../support/processes.ts';
+import { repoRoot } from '#support/paths.ts';
+import { run } from '#support/processes.ts';
 
 const ours = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
   name: string;

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../support/paths.ts';
+import { repoRoot } from '#support/paths.ts';
 
 describe('npm run demo', () => {
   it("brings the terminated node's StatefulSet pod back Running with its volume on another node, finds nothing left to sweep, and exits 0", () => {

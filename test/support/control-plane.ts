@@ -13,7 +13,7 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import {
   ebsCsiAttacher,
   eksAutoModeEbsAttacher,
-} from '../../functions/shared/contract/kubernetes-identity.ts';
+} from '#functions/shared/contract/kubernetes-identity.ts';
 import {
   applyCloudNodeLifecycleSwitch,
   awsCloudControllerArgs,

@@ -5,8 +5,8 @@
  * attach/detach controller sync period after it.
  */
 
-import type { ActionKind, ActionRecord } from '../../functions/shared/contract/result-events.ts';
-import type { InvocationResult } from '../../functions/shared/handle-input.ts';
+import type { ActionKind, ActionRecord } from '#functions/shared/contract/result-events.ts';
+import type { InvocationResult } from '#functions/shared/handle-input.ts';
 import { controlPlaneEc2Log, controlPlaneEndpoints } from './environment.ts';
 import {
   atLeastOnce,

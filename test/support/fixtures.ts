@@ -34,12 +34,12 @@ import {
   csiNodeIdAnnotation,
   ebsCsiAttacher,
   eksAutoModeEbsAttacher,
-} from '../../functions/shared/contract/kubernetes-identity.ts';
-import { providerIdFor } from '../../functions/shared/identity/aws-ids.ts';
+} from '#functions/shared/contract/kubernetes-identity.ts';
+import { providerIdFor } from '#functions/shared/identity/aws-ids.ts';
 import {
   attacherFinalizerOf,
   volumeAttachmentName,
-} from '../../functions/shared/identity/volume-attachment-name.ts';
+} from '#functions/shared/identity/volume-attachment-name.ts';
 import { stopInstance, terminateInstance, volumeState } from './ec2-instances.ts';
 import { awsClientConfigFor, type Endpoints, testRegion } from './endpoints.ts';
 

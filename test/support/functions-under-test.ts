@@ -4,19 +4,19 @@
  * events/.
  */
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import type { Config } from '../../functions/shared/config.ts';
-import { loadConfig } from '../../functions/shared/config.ts';
+import type { Config } from '#functions/shared/config.ts';
+import { loadConfig } from '#functions/shared/config.ts';
 import {
   parseLifecycleInput,
   parseNodeLossInput,
   parseSweepInput,
-} from '../../functions/shared/events/registry.ts';
-import type { Request } from '../../functions/shared/events/types.ts';
+} from '#functions/shared/events/registry.ts';
+import type { Request } from '#functions/shared/events/types.ts';
 import {
   type HandleOptions,
   handleInput,
   type InvocationResult,
-} from '../../functions/shared/handle-input.ts';
+} from '#functions/shared/handle-input.ts';
 import {
   controlPlaneEndpoints,
   controlPlaneKubeconfig,

@@ -15,7 +15,7 @@ import {
 import {
   type RemediationResultDetail,
   resultEventSource,
-} from '../../functions/shared/contract/result-events.ts';
+} from '#functions/shared/contract/result-events.ts';
 import { awsClientConfig } from './environment.ts';
 
 export interface DeliveredResultEvent {

@@ -31,8 +31,8 @@ import {
 import {
   ebsCsiAttacher,
   eksAutoModeEbsAttacher,
-} from '../../functions/shared/contract/kubernetes-identity.ts';
-import { providerIdFor } from '../../functions/shared/identity/aws-ids.ts';
+} from '#functions/shared/contract/kubernetes-identity.ts';
+import { providerIdFor } from '#functions/shared/identity/aws-ids.ts';
 import { cloudNodeLifecycleLabel } from './aws-cloud-controller.ts';
 import { reuseAddressPath } from './ec2-as-it-behaves/index.ts';
 import { stopInstance, terminateInstance, volumeState } from './ec2-instances.ts';

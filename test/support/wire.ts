@@ -9,17 +9,14 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createAutoScalingPort } from '../../functions/shared/aws/autoscaling-port.ts';
-import {
-  awsClientSettings,
-  ec2ClientSettings,
-} from '../../functions/shared/aws/client-settings.ts';
-import { createEc2Port } from '../../functions/shared/aws/ec2-port.ts';
-import { publishResultEvents } from '../../functions/shared/aws/result-events.ts';
-import type { Config } from '../../functions/shared/config.ts';
-import type { HandlerDeps } from '../../functions/shared/handle-input.ts';
-import { clusterConnection } from '../../functions/shared/kubernetes/cluster-connection.ts';
-import { createKubernetesPort } from '../../functions/shared/kubernetes/kubernetes-port.ts';
+import { createAutoScalingPort } from '#functions/shared/aws/autoscaling-port.ts';
+import { awsClientSettings, ec2ClientSettings } from '#functions/shared/aws/client-settings.ts';
+import { createEc2Port } from '#functions/shared/aws/ec2-port.ts';
+import { publishResultEvents } from '#functions/shared/aws/result-events.ts';
+import type { Config } from '#functions/shared/config.ts';
+import type { HandlerDeps } from '#functions/shared/handle-input.ts';
+import { clusterConnection } from '#functions/shared/kubernetes/cluster-connection.ts';
+import { createKubernetesPort } from '#functions/shared/kubernetes/kubernetes-port.ts';
 
 import { awsClientConfigFor, testRegion } from './endpoints.ts';
 

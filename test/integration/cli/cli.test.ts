@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { awsEnvironment, endpoints, kubeconfigPath } from '../../support/environment.ts';
-import { TestCluster } from '../../support/fixtures.ts';
-import { repoRoot } from '../../support/paths.ts';
+import { awsEnvironment, endpoints, kubeconfigPath } from '#support/environment.ts';
+import { TestCluster } from '#support/fixtures.ts';
+import { repoRoot } from '#support/paths.ts';
 
 /** Runs the command line as an operator would, with the AWS settings in the environment. */
 function cli(args: readonly string[]) {

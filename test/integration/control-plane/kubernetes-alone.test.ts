@@ -4,15 +4,15 @@
 // remediator exists for, asserted at its onset (its end comes 6 minutes later, or never).
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { readEc2Log } from '../../support/ec2-as-it-behaves/index.ts';
-import { controlPlaneEc2Log, controlPlaneEndpoints } from '../../support/environment.ts';
-import { waitUntil } from '../../support/processes.ts';
+import { readEc2Log } from '#support/ec2-as-it-behaves/index.ts';
+import { controlPlaneEc2Log, controlPlaneEndpoints } from '#support/environment.ts';
+import { waitUntil } from '#support/processes.ts';
 import {
   hasVolumeAttached,
   StatefulCluster,
   type StatefulClusterOptions,
   sleep,
-} from '../../support/stateful-cluster.ts';
+} from '#support/stateful-cluster.ts';
 
 const clusters: StatefulCluster[] = [];
 afterAll(async () => {

@@ -3,12 +3,12 @@
 // providerID still names the dead instance. That Node is alive: a late event for the dead
 // instance and the sweep must leave it and its pods alone, and say why (issue 23, rule 1).
 import { afterAll, describe, expect, it } from 'vitest';
-import { outOfServiceTaint } from '../../../functions/shared/remediation/out-of-service-taint.ts';
-import { controlPlaneEndpoints } from '../../support/environment.ts';
-import { deliverDeathEvents } from '../../support/eventbridge-delivery.ts';
-import { nodeLossOnControlPlane, sweepOnControlPlane } from '../../support/functions-under-test.ts';
-import { waitUntil } from '../../support/processes.ts';
-import { StatefulCluster } from '../../support/stateful-cluster.ts';
+import { outOfServiceTaint } from '#functions/shared/remediation/out-of-service-taint.ts';
+import { controlPlaneEndpoints } from '#support/environment.ts';
+import { deliverDeathEvents } from '#support/eventbridge-delivery.ts';
+import { nodeLossOnControlPlane, sweepOnControlPlane } from '#support/functions-under-test.ts';
+import { waitUntil } from '#support/processes.ts';
+import { StatefulCluster } from '#support/stateful-cluster.ts';
 
 describe('a terminated node whose name a new instance took over', () => {
   let cluster: StatefulCluster | undefined;

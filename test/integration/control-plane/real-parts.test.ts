@@ -7,10 +7,10 @@ import { readFileSync } from 'node:fs';
 import { DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { ebsCsiDriverVersion } from '../../support/control-plane.ts';
-import { controlPlaneEndpoints } from '../../support/environment.ts';
-import { waitUntil } from '../../support/processes.ts';
-import { StatefulCluster } from '../../support/stateful-cluster.ts';
+import { ebsCsiDriverVersion } from '#support/control-plane.ts';
+import { controlPlaneEndpoints } from '#support/environment.ts';
+import { waitUntil } from '#support/processes.ts';
+import { StatefulCluster } from '#support/stateful-cluster.ts';
 
 describe.concurrent('the real parts of the control plane', () => {
   const clusters: StatefulCluster[] = [];

@@ -7,14 +7,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   ebsCsiAttacher,
   eksAutoModeEbsAttacher,
-} from '../../../functions/shared/contract/kubernetes-identity.ts';
+} from '#functions/shared/contract/kubernetes-identity.ts';
 import {
   actionsDone,
   deathAndRecovery,
   finalResults,
   severalDeathsAtOnce,
-} from '../../support/death-and-recovery.ts';
-import type { StatefulCluster } from '../../support/stateful-cluster.ts';
+} from '#support/death-and-recovery.ts';
+import type { StatefulCluster } from '#support/stateful-cluster.ts';
 
 const clusters: StatefulCluster[] = [];
 afterAll(async () => {

@@ -29,9 +29,9 @@ import {
   reuseAddressPath,
   startEc2AsItBehaves,
   transitionsPath,
-} from '../../support/ec2-as-it-behaves/index.ts';
-import { awsClientConfigFor, testRegion } from '../../support/endpoints.ts';
-import { sleep } from '../../support/stateful-cluster.ts';
+} from '#support/ec2-as-it-behaves/index.ts';
+import { awsClientConfigFor, testRegion } from '#support/endpoints.ts';
+import { sleep } from '#support/stateful-cluster.ts';
 
 const timings: Ec2Timings = {
   pendingMs: 1_500,

@@ -3,13 +3,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   csiNodeIdAnnotation,
   ebsCsiAttacher,
-} from '../../../functions/shared/contract/kubernetes-identity.ts';
+} from '#functions/shared/contract/kubernetes-identity.ts';
 import {
   ebsCsiAttacherFinalizer,
   volumeAttachmentName,
-} from '../../../functions/shared/identity/volume-attachment-name.ts';
-import { endpoints } from '../../support/environment.ts';
-import { TestCluster } from '../../support/fixtures.ts';
+} from '#functions/shared/identity/volume-attachment-name.ts';
+import { endpoints } from '#support/environment.ts';
+import { TestCluster } from '#support/fixtures.ts';
 
 describe('the cluster fixtures', () => {
   const cluster = TestCluster.create('fixtures', endpoints());

@@ -1,8 +1,8 @@
 import { ApiException, CoordinationV1Api, CoreV1Api, StorageV1Api } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ebsCsiAttacherFinalizer } from '../../../functions/shared/identity/volume-attachment-name.ts';
-import { endpoints, kubeConfig } from '../../support/environment.ts';
-import { ignoreNotFound, TestCluster } from '../../support/fixtures.ts';
+import { ebsCsiAttacherFinalizer } from '#functions/shared/identity/volume-attachment-name.ts';
+import { endpoints, kubeConfig } from '#support/environment.ts';
+import { ignoreNotFound, TestCluster } from '#support/fixtures.ts';
 
 async function statusOf(request: Promise<unknown>): Promise<number> {
   try {

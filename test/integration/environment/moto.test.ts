@@ -6,12 +6,8 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  autoScalingClient,
-  endpoints,
-  recordedLifecycleActions,
-} from '../../support/environment.ts';
-import { TestCluster } from '../../support/fixtures.ts';
+import { autoScalingClient, endpoints, recordedLifecycleActions } from '#support/environment.ts';
+import { TestCluster } from '#support/fixtures.ts';
 
 describe('the AWS emulator the tests run against', () => {
   const cluster = TestCluster.create('moto', endpoints());

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { ebsCsiAttacherFinalizer } from '../../../functions/shared/identity/volume-attachment-name.ts';
-import { endpoints, recordedLifecycleActions } from '../../support/environment.ts';
-import { ignoreNotFound, TestCluster, type TestVolume } from '../../support/fixtures.ts';
-import { lifecycleActionEvent, lifecycleFunction } from '../../support/functions-under-test.ts';
+import { ebsCsiAttacherFinalizer } from '#functions/shared/identity/volume-attachment-name.ts';
+import { endpoints, recordedLifecycleActions } from '#support/environment.ts';
+import { ignoreNotFound, TestCluster, type TestVolume } from '#support/fixtures.ts';
+import { lifecycleActionEvent, lifecycleFunction } from '#support/functions-under-test.ts';
 
 const hook = 'ebs-volume-remediator';
 const settings = { LIFECYCLE_HOOK_NAMES: `other-team-hook,${hook}`, LIFECYCLE_WAIT_SECONDS: '20' };

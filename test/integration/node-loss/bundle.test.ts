@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { invokeBundle } from '../../support/bundle-process.ts';
-import { awsEnvironment, endpoints } from '../../support/environment.ts';
-import { TestCluster } from '../../support/fixtures.ts';
-import { ec2StateChangeEvent, testSettings } from '../../support/functions-under-test.ts';
-import { repoRoot } from '../../support/paths.ts';
-import { run } from '../../support/processes.ts';
+import { invokeBundle } from '#support/bundle-process.ts';
+import { awsEnvironment, endpoints } from '#support/environment.ts';
+import { TestCluster } from '#support/fixtures.ts';
+import { ec2StateChangeEvent, testSettings } from '#support/functions-under-test.ts';
+import { repoRoot } from '#support/paths.ts';
+import { run } from '#support/processes.ts';
 
 /** Invokes the built node-loss bundle in a fresh Node.js process, with the emulators' settings. */
 function invokeNodeLoss(event: unknown, env: Record<string, string>) {

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, describe, expect, it } from 'vitest';
-import { awsClientConfig, endpoints, kubeconfigPath } from '../../support/environment.ts';
-import { TestCluster } from '../../support/fixtures.ts';
-import { ec2StateChangeEvent, nodeLossFunction } from '../../support/functions-under-test.ts';
+import { awsClientConfig, endpoints, kubeconfigPath } from '#support/environment.ts';
+import { TestCluster } from '#support/fixtures.ts';
+import { ec2StateChangeEvent, nodeLossFunction } from '#support/functions-under-test.ts';
 
 describe('cluster access through a kubeconfig in Secrets Manager', () => {
   const cluster = TestCluster.create('secret-access', endpoints());

@@ -1,14 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { ebsCsiAttacherFinalizer } from '../../../functions/shared/identity/volume-attachment-name.ts';
-import { endpoints } from '../../support/environment.ts';
-import { ignoreNotFound, TestCluster } from '../../support/fixtures.ts';
+import { ebsCsiAttacherFinalizer } from '#functions/shared/identity/volume-attachment-name.ts';
+import { endpoints } from '#support/environment.ts';
+import { ignoreNotFound, TestCluster } from '#support/fixtures.ts';
 import {
   autoScalingTerminateEvent,
   ec2StateChangeEvent,
   nodeLossFunction,
   sweepFunction,
-} from '../../support/functions-under-test.ts';
-import { resultEventInbox } from '../../support/result-events.ts';
+} from '#support/functions-under-test.ts';
+import { resultEventInbox } from '#support/result-events.ts';
 
 const outOfService = 'node.kubernetes.io/out-of-service';
 

@@ -8,9 +8,9 @@
 // This file belongs to the `outage` project, which vitest runs apart from every other test: the
 // CSI controller is shared, and its outage would delay their attaches.
 import { afterAll, describe, expect, it } from 'vitest';
-import { actionsDone, deathAndRecovery } from '../../support/death-and-recovery.ts';
-import { switchCsiControllerTo } from '../../support/environment.ts';
-import type { StatefulCluster } from '../../support/stateful-cluster.ts';
+import { actionsDone, deathAndRecovery } from '#support/death-and-recovery.ts';
+import { switchCsiControllerTo } from '#support/environment.ts';
+import type { StatefulCluster } from '#support/stateful-cluster.ts';
 
 const clusters: StatefulCluster[] = [];
 afterAll(async () => {

@@ -5,20 +5,17 @@
 // the event finishes the job.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { invokeBundleAsync } from '../../support/bundle-process.ts';
-import { awsEnvironmentFor } from '../../support/endpoints.ts';
-import {
-  type FaultyEnvironment,
-  startFaultyEnvironment,
-} from '../../support/faulty-environment.ts';
+import { invokeBundleAsync } from '#support/bundle-process.ts';
+import { awsEnvironmentFor } from '#support/endpoints.ts';
+import { type FaultyEnvironment, startFaultyEnvironment } from '#support/faulty-environment.ts';
 import {
   ec2StateChangeEvent,
   type FunctionUnderTest,
   functionThrough,
   testSettings,
-} from '../../support/functions-under-test.ts';
-import { repoRoot } from '../../support/paths.ts';
-import { run } from '../../support/processes.ts';
+} from '#support/functions-under-test.ts';
+import { repoRoot } from '#support/paths.ts';
+import { run } from '#support/processes.ts';
 
 let env: FaultyEnvironment;
 beforeAll(async () => {

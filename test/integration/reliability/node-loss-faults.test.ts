@@ -7,8 +7,8 @@ import {
   type FaultyEnvironment,
   startFaultyEnvironment,
   throttled,
-} from '../../support/faulty-environment.ts';
-import { ec2StateChangeEvent, functionThrough } from '../../support/functions-under-test.ts';
+} from '#support/faulty-environment.ts';
+import { ec2StateChangeEvent, functionThrough } from '#support/functions-under-test.ts';
 
 let env: FaultyEnvironment;
 beforeAll(async () => {

@@ -3,14 +3,14 @@
 // names the operation and the object; a retry with the faults off finishes; the live bystander
 // node is never touched.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordedLifecycleActions } from '../../support/environment.ts';
+import { recordedLifecycleActions } from '#support/environment.ts';
 import {
   type FaultyEnvironment,
   startFaultyEnvironment,
   throttled,
-} from '../../support/faulty-environment.ts';
-import { functionThrough, lifecycleActionEvent } from '../../support/functions-under-test.ts';
-import { eventSample } from '../../support/samples.ts';
+} from '#support/faulty-environment.ts';
+import { functionThrough, lifecycleActionEvent } from '#support/functions-under-test.ts';
+import { eventSample } from '#support/samples.ts';
 
 let env: FaultyEnvironment;
 beforeAll(async () => {

@@ -1,16 +1,16 @@
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { InvocationResult } from '../../../functions/shared/handle-input.ts';
-import type { SweepReport } from '../../../functions/shared/remediation/sweep.ts';
-import { ec2Client, endpoints } from '../../support/environment.ts';
-import { TestCluster, type TestNode, type TestVolume } from '../../support/fixtures.ts';
+import type { InvocationResult } from '#functions/shared/handle-input.ts';
+import type { SweepReport } from '#functions/shared/remediation/sweep.ts';
+import { ec2Client, endpoints } from '#support/environment.ts';
+import { TestCluster, type TestNode, type TestVolume } from '#support/fixtures.ts';
 import {
   ec2StateChangeEvent,
   nodeLossFunction,
   sweepFunction,
-} from '../../support/functions-under-test.ts';
-import { resultEventInbox } from '../../support/result-events.ts';
-import { eventSample } from '../../support/samples.ts';
+} from '#support/functions-under-test.ts';
+import { resultEventInbox } from '#support/result-events.ts';
+import { eventSample } from '#support/samples.ts';
 
 interface BuiltNode {
   readonly node: TestNode;

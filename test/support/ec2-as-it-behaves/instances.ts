@@ -5,7 +5,7 @@
  * kept, for the tests' EventBridge events.
  */
 import type { ServerResponse } from 'node:http';
-import type { InstanceState as ContractInstanceState } from '../../../functions/shared/contract/result-events.ts';
+import type { InstanceState as ContractInstanceState } from '#functions/shared/contract/result-events.ts';
 import {
   answerAction,
   answerAsUpstream,

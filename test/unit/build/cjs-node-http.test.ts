@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { describe, expect, it } from 'vitest';
-import { requireNodeHttp } from '../../../scripts/cjs-node-http.ts';
+import { requireNodeHttp } from '#scripts/cjs-node-http.ts';
 
 /**
  * Bundles a module that uses node:http and node:https as the SDK and the functions do, runs it in

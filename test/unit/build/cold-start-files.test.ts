@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
-import { coldStartFiles } from '../../../scripts/cold-start-files.ts';
+import { coldStartFiles } from '#scripts/cold-start-files.ts';
 
 describe('the files a cold start loads', () => {
   it('are the entry and its static imports, never a chunk it imports on first use', async () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { withLiteralKeys } from '../../../scripts/sdk-schema-keys.ts';
+import { withLiteralKeys } from '#scripts/sdk-schema-keys.ts';
 
 describe('literal keys in the AWS SDK schemas', () => {
   it('writes a computed key of a string constant as that string, and leaves everything else', () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { settingDefaults } from '../../../functions/shared/contract/settings.ts';
+import { settingDefaults } from '#functions/shared/contract/settings.ts';
 
 /** The `@default` each prop of the construct documents, by prop name. */
 function documentedDefaults(): Map<string, string> {

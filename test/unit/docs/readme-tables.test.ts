@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { readmePath, withTables } from '../../../scripts/readme-tables.ts';
+import { readmePath, withTables } from '#scripts/readme-tables.ts';
 
 describe("README's generated tables", () => {
   it('are in step with the contracts they are written from (npm run docs writes them)', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../functions/shared/config.ts';
+import { loadConfig } from '#functions/shared/config.ts';
 
 describe('loadConfig', () => {
   it('applies the documented defaults', () => {

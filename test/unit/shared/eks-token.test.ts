@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { eksBearerToken } from '../../../functions/shared/kubernetes/eks-token.ts';
+import { eksBearerToken } from '#functions/shared/kubernetes/eks-token.ts';
 
 const credentials = {
   accessKeyId: 'AKIDEXAMPLE',

@@ -2,13 +2,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DescribeInstanceStatusCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ec2ClientSettings } from '../../../../functions/shared/aws/client-settings.ts';
+import { ec2ClientSettings } from '#functions/shared/aws/client-settings.ts';
 import {
   createEc2Port,
   notFoundInstanceIds,
   stateChangeRequestedAt,
-} from '../../../../functions/shared/aws/ec2-port.ts';
-import { cutOffText, withCutOff } from '../../../../functions/shared/lambda/invocation-cut-off.ts';
+} from '#functions/shared/aws/ec2-port.ts';
+import { cutOffText, withCutOff } from '#functions/shared/lambda/invocation-cut-off.ts';
 
 /** EC2's InvalidInstanceID.NotFound, as the SDK throws it. */
 function notFound(message: string): Error {

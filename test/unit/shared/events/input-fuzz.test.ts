@@ -8,15 +8,15 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Config, loadConfig } from '../../../../functions/shared/config.ts';
+import { type Config, loadConfig } from '#functions/shared/config.ts';
 import {
   parseLifecycleInput,
   parseNodeLossInput,
   parseSweepInput,
-} from '../../../../functions/shared/events/registry.ts';
-import { maxReasonLength, type Request } from '../../../../functions/shared/events/types.ts';
-import { type HandlerDeps, handleInput } from '../../../../functions/shared/handle-input.ts';
-import { eventSample } from '../../../support/samples.ts';
+} from '#functions/shared/events/registry.ts';
+import { maxReasonLength, type Request } from '#functions/shared/events/types.ts';
+import { type HandlerDeps, handleInput } from '#functions/shared/handle-input.ts';
+import { eventSample } from '#support/samples.ts';
 
 const seed =
   process.env.FUZZ_SEED === 'random'

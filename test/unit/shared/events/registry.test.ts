@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../../functions/shared/config.ts';
+import { loadConfig } from '#functions/shared/config.ts';
 import {
   parseLifecycleInput,
   parseNodeLossInput,
   parseSweepInput,
-} from '../../../../functions/shared/events/registry.ts';
-import { eventSample } from '../../../support/samples.ts';
+} from '#functions/shared/events/registry.ts';
+import { eventSample } from '#support/samples.ts';
 
 const config = loadConfig({ CLUSTER_NAME: 'prod', KUBECONFIG: '/dev/null' });
 const ignoreStopped = loadConfig({

@@ -3,7 +3,7 @@ import {
   instanceIdFromProviderId,
   parseEbsVolumeId,
   providerIdFor,
-} from '../../../../functions/shared/identity/aws-ids.ts';
+} from '#functions/shared/identity/aws-ids.ts';
 
 describe('instanceIdFromProviderId', () => {
   it('reads the instance id from the providerID the AWS cloud provider writes', () => {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ebsCsiAttacher } from '../../../../functions/shared/contract/kubernetes-identity.ts';
+import { ebsCsiAttacher } from '#functions/shared/contract/kubernetes-identity.ts';
 import {
   attacherFinalizerOf,
   isEbsAttacher,
   volumeAttachmentName,
-} from '../../../../functions/shared/identity/volume-attachment-name.ts';
+} from '#functions/shared/identity/volume-attachment-name.ts';
 
 describe('volumeAttachmentName', () => {
   it('matches the name Kubernetes derives from volume handle, attacher and node name', () => {

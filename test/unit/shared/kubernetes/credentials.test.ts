@@ -9,11 +9,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import {
   type ClusterAccessClients,
   clusterConnection,
-} from '../../../../functions/shared/kubernetes/cluster-connection.ts';
+} from '#functions/shared/kubernetes/cluster-connection.ts';
 import {
   createKubernetesHttp,
   KubernetesApiError,
-} from '../../../../functions/shared/kubernetes/kubernetes-http.ts';
+} from '#functions/shared/kubernetes/kubernetes-http.ts';
 
 /** The apiserver's answer to each bearer token: 200 for the accepted ones, 401 for the rest. */
 let accepted = new Set<string>();

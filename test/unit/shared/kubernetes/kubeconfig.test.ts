@@ -2,10 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  parseKubeconfig,
-  readKubeconfigFile,
-} from '../../../../functions/shared/kubernetes/kubeconfig.ts';
+import { parseKubeconfig, readKubeconfigFile } from '#functions/shared/kubernetes/kubeconfig.ts';
 
 const caPem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 const b64 = (text: string) => Buffer.from(text).toString('base64');

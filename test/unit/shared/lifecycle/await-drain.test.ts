@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { LifecycleAction } from '../../../../functions/shared/events/types.ts';
+import type { LifecycleAction } from '#functions/shared/events/types.ts';
 import {
   type AutoScalingPort,
   awaitDrainAndComplete,
-} from '../../../../functions/shared/lifecycle/await-drain.ts';
-import type { InstanceState } from '../../../../functions/shared/remediation/facts.ts';
-import type { KubernetesPort } from '../../../../functions/shared/remediation/ports.ts';
+} from '#functions/shared/lifecycle/await-drain.ts';
+import type { InstanceState } from '#functions/shared/remediation/facts.ts';
+import type { KubernetesPort } from '#functions/shared/remediation/ports.ts';
 
 const action: LifecycleAction = {
   instanceId: 'i-0123456789abcdef0',

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { awaitState } from '../../../../functions/shared/remediation/await-state.ts';
-import type { InstanceState } from '../../../../functions/shared/remediation/facts.ts';
-import type { Ec2Port } from '../../../../functions/shared/remediation/ports.ts';
-import { Ec2LagError } from '../../../../functions/shared/util/errors.ts';
+import { awaitState } from '#functions/shared/remediation/await-state.ts';
+import type { InstanceState } from '#functions/shared/remediation/facts.ts';
+import type { Ec2Port } from '#functions/shared/remediation/ports.ts';
+import { Ec2LagError } from '#functions/shared/util/errors.ts';
 
 const instanceId = 'i-0123456789abcdef0';
 const noSleep = async () => undefined;

@@ -4,18 +4,14 @@ import {
   executeRemediation,
   notStarted,
   stateFreshForMs,
-} from '../../../../functions/shared/remediation/execute.ts';
+} from '#functions/shared/remediation/execute.ts';
 import type {
   AttachmentFacts,
   InstanceState,
   VolumeFacts,
-} from '../../../../functions/shared/remediation/facts.ts';
-import type { InstancePlan } from '../../../../functions/shared/remediation/plan.ts';
-import type {
-  Ec2Port,
-  KubernetesPort,
-  NodeChange,
-} from '../../../../functions/shared/remediation/ports.ts';
+} from '#functions/shared/remediation/facts.ts';
+import type { InstancePlan } from '#functions/shared/remediation/plan.ts';
+import type { Ec2Port, KubernetesPort, NodeChange } from '#functions/shared/remediation/ports.ts';
 
 const instanceId = 'i-0123456789abcdef0';
 const options = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyCircuitBreaker } from '../../../../functions/shared/remediation/circuit-breaker.ts';
+import { applyCircuitBreaker } from '#functions/shared/remediation/circuit-breaker.ts';
 import type {
   AttachmentFacts,
   InstanceFacts,
@@ -8,18 +8,18 @@ import type {
   Observation,
   PodFacts,
   VolumeFacts,
-} from '../../../../functions/shared/remediation/facts.ts';
+} from '#functions/shared/remediation/facts.ts';
 import {
   attachmentsOfInstance,
   nodeNameOfInstance,
   volumeIdOf,
-} from '../../../../functions/shared/remediation/matching.ts';
-import { outOfServiceTaint } from '../../../../functions/shared/remediation/out-of-service-taint.ts';
+} from '#functions/shared/remediation/matching.ts';
+import { outOfServiceTaint } from '#functions/shared/remediation/out-of-service-taint.ts';
 import {
   type InstancePlan,
   planRemediation,
   planTaintLift,
-} from '../../../../functions/shared/remediation/plan.ts';
+} from '#functions/shared/remediation/plan.ts';
 
 const settings = { clusterName: 'prod', onStopped: 'remediate', outOfServiceTaint: true } as const;
 const instanceId = 'i-0123456789abcdef0';

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { InstanceFacts } from '../../../../functions/shared/remediation/facts.ts';
-import type { Ec2Port, KubernetesPort } from '../../../../functions/shared/remediation/ports.ts';
+import type { InstanceFacts } from '#functions/shared/remediation/facts.ts';
+import type { Ec2Port, KubernetesPort } from '#functions/shared/remediation/ports.ts';
 import {
   liftOutOfServiceTaints,
   planInstances,
   remediateInstances,
-} from '../../../../functions/shared/remediation/remediate.ts';
+} from '#functions/shared/remediation/remediate.ts';
 
 const stranger: InstanceFacts = {
   instanceId: 'i-0123456789abcdef0',

@@ -4,9 +4,9 @@ import type {
   InstanceFacts,
   NodeFacts,
   VolumeFacts,
-} from '../../../../functions/shared/remediation/facts.ts';
-import type { Ec2Port, KubernetesPort } from '../../../../functions/shared/remediation/ports.ts';
-import { sweepCluster } from '../../../../functions/shared/remediation/sweep.ts';
+} from '#functions/shared/remediation/facts.ts';
+import type { Ec2Port, KubernetesPort } from '#functions/shared/remediation/ports.ts';
+import { sweepCluster } from '#functions/shared/remediation/sweep.ts';
 
 /**
  * An in-memory cluster: stopped instances, each with `volumesEach` volumes still attached and

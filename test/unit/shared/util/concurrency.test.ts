@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLimiter, mapConcurrently } from '../../../../functions/shared/util/concurrency.ts';
+import { createLimiter, mapConcurrently } from '#functions/shared/util/concurrency.ts';
 
 /** A task that records how many tasks run at once. */
 function tracker() {
