@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { LifecycleAction } from '#functions/shared/events/types.ts';
-import {
-  type AutoScalingPort,
-  awaitDrainAndComplete,
-} from '#functions/shared/lifecycle/await-drain.ts';
+import { awaitDrainAndComplete } from '#functions/shared/lifecycle/await-drain.ts';
 import type { InstanceState } from '#functions/shared/remediation/facts.ts';
-import type { KubernetesPort } from '#functions/shared/remediation/ports.ts';
+import { fakeAutoScaling } from '#support/fakes/fake-autoscaling.ts';
+import { fakeEc2 } from '#support/fakes/fake-ec2.ts';
+import { fakeKubernetes } from '#support/fakes/fake-kubernetes.ts';
 
 const action: LifecycleAction = {
   instanceId: 'i-0123456789abcdef0',
@@ -18,20 +17,14 @@ const action: LifecycleAction = {
 function world(state: InstanceState, hookTimeoutSeconds: number | undefined) {
   let clock = 0;
   const calls: Array<{ call: string; at: number }> = [];
-  const autoScaling: AutoScalingPort = {
-    heartbeatTimeoutSeconds: async () => hookTimeoutSeconds,
-    async recordHeartbeat() {
-      calls.push({ call: 'heartbeat', at: clock });
-      return 'recorded';
-    },
-    async complete() {
-      calls.push({ call: 'complete', at: clock });
-      return 'completed';
-    },
-  };
-  const kube = {
-    listNodes: async () => [],
-    listVolumeAttachments: async () => [
+  const autoScaling = fakeAutoScaling({ hookTimeoutSeconds });
+  // What Auto Scaling was sent, and when: heartbeats and the completion.
+  autoScaling.log.listen(({ method }) => {
+    if (method === 'recordHeartbeat') calls.push({ call: 'heartbeat', at: clock });
+    if (method === 'complete') calls.push({ call: 'complete', at: clock });
+  });
+  const kube = fakeKubernetes({
+    attachments: [
       {
         name: 'va-stuck',
         attacher: 'ebs.csi.aws.com',
@@ -41,11 +34,8 @@ function world(state: InstanceState, hookTimeoutSeconds: number | undefined) {
         finalizers: [],
       },
     ],
-  } as unknown as KubernetesPort;
-  const ec2 = {
-    describeInstances: async (ids: readonly string[]) =>
-      new Map(ids.map((id) => [id, { instanceId: id, state, tags: {} }])),
-  };
+  });
+  const ec2 = fakeEc2({ instances: [{ instanceId: action.instanceId, state, tags: {} }] });
   const deps = {
     kube,
     autoScaling,

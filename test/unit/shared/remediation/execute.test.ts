@@ -11,7 +11,9 @@ import type {
   VolumeFacts,
 } from '#functions/shared/remediation/facts.ts';
 import type { InstancePlan } from '#functions/shared/remediation/plan.ts';
-import type { Ec2Port, KubernetesPort, NodeChange } from '#functions/shared/remediation/ports.ts';
+import type { Ec2Port, NodeChange } from '#functions/shared/remediation/ports.ts';
+import { fakeEc2 } from '#support/fakes/fake-ec2.ts';
+import { fakeKubernetes } from '#support/fakes/fake-kubernetes.ts';
 
 const instanceId = 'i-0123456789abcdef0';
 const options = {
@@ -26,56 +28,72 @@ const noSleep = async () => undefined;
 
 /** An EC2 port whose DetachVolume takes a while, counting how many are in flight at once. */
 function slowEc2(stuck: ReadonlySet<string> = new Set(), stateNow = 'terminated' as const) {
-  const held = new Map<string, boolean>();
+  const ec2 = fakeEc2({ instances: [{ instanceId, state: stateNow, tags: {} }] });
   let inFlight = 0;
   const calls: Array<{ volumeId: string; force: boolean }> = [];
-  const current = { state: stateNow as InstanceState };
-  const port: Ec2Port = {
-    region: async () => 'us-east-1',
-    describeInstances: async (ids) =>
-      new Map(ids.map((id) => [id, { instanceId: id, state: current.state, tags: {} }])),
-    instanceStates: async (ids) => new Map(ids.map((id) => [id, current.state])),
-    describeVolumesAttachedTo: async () => [],
-    async describeVolumes(ids): Promise<VolumeFacts[]> {
-      return ids.map((volumeId) => ({
-        volumeId,
-        tags: {},
-        attachments:
-          held.get(volumeId) === false
-            ? []
-            : [{ instanceId, device: '/dev/xvdba', state: 'attached' }],
-      }));
+  const current = {
+    set state(state: InstanceState) {
+      ec2.setState(instanceId, state);
     },
-    async detachVolume(volumeId, _instance, force) {
+  };
+  const port: Ec2Port = {
+    ...ec2,
+    // Every volume asked about is held by the instance until a detach frees it.
+    async describeVolumes(ids): Promise<VolumeFacts[]> {
+      for (const volumeId of ids) {
+        if (!ec2.volumes.has(volumeId)) {
+          ec2.volumes.set(volumeId, {
+            volumeId,
+            tags: {},
+            attachments: [{ instanceId, device: '/dev/xvdba', state: 'attached' }],
+          });
+        }
+      }
+      return ec2.describeVolumes(ids);
+    },
+    async detachVolume(volumeId, instance, force) {
       calls.push({ volumeId, force });
       inFlight++;
       stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
       await new Promise((resolve) => setTimeout(resolve, 20));
       inFlight--;
-      if (!stuck.has(volumeId) || force) held.set(volumeId, false);
-      return 'detaching';
+      if (!stuck.has(volumeId) || force) {
+        ec2.volumes.set(volumeId, { volumeId, tags: {}, attachments: [] });
+      }
+      return ec2.detachVolume(volumeId, instance, force).then(() => 'detaching' as const);
     },
   };
   const stats = { maxInFlight: 0, calls };
-  return { port, stats, current };
+  return { port, stats, current, log: ec2.log };
 }
 
-const kube: KubernetesPort = {
-  listNodes: async () => [],
-  readNode: async () => undefined,
-  listPodsOnNode: async () => [],
-  readPod: async () => undefined,
-  deletePod: async () => 'deleted',
-  readNodeLeaseRenewal: async () => undefined,
-  deleteNode: async () => 'deleted',
-  listVolumeAttachments: async () => [],
-  readPersistentVolume: async () => undefined,
-  readVolumeAttachment: async () => undefined,
-  deleteVolumeAttachment: async () => 'deleted',
-  removeVolumeAttachmentFinalizer: async () => ({ outcome: 'gone' }),
-  addNodeTaint: async () => 'done',
-  removeNodeTaint: async () => 'done',
-};
+/** The dead instance's Node as the plans name it. */
+const nodeA = { name: 'node-a', providerId: `aws:///us-east-1a/${instanceId}`, taints: [] };
+
+/** The cluster a plan was made on: the Node, the VolumeAttachments and the pods it names. */
+function clusterOf(plan: Extract<InstancePlan, { outcome: 'remediate' }>) {
+  return fakeKubernetes({
+    nodes: [nodeA],
+    attachments: plan.volumes.flatMap((task) =>
+      task.attachments.map((ref) => ({
+        name: ref.name,
+        ...(ref.uid ? { uid: ref.uid } : {}),
+        attacher: 'ebs.csi.aws.com',
+        nodeName: nodeA.name,
+        deleting: false,
+        finalizers: [],
+      })),
+    ),
+    pods: plan.evictPods.map((pod) => ({
+      ...pod,
+      evictedByTaintManager: pod.evictedByTaintManager ?? false,
+      tolerations: [],
+      claims: [],
+      inlineVolumeIds: [],
+      nodeName: nodeA.name,
+    })),
+  });
+}
 
 /** An addNodeTaint that records the Node it tainted (or `entry`) and reports the taint done. */
 function taintRecorded(list: string[], entry?: string) {
@@ -106,7 +124,11 @@ describe('executeRemediation', () => {
   it('detaches the volumes of one node all at once, not one after another', async () => {
     const ec2 = slowEc2();
 
-    await executeRemediation(planWith(20), { ec2: ec2.port, kube, sleep: noSleep }, options);
+    await executeRemediation(
+      planWith(20),
+      { ec2: ec2.port, kube: clusterOf(planWith(20)), sleep: noSleep },
+      options,
+    );
 
     expect(ec2.stats.maxInFlight).toBe(20);
   });
@@ -122,7 +144,11 @@ describe('executeRemediation', () => {
       },
     };
 
-    await executeRemediation(planWith(20), { ec2: counted, kube, sleep: noSleep }, options);
+    await executeRemediation(
+      planWith(20),
+      { ec2: counted, kube: clusterOf(planWith(20)), sleep: noSleep },
+      options,
+    );
 
     // One in the normal case; a little slack for a busy machine spreading the detaches out.
     expect(describeCalls).toBeLessThanOrEqual(3);
@@ -161,7 +187,7 @@ describe('executeRemediation', () => {
 
     const records = await executeRemediation(
       planWith(1),
-      { ec2: ec2.port, kube, sleep: noSleep },
+      { ec2: ec2.port, kube: clusterOf(planWith(1)), sleep: noSleep },
       {
         ...options,
         detachTimeoutMs: 1,
@@ -181,7 +207,7 @@ describe('executeRemediation', () => {
 
     const records = await executeRemediation(
       planWith(1),
-      { ec2: ec2.port, kube, sleep: noSleep },
+      { ec2: ec2.port, kube: clusterOf(planWith(1)), sleep: noSleep },
       { ...options, detachTimeoutMs: 1 },
     );
 
@@ -215,7 +241,7 @@ describe('executeRemediation', () => {
         plan,
         {
           ec2: ec2.port,
-          kube: { ...kube, addNodeTaint: taintRecorded(tainted) },
+          kube: { ...clusterOf(plan), addNodeTaint: taintRecorded(tainted) },
           sleep: noSleep,
         },
         options,
@@ -249,7 +275,7 @@ describe('executeRemediation', () => {
             return ec2.port.describeInstances(ids);
           },
         },
-        kube: { ...kube, addNodeTaint: taintRecorded(tainted) },
+        kube: { ...clusterOf(plan), addNodeTaint: taintRecorded(tainted) },
         sleep: noSleep,
       },
       options,
@@ -268,7 +294,7 @@ describe('executeRemediation', () => {
       {
         ec2: slowEc2().port,
         kube: {
-          ...kube,
+          ...clusterOf(planWith(1)),
           deleteVolumeAttachment: async (name, uid) => {
             deleted.push([name, uid]);
             return 'deleted';
@@ -298,7 +324,7 @@ describe('executeRemediation', () => {
       {
         ec2: slowEc2().port,
         kube: {
-          ...kube,
+          ...clusterOf(planWith(1)),
           readVolumeAttachment: async () => recreated,
           removeVolumeAttachmentFinalizer: async () => {
             removals++;
@@ -327,7 +353,7 @@ describe('executeRemediation', () => {
       {
         ec2: slowEc2().port,
         kube: {
-          ...kube,
+          ...clusterOf(planWith(3)),
           readVolumeAttachment: async () => {
             throw internalError;
           },
@@ -360,19 +386,11 @@ describe('executeRemediation', () => {
 
   it('waits through a failed read: one bad answer does not end a wait the next one finishes', async () => {
     const ec2 = slowEc2();
-    let describeCalls = 0;
-    const flaky = {
-      ...ec2.port,
-      describeVolumes: (ids: readonly string[]) => {
-        describeCalls++;
-        if (describeCalls === 1) return Promise.reject(new Error('socket hang up'));
-        return ec2.port.describeVolumes(ids);
-      },
-    };
+    ec2.log.failNext('describeVolumes', new Error('socket hang up'));
 
     const records = await executeRemediation(
       planWith(1),
-      { ec2: flaky, kube, sleep: noSleep },
+      { ec2: ec2.port, kube: clusterOf(planWith(1)), sleep: noSleep },
       options,
     );
 
@@ -391,7 +409,7 @@ describe('executeRemediation', () => {
       {
         ec2: ec2.port,
         kube: {
-          ...kube,
+          ...clusterOf(planWith(2)),
           deleteVolumeAttachment: async () => {
             deletions++;
             return 'deleted';
@@ -416,7 +434,7 @@ describe('executeRemediation', () => {
 
     const records = await executeRemediation(
       planWith(1),
-      { ec2: ec2.port, kube, deadline: Date.now() + 300 },
+      { ec2: ec2.port, kube: clusterOf(planWith(1)), deadline: Date.now() + 300 },
       { ...options, detachTimeoutMs: 600_000 },
     );
 
@@ -435,7 +453,7 @@ describe('executeRemediation', () => {
 
     const records = await executeRemediation(
       planWith(1, 'shutting-down'),
-      { ec2: ec2.port, kube, sleep: noSleep },
+      { ec2: ec2.port, kube: clusterOf(planWith(1, 'shutting-down')), sleep: noSleep },
       {
         ...options,
         detachTimeoutMs: 1,
@@ -453,7 +471,7 @@ describe('executeRemediation', () => {
 
     const records = await executeRemediation(
       planWith(2),
-      { ec2: ec2.port, kube, sleep: noSleep },
+      { ec2: ec2.port, kube: clusterOf(planWith(2)), sleep: noSleep },
       {
         ...options,
         dryRun: true,
@@ -495,7 +513,7 @@ describe('executeRemediation: the stages that recover the pod', () => {
       {
         ec2: slowEc2().port,
         kube: {
-          ...kube,
+          ...clusterOf(fencedPlan(0)),
           addNodeTaint: taintRecorded(steps, 'taint'),
           readPod: async () => {
             reads++;
@@ -535,7 +553,7 @@ describe('executeRemediation: the stages that recover the pod', () => {
       {
         ec2: slowEc2().port,
         kube: {
-          ...kube,
+          ...clusterOf(fencedPlan(0)),
           readPod: async () => ({
             ...podRef,
             uid: 'uid-replacement',
@@ -580,7 +598,7 @@ describe('executeRemediation: the stages that recover the pod', () => {
         {
           ec2: ec2.port,
           kube: {
-            ...kube,
+            ...clusterOf(fencedPlan(1)),
             addNodeTaint,
             readPod: async () => ({ ...evicted }),
             deletePod: async (_ns, name, _uid, how) => {
@@ -608,7 +626,11 @@ describe('executeRemediation: the stages that recover the pod', () => {
       fencedPlan(0),
       {
         ec2: slowEc2().port,
-        kube: { ...kube, addNodeTaint: async () => 'already-done', readPod: async () => evicted },
+        kube: {
+          ...clusterOf(fencedPlan(0)),
+          addNodeTaint: async () => 'already-done',
+          readPod: async () => evicted,
+        },
         sleep: noSleep,
       },
       { ...options, evictionGraceMs: 5_000 },
@@ -634,7 +656,7 @@ describe('executeRemediation: the stages that recover the pod', () => {
         {
           ec2: ec2.port,
           kube: {
-            ...kube,
+            ...clusterOf(fencedPlan(1)),
             readPod: async () => ({ ...evicted, deleting, evictedByTaintManager: false }),
             deletePod: async (_ns, _name, uid, how) => {
               deletes.push(`${how} ${uid}`);
@@ -664,7 +686,10 @@ describe('executeRemediation: the stages that recover the pod', () => {
       {
         ec2: slowEc2().port,
         kube: {
-          ...kube,
+          ...clusterOf({
+            ...fencedPlan(0),
+            evictPods: [{ ...podRef, deleting: true, evictedByTaintManager: true }],
+          }),
           readPod: async () => {
             steps.push('read');
             return evicted;
@@ -691,7 +716,7 @@ describe('executeRemediation: the stages that recover the pod', () => {
       {
         ec2: ec2.port,
         kube: {
-          ...kube,
+          ...clusterOf(fencedPlan(1)),
           addNodeTaint: taintRecorded(changes, 'taint'),
           deletePod: async () => {
             changes.push('delete pod');
@@ -724,7 +749,7 @@ describe('executeRemediation: the stages that recover the pod', () => {
 
     const records = await executeRemediation(
       { ...fencedPlan(1), evictPods: [] },
-      { ec2: freedEc2, kube, sleep: noSleep },
+      { ec2: freedEc2, kube: fakeKubernetes({ nodes: [nodeA] }), sleep: noSleep },
       { ...options, controllerGraceMs: 1_000 },
     );
 
@@ -747,7 +772,10 @@ describe('executeRemediation: the stages that recover the pod', () => {
       { ...fencedPlan(1), evictPods: [] },
       {
         ec2: ec2.port,
-        kube: { ...kube, readVolumeAttachment: async () => stuck },
+        kube: {
+          ...clusterOf({ ...fencedPlan(1), evictPods: [] }),
+          readVolumeAttachment: async () => stuck,
+        },
         sleep: noSleep,
       },
       { ...options, controllerGraceMs: 1 },

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { InstanceFacts } from '#functions/shared/remediation/facts.ts';
-import type { Ec2Port, KubernetesPort } from '#functions/shared/remediation/ports.ts';
 import {
   liftOutOfServiceTaints,
   planInstances,
   remediateInstances,
 } from '#functions/shared/remediation/remediate.ts';
+import { fakeEc2 } from '#support/fakes/fake-ec2.ts';
+import { fakeKubernetes } from '#support/fakes/fake-kubernetes.ts';
+import { CallLog } from '#support/fakes/recorder.ts';
 
 const stranger: InstanceFacts = {
   instanceId: 'i-0123456789abcdef0',
@@ -14,45 +16,12 @@ const stranger: InstanceFacts = {
   tags: { 'kubernetes.io/cluster/another-cluster': 'owned' },
 };
 
-/** Ports that count every call, answering as for an instance of somebody else's. */
+/** Ports that record every call, answering as for an instance of somebody else's. */
 function countingPorts(instance: InstanceFacts) {
-  const calls: string[] = [];
-  const count =
-    <T>(name: string, answer: T) =>
-    async () => {
-      calls.push(name);
-      return answer;
-    };
-  const ec2: Ec2Port = {
-    region: async () => 'us-east-1',
-    describeInstances: count('ec2 DescribeInstances', new Map([[instance.instanceId, instance]])),
-    instanceStates: count(
-      'ec2 DescribeInstanceStatus',
-      new Map([[instance.instanceId, instance.state]]),
-    ),
-    describeVolumesAttachedTo: count('ec2 DescribeVolumes', []),
-    describeVolumes: count('ec2 DescribeVolumes', []),
-    detachVolume: count('ec2 DetachVolume', 'detaching' as const),
-  };
-  const kube: KubernetesPort = {
-    listNodes: count('kube list nodes', []),
-    listPodsOnNode: count('kube list pods', []),
-    readPod: count('kube get pod', undefined),
-    deletePod: count('kube delete pod', 'deleted' as const),
-    readNodeLeaseRenewal: count('kube get lease', undefined),
-    deleteNode: count('kube delete node', 'deleted' as const),
-    readNode: count('kube get node', undefined),
-    listVolumeAttachments: count('kube list volumeattachments', []),
-    readPersistentVolume: count('kube get persistentvolume', undefined),
-    readVolumeAttachment: count('kube get volumeattachment', undefined),
-    deleteVolumeAttachment: count('kube delete volumeattachment', 'deleted' as const),
-    removeVolumeAttachmentFinalizer: count('kube patch volumeattachment', {
-      outcome: 'gone' as const,
-    }),
-    addNodeTaint: count('kube patch node', 'done' as const),
-    removeNodeTaint: count('kube patch node', 'done' as const),
-  };
-  return { ec2, kube, calls };
+  const log = new CallLog();
+  const ec2 = fakeEc2({ instances: [instance], log });
+  const kube = fakeKubernetes({ log });
+  return { ec2, kube, calls: log.apiCalls };
 }
 
 const settings = {
@@ -107,17 +76,10 @@ describe('an event’s instance, read from EC2 again alongside the dead Node’s
   const oneNodeCluster = { ...settings, maxDeadNodePercent: 100 };
   /** Ports whose DescribeInstances answers these states in turn, each stamped when answered. */
   function portsAnswering(...states: InstanceFacts['state'][]) {
-    const ports = countingPorts(ours);
-    let call = 0;
-    const ec2: Ec2Port = {
-      ...ports.ec2,
-      describeInstances: async () => {
-        const state = states[Math.min(call++, states.length - 1)] ?? 'running';
-        return new Map([[ours.instanceId, { ...ours, state, describedAt: Date.now() }]]);
-      },
-    };
-    const kube: KubernetesPort = { ...ports.kube, listNodes: async () => [node] };
-    return { ec2, kube, calls: () => call };
+    const ec2 = fakeEc2({ instances: [ours] });
+    ec2.answerStates(ours.instanceId, ...states);
+    const kube = fakeKubernetes({ nodes: [node] });
+    return { ec2, kube, calls: () => ec2.log.count('describeInstances') };
   }
 
   it('plans on the later reading, which the taint can then rely on', async () => {

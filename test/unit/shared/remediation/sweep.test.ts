@@ -5,8 +5,9 @@ import type {
   NodeFacts,
   VolumeFacts,
 } from '#functions/shared/remediation/facts.ts';
-import type { Ec2Port, KubernetesPort } from '#functions/shared/remediation/ports.ts';
 import { sweepCluster } from '#functions/shared/remediation/sweep.ts';
+import { fakeEc2 } from '#support/fakes/fake-ec2.ts';
+import { fakeKubernetes } from '#support/fakes/fake-kubernetes.ts';
 
 /**
  * An in-memory cluster: stopped instances, each with `volumesEach` volumes still attached and
@@ -43,45 +44,21 @@ function stoppedCluster(instanceCount: number, volumesEach: number) {
       });
     }
   }
+  const ec2 = fakeEc2({ instances: [...instances.values()], volumes: [...volumes.values()] });
+  const kube = fakeKubernetes({ nodes, attachments });
+  for (const attachment of attachments) {
+    const name = attachment.persistentVolumeName ?? '';
+    kube.persistentVolumes.set(name, { name, volumeReference: name.replace(/^pv-/, '') });
+  }
   const detached: string[] = [];
   const untainted: string[] = [];
-  const instance = (id: string): InstanceFacts =>
-    instances.get(id) ?? { instanceId: id, state: 'gone', tags: {} };
-  const ec2: Ec2Port = {
-    region: async () => 'us-east-1',
-    describeInstances: async (ids) => new Map(ids.map((id) => [id, instance(id)])),
-    instanceStates: async (ids) => new Map(ids.map((id) => [id, instance(id).state])),
-    describeVolumesAttachedTo: async (ids) =>
-      [...volumes.values()].filter((v) => v.attachments.some((a) => ids.includes(a.instanceId))),
-    describeVolumes: async (ids) =>
-      ids.flatMap((id) => (volumes.has(id) ? [volumes.get(id) as VolumeFacts] : [])),
-    async detachVolume(volumeId) {
-      detached.push(volumeId);
-      const volume = volumes.get(volumeId);
-      if (volume) volumes.set(volumeId, { ...volume, attachments: [] });
-      return 'detaching';
-    },
-  };
-  const kube: KubernetesPort = {
-    listNodes: async () => nodes,
-    listPodsOnNode: async () => [],
-    readPod: async () => undefined,
-    deletePod: async () => 'deleted',
-    readNodeLeaseRenewal: async () => undefined,
-    deleteNode: async () => 'deleted',
-    readNode: async (name) => nodes.find((n) => n.name === name),
-    listVolumeAttachments: async () => attachments,
-    readPersistentVolume: async (name) => ({ name, volumeReference: name.replace(/^pv-/, '') }),
-    readVolumeAttachment: async () => undefined,
-    deleteVolumeAttachment: async () => 'deleted',
-    removeVolumeAttachmentFinalizer: async () => ({ outcome: 'gone' }),
-    addNodeTaint: async () => 'done',
-    async removeNodeTaint(nodeName) {
-      untainted.push(nodeName);
-      return 'done';
-    },
-  };
-  return { ec2, kube, detached, untainted, instances, nodes };
+  ec2.log.listen(({ method, args }) => {
+    if (method === 'detachVolume') detached.push(String(args[0]));
+  });
+  kube.log.listen(({ method, args }) => {
+    if (method === 'removeNodeTaint') untainted.push(String(args[0]));
+  });
+  return { ec2, kube, detached, untainted, instances: ec2.instances, nodes: kube.nodes };
 }
 
 /**
@@ -257,9 +234,9 @@ describe('sweepCluster and a Node another instance adopted', () => {
       tags: { 'kubernetes.io/cluster/prod': 'owned' },
       stateChangeRequestedAt: Date.now() - 600_000,
     });
-    const kube = { ...world.kube, readNodeLeaseRenewal: async () => Date.now() - 3_000 };
+    world.kube.leases.set('node-0', Date.now() - 3_000);
 
-    const report = await sweepCluster({ ec2: world.ec2, kube }, settings);
+    const report = await sweepCluster({ ec2: world.ec2, kube: world.kube }, settings);
 
     expect(world.untainted).toEqual(['node-0']);
     expect(world.detached).toEqual([]);
