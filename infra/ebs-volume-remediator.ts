@@ -26,8 +26,8 @@ import {
 } from './remediator-function.ts';
 import { addLifecycleTriggers, addNodeLossRules, addSweepTriggers } from './triggers.ts';
 
+export { kubernetesGroup } from '../functions/shared/contract/kubernetes-identity.ts';
 export { defaultBundleDir } from './bundles.ts';
-export { kubernetesGroup } from './permissions.ts';
 export type { EbsVolumeRemediatorProps, LifecycleHookProps } from './props.ts';
 
 /**

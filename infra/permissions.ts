@@ -5,11 +5,9 @@
  */
 import { ArnFormat, aws_eks as eks, aws_iam as iam, Stack } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { kubernetesGroup } from '../functions/shared/contract/kubernetes-identity.ts';
 import { acknowledgeAutoScalingGroupArns } from './nag-suppressions.ts';
 import type { EbsVolumeRemediatorProps, LifecycleHookProps } from './props.ts';
-
-/** The Kubernetes group infra/kubernetes/rbac.yaml binds; the access entry maps the role to it. */
-export const kubernetesGroup = 'ebs-volume-remediator';
 
 /**
  * Least privilege. DetachVolume is authorized against both the volume and the instance, and a

@@ -4,6 +4,9 @@
  * that they cannot drift apart. Constants only.
  */
 
+/** The Kubernetes group infra/kubernetes/rbac.yaml binds; the EKS access entry maps the role to it. */
+export const kubernetesGroup = 'ebs-volume-remediator';
+
 /** The attacher of CSI EBS volumes, and of in-tree `kubernetes.io/aws-ebs` volumes migrated to CSI. */
 export const ebsCsiAttacher = 'ebs.csi.aws.com';
 

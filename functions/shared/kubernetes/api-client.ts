@@ -3,6 +3,7 @@
  * invocation's cut-off, throttle answers waited out, failures named for what was being done,
  * paged lists, and patches with a resourceVersion test.
  */
+import { kubernetesGroup } from '../contract/kubernetes-identity.ts';
 import { cutOffReached, cutOffSignal, cutOffText } from '../lambda/invocation-cut-off.ts';
 import { ClusterAccessError, causeText, messageOf, RemediationError } from '../util/errors.ts';
 import type { ClusterEndpoint } from './kubeconfig.ts';
@@ -81,7 +82,7 @@ function failure(what: string, server: string, error: unknown): Error {
   if (status === 401 || status === 403) {
     return new ClusterAccessError(
       `${what}: the Kubernetes API at ${server} answered ${status}; check that the remediator's ` +
-        'identity is mapped to group ebs-volume-remediator and infra/kubernetes/rbac.yaml is applied',
+        `identity is mapped to group ${kubernetesGroup} and infra/kubernetes/rbac.yaml is applied`,
       { cause: error },
     );
   }
