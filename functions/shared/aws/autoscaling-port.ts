@@ -5,9 +5,9 @@ import {
   RecordLifecycleActionHeartbeatCommand,
 } from '@aws-sdk/client-auto-scaling';
 import type { LifecycleAction } from '../events/types.ts';
-import { cutOffOptions } from '../lambda/invocation-cut-off.ts';
 import type { AutoScalingPort } from '../lifecycle/await-drain.ts';
 import { RemediationError } from '../util/errors.ts';
+import { cutOffOptions } from '../util/invocation-cut-off.ts';
 import { awsFailure } from './aws-failure.ts';
 
 /** Auto Scaling's answer for an action it no longer holds: completed, abandoned or timed out. */

@@ -1,7 +1,7 @@
 /** How failed AWS calls are told in the functions' errors: short, and saying what happened. */
 
-import { cutOffReached, cutOffText } from '../lambda/invocation-cut-off.ts';
 import { causeText } from '../util/errors.ts';
+import { cutOffReached, cutOffText } from '../util/invocation-cut-off.ts';
 
 /** Error codes by which AWS services say "too many requests" (left when the SDK's retries ran out). */
 const throttlingCodes = new Set([

@@ -9,11 +9,11 @@ import {
   type Tag,
   type Volume,
 } from '@aws-sdk/client-ec2';
-import { cutOffOptions } from '../lambda/invocation-cut-off.ts';
 import type { InstanceFacts, InstanceState, VolumeFacts } from '../remediation/facts.ts';
 import type { Ec2Port } from '../remediation/ports.ts';
 import { createLimiter, mapConcurrently } from '../util/concurrency.ts';
 import { RemediationError } from '../util/errors.ts';
+import { cutOffOptions } from '../util/invocation-cut-off.ts';
 import { awsFailure } from './aws-failure.ts';
 
 /**

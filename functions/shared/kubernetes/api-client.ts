@@ -4,8 +4,8 @@
  * paged lists, and patches with a resourceVersion test.
  */
 import { kubernetesGroup } from '../contract/kubernetes-identity.ts';
-import { cutOffReached, cutOffSignal, cutOffText } from '../lambda/invocation-cut-off.ts';
 import { ClusterAccessError, causeText, messageOf, RemediationError } from '../util/errors.ts';
+import { cutOffReached, cutOffSignal, cutOffText } from '../util/invocation-cut-off.ts';
 import type { ClusterEndpoint } from './kubeconfig.ts';
 import {
   createKubernetesHttp,

@@ -4,8 +4,8 @@ import type { EKSClient } from '@aws-sdk/client-eks';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { awsFailure } from '../aws/aws-failure.ts';
 import type { ClusterAccess } from '../config.ts';
-import { cutOffOptions } from '../lambda/invocation-cut-off.ts';
 import { ClusterAccessError, ConfigurationError, messageOf } from '../util/errors.ts';
+import { cutOffOptions } from '../util/invocation-cut-off.ts';
 import { type AwsCredentials, type EksToken, eksBearerToken } from './eks-token.ts';
 import type { ClusterEndpoint } from './kubeconfig.ts';
 

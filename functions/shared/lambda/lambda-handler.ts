@@ -11,7 +11,7 @@ import { type Config, loadConfig } from '../config.ts';
 import { clusterDimension } from '../contract/metric-names.ts';
 import type { Request } from '../events/types.ts';
 import { type HandleOptions, handleInput } from '../handle-input.ts';
-import { withCutOff } from './invocation-cut-off.ts';
+import { withCutOff } from '../util/invocation-cut-off.ts';
 import { logger, metrics, tracingMiddleware } from './observability.ts';
 import { createRuntime } from './runtime.ts';
 

@@ -35,6 +35,13 @@ export interface VolumeTask {
   readonly attachments: readonly AttachmentRef[];
 }
 
+/** A volume a pod that stays on the dead Node uses: it stays attached. */
+export interface VolumeInUse {
+  readonly volumeId: string;
+  /** The pods that use it, as namespace/name. */
+  readonly pods: readonly string[];
+}
+
 /** The ref of a Node observed. */
 export function refOf(node: { readonly name: string; readonly uid?: string | undefined }): NodeRef {
   return { name: node.name, ...(node.uid ? { uid: node.uid } : {}) };

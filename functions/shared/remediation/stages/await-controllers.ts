@@ -6,9 +6,8 @@
  */
 import { pollUntil } from '../polling.ts';
 import type { VolumeTask } from '../refs.ts';
-import { fencingTaint } from './fence-node.ts';
-import type { RemediationPlan } from './index.ts';
-import type { Stage, StageRun } from './stage.ts';
+import { type FenceStep, fencingTaint } from './fence-node.ts';
+import type { PlanBasics, Stage, StageRun } from './stage.ts';
 
 export interface ControllersStep {
   /**
@@ -18,7 +17,10 @@ export interface ControllersStep {
   readonly controllersDetach: boolean;
 }
 
-export const awaitControllers: Stage<ControllersStep> = {
+/** What waiting reads: the taint planned before it, and the volumes to free. */
+type ControllersReads = FenceStep & { readonly volumes: readonly VolumeTask[] };
+
+export const awaitControllers: Stage<ControllersStep, ControllersReads> = {
   name: 'let the controllers detach',
 
   plan: (planning) => ({ controllersDetach: fencingTaint(planning) !== undefined }),
@@ -37,7 +39,7 @@ export const awaitControllers: Stage<ControllersStep> = {
  * the fenced Node's volumes (they detach at once once its pods are gone), recording each volume
  * they freed: the volumes left are the remediator's to free.
  */
-async function awaitFreed(plan: RemediationPlan, run: StageRun): Promise<void> {
+async function awaitFreed(plan: PlanBasics & ControllersReads, run: StageRun): Promise<void> {
   const { deps, options, recorder, isReleased } = run;
   // Freed: EC2 no longer holds the volume on the instance, and each VolumeAttachment observed
   // is gone (one created again under its name is another object).

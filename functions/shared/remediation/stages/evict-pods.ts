@@ -8,18 +8,10 @@ import type { ActionRecord } from '../../contract/result-events.ts';
 import { RemediationError } from '../../util/errors.ts';
 import type { Observation, PodFacts, Taint } from '../facts.ts';
 import { pollUntil, unlessUnknown } from '../polling.ts';
-import type { PodRef } from '../refs.ts';
+import type { PodRef, VolumeInUse } from '../refs.ts';
 import { toleratedForMs } from '../tolerations.ts';
-import { fencingTaint } from './fence-node.ts';
-import type { RemediationPlan } from './index.ts';
-import type { Stage, StageRun } from './stage.ts';
-
-/** A volume a pod that stays on the dead Node uses: it stays attached. */
-export interface VolumeInUse {
-  readonly volumeId: string;
-  /** The pods that use it, as namespace/name. */
-  readonly pods: readonly string[];
-}
+import { type FenceStep, fencingTaint } from './fence-node.ts';
+import type { PlanBasics, Stage, StageRun } from './stage.ts';
 
 export interface EvictStep {
   /**
@@ -31,7 +23,10 @@ export interface EvictStep {
   readonly volumesInUse?: readonly VolumeInUse[];
 }
 
-export const evictPods: Stage<EvictStep> = {
+/** What evicting reads: the taint planned before it, and whether the Node is fenced. */
+type EvictReads = FenceStep & { readonly controllersDetach: boolean };
+
+export const evictPods: Stage<EvictStep, EvictReads> = {
   name: "evict the Node's pods",
 
   plan(planning) {
@@ -108,7 +103,11 @@ function refOfPod(pod: PodFacts, toleratedFor: number | undefined): PodRef {
  * but that pod can be hit, and it only turns Terminating on a dead Node), which PodGC
  * force-deletes once the Node is NotReady, and the action fails so the retry looks again.
  */
-function evictPod(plan: RemediationPlan, pod: PodRef, run: StageRun): Promise<ActionRecord> {
+function evictPod(
+  plan: PlanBasics & EvictReads,
+  pod: PodRef,
+  run: StageRun,
+): Promise<ActionRecord> {
   const { deps, options, recorder } = run;
   return recorder.run('delete-pod', { pod: `${pod.namespace}/${pod.name}` }, async () => {
     if (options.dryRun) return { outcome: 'planned' };

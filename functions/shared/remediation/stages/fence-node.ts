@@ -8,8 +8,7 @@ import type { ActionRecord } from '../../contract/result-events.ts';
 import { RemediationError } from '../../util/errors.ts';
 import { isOff, type Taint } from '../facts.ts';
 import { outOfServiceTaint, outOfServiceTaintOn } from '../out-of-service-taint.ts';
-import type { RemediationPlan } from './index.ts';
-import type { Stage, StagePlanning, StageRun } from './stage.ts';
+import type { PlanBasics, Stage, StagePlanning, StageRun } from './stage.ts';
 
 export interface FenceStep {
   /** The Node to taint, when it lacks the taint and tainting is on. */
@@ -48,7 +47,7 @@ export const fenceNode: Stage<FenceStep> = {
   },
 };
 
-function taintNode(plan: RemediationPlan, nodeName: string, run: StageRun) {
+function taintNode(plan: PlanBasics & FenceStep, nodeName: string, run: StageRun) {
   const { deps, options, recorder } = run;
   return recorder.run('taint-node', { node: nodeName }, async () => {
     if (options.dryRun) return { outcome: 'planned' };
@@ -88,7 +87,10 @@ function taintNode(plan: RemediationPlan, nodeName: string, run: StageRun) {
  * The out-of-service taint the Node carries or gets by this plan: the taint its pods are
  * evicted by. None for a Node that is gone, or one left untainted (OUT_OF_SERVICE_TAINT=false).
  */
-export function fencingTaint({ observation: { node }, before }: StagePlanning): Taint | undefined {
+export function fencingTaint({
+  observation: { node },
+  before,
+}: StagePlanning<FenceStep>): Taint | undefined {
   if (!node) return undefined;
   return outOfServiceTaintOn(node) ?? (before.taintNode ? outOfServiceTaint : undefined);
 }

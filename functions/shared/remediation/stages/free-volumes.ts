@@ -12,10 +12,8 @@ import { type AttachmentFacts, isOff, type Observation } from '../facts.ts';
 import { holdsVolume } from '../matching.ts';
 import { pollUntil, unlessUnknown } from '../polling.ts';
 import { notStarted } from '../recorder.ts';
-import type { AttachmentRef, VolumeTask } from '../refs.ts';
-import type { VolumeInUse } from './evict-pods.ts';
-import type { RemediationPlan } from './index.ts';
-import type { Stage, StageRun } from './stage.ts';
+import type { AttachmentRef, VolumeInUse, VolumeTask } from '../refs.ts';
+import type { PlanBasics, Stage, StageRun } from './stage.ts';
 
 export interface FreeStep {
   /** The volumes to free, with the VolumeAttachments that bind them to the instance. */
@@ -24,7 +22,10 @@ export interface FreeStep {
   readonly skipped: readonly Skipped[];
 }
 
-export const freeVolumes: Stage<FreeStep> = {
+/** What freeing reads: the volumes the pods that stay use (evict-pods.ts plans them). */
+type FreeReads = { readonly volumesInUse?: readonly VolumeInUse[] };
+
+export const freeVolumes: Stage<FreeStep, FreeReads> = {
   name: 'free what the controllers left',
 
   plan({ observation, settings, before }) {
@@ -155,7 +156,7 @@ function keptFor(use: VolumeInUse): Skipped {
 }
 
 /** Frees one volume: detach (forced only as a last resort), then delete its VolumeAttachments. */
-async function freeVolume(plan: RemediationPlan, task: VolumeTask, run: StageRun): Promise<void> {
+async function freeVolume(plan: PlanBasics, task: VolumeTask, run: StageRun): Promise<void> {
   if (task.detach) {
     const detach = await run.recorder.run('detach-volume', { volumeId: task.volumeId }, () =>
       detachVolume(plan, task, run),
@@ -166,7 +167,7 @@ async function freeVolume(plan: RemediationPlan, task: VolumeTask, run: StageRun
   await Promise.all(task.attachments.map((ref) => deleteAttachment(ref, task.volumeId, run)));
 }
 
-async function detachVolume(plan: RemediationPlan, task: VolumeTask, run: StageRun) {
+async function detachVolume(plan: PlanBasics, task: VolumeTask, run: StageRun) {
   const { deps, options, isReleased } = run;
   const { instanceId } = plan;
   const { volumeId } = task;
@@ -196,7 +197,7 @@ async function detachVolume(plan: RemediationPlan, task: VolumeTask, run: StageR
 }
 
 /** Throws, saying why, unless a plain detach that did not finish may be forced now. */
-async function mayForce(plan: RemediationPlan, volumeId: string, waited: string, run: StageRun) {
+async function mayForce(plan: PlanBasics, volumeId: string, waited: string, run: StageRun) {
   const { deps } = run;
   const { instanceId } = plan;
   if (deps.deadline !== undefined && Date.now() >= deps.deadline) {

@@ -13,7 +13,6 @@ import type { PollDeps } from '../polling.ts';
 import type { Ec2Port, KubernetesPort } from '../ports.ts';
 import type { Recorder } from '../recorder.ts';
 import type { ReleaseChecker } from '../release-checker.ts';
-import type { RemediationPlan, RemediationSteps } from './index.ts';
 
 /** The settings the planner reads. */
 export type PlanSettings = Pick<Config, 'clusterName' | 'onStopped' | 'outOfServiceTaint'> &
@@ -31,12 +30,12 @@ export interface PlanBasics {
   readonly stateReadAt?: number;
 }
 
-/** What a stage plans from. */
-export interface StagePlanning {
+/** What a stage plans from: what was observed, and what the stages before it planned. */
+export interface StagePlanning<Before extends object = object> {
   readonly observation: Observation;
   readonly settings: PlanSettings;
-  /** What the stages before it planned. */
-  readonly before: Partial<RemediationSteps>;
+  /** What the stages before it planned (as far as they did). */
+  readonly before: Partial<Before>;
 }
 
 export interface ExecutionOptions {
@@ -80,13 +79,17 @@ export interface StageRun {
 /** How a stage ended: go on to the next, or stop the remediation of this instance there. */
 export type StageEnd = 'next' | 'stop';
 
-export interface Stage<Step extends object> {
+/**
+ * A stage: `Step` is its part of the plan; `Reads` what it reads of other stages' parts (planned
+ * before it, or, when it runs, anywhere in the plan), said in its own terms.
+ */
+export interface Stage<Step extends object, Reads extends object = object> {
   /** What it does, in a few words: for logs and the contributor guide. */
   readonly name: string;
   /** Its part of the plan: pure. */
-  plan(planning: StagePlanning): Step;
+  plan(planning: StagePlanning<Reads>): Step;
   /** The actions its part would take, each once: the circuit breaker counts them. */
-  plannedActions(plan: RemediationPlan): readonly ActionKind[];
+  plannedActions(plan: PlanBasics & Step): readonly ActionKind[];
   /** Carries its part out, re-checking what it must before each side effect. */
-  run(plan: RemediationPlan, run: StageRun): Promise<StageEnd>;
+  run(plan: PlanBasics & Step & Reads, run: StageRun): Promise<StageEnd>;
 }

@@ -8,7 +8,7 @@ import {
   notFoundInstanceIds,
   stateChangeRequestedAt,
 } from '#functions/shared/aws/ec2-port.ts';
-import { cutOffText, withCutOff } from '#functions/shared/lambda/invocation-cut-off.ts';
+import { cutOffText, withCutOff } from '#functions/shared/util/invocation-cut-off.ts';
 
 /** EC2's InvalidInstanceID.NotFound, as the SDK throws it. */
 function notFound(message: string): Error {

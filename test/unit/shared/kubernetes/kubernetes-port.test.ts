@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseKubeconfig } from '#functions/shared/kubernetes/kubeconfig.ts';
 import { createKubernetesPort } from '#functions/shared/kubernetes/kubernetes-port.ts';
-import { cutOffText, withCutOff } from '#functions/shared/lambda/invocation-cut-off.ts';
+import { cutOffText, withCutOff } from '#functions/shared/util/invocation-cut-off.ts';
 
 type Answer = (req: IncomingMessage, res: ServerResponse) => void;
 let answers: Answer[] = [];
