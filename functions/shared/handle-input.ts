@@ -5,23 +5,17 @@
  * action throws after everything is reported, so Lambda retries and the dead-letter queue
  * keeps the event.
  */
-import type { Logger } from '@aws-lambda-powertools/logger';
-import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   lifecycleResultDetailType,
-  type ResultEvent,
   resultDetailType,
   resultEventDetail,
+  sweepEventDetail,
   sweepResultDetailType,
 } from './aws/result-events.ts';
 import type { Config } from './config.ts';
-import { actionRow } from './contract/actions.ts';
 import { metricNames } from './contract/metric-names.ts';
-import type {
-  LifecycleResultDetail,
-  SweepResultDetail,
-  Trigger,
-} from './contract/result-events.ts';
+import type { LifecycleResultDetail, Trigger } from './contract/result-events.ts';
 import type { EventKind, Request } from './events/types.ts';
 import {
   type AutoScalingPort,
@@ -36,20 +30,16 @@ import {
   remediateInstances,
 } from './remediation/remediate.ts';
 import { type SweepReport, sweepCluster } from './remediation/sweep.ts';
+import { countByKind, publish, type ReportDeps, recordMetrics } from './reporting.ts';
 import { RemediationError } from './util/errors.ts';
 
-export interface HandlerDeps {
+export interface HandlerDeps extends ReportDeps {
   readonly config: Config;
   readonly ec2: Ec2Port;
   /** The cluster's API, connected on first use (a skipped event never needs it). */
   readonly kubernetes: () => Promise<KubernetesPort>;
   /** Auto Scaling lifecycle calls; the lifecycle function's only. */
   readonly autoScaling?: AutoScalingPort;
-  /** Sends result events; absent when no RESULT_EVENT_BUS is configured. Resolves with failures. */
-  readonly publishResults?: (events: readonly ResultEvent[]) => Promise<number>;
-  readonly logger: Pick<Logger, 'info' | 'warn' | 'error'>;
-  readonly metrics: Pick<Metrics, 'addMetric' | 'singleMetric'>;
-  readonly now?: () => Date;
 }
 
 export interface HandleOptions {
@@ -96,68 +86,6 @@ export type InvocationResult =
       readonly dryRun: boolean;
       readonly sweep: SweepReport;
     };
-
-function countByKind(deps: HandlerDeps, name: string, kind: EventKind): void {
-  deps.metrics.singleMetric().addDimension('EventKind', kind).addMetric(name, MetricUnit.Count, 1);
-}
-
-/** A failed action counts as a failure; a done one adds to its metric (the action catalogue's). */
-function recordAction(deps: HandlerDeps, action: ActionRecord): void {
-  if (action.outcome === 'failed')
-    deps.metrics.addMetric(metricNames.failures, MetricUnit.Count, 1);
-  const { metric } = actionRow(action.action);
-  if (metric && action.outcome === 'done') deps.metrics.addMetric(metric, MetricUnit.Count, 1);
-}
-
-function recordMetrics(deps: HandlerDeps, reports: readonly InstanceReport[], eventTime?: Date) {
-  for (const report of reports) {
-    if (report.outcome === 'refused') {
-      deps.metrics.addMetric(metricNames.refusals, MetricUnit.Count, 1);
-    }
-    for (const action of report.actions) recordAction(deps, action);
-    if (eventTime && report.outcome === 'remediated') {
-      const now = deps.now?.() ?? new Date();
-      deps.metrics.addMetric(
-        metricNames.remediationLatency,
-        MetricUnit.Milliseconds,
-        now.getTime() - eventTime.getTime(),
-      );
-    }
-  }
-}
-
-async function publish(deps: HandlerDeps, events: readonly ResultEvent[]): Promise<void> {
-  if (!deps.publishResults || events.length === 0) return;
-  const failedEntries = await deps.publishResults(events);
-  if (failedEntries > 0) {
-    deps.metrics.addMetric(metricNames.resultEventFailures, MetricUnit.Count, failedEntries);
-    deps.logger.error('result events not accepted by EventBridge', { failedEntries });
-  }
-}
-
-/** EventBridge takes events up to 256 KB: a sweep's event lists its instances without their actions. */
-const maxInstancesInSweepEvent = 200;
-
-function sweepEventDetail(
-  sweep: SweepReport,
-  clusterName: string,
-  trigger: Trigger,
-): SweepResultDetail {
-  const { instances, ...summary } = sweep;
-  return {
-    clusterName,
-    trigger,
-    ...summary,
-    instances: instances
-      .slice(0, maxInstancesInSweepEvent)
-      .map(({ actions, skipped, ...rest }) => ({
-        ...rest,
-        actions: actions.length,
-        failedActions: actions.filter((a) => a.outcome === 'failed').length,
-      })),
-    instancesLeftOut: Math.max(0, instances.length - maxInstancesInSweepEvent),
-  };
-}
 
 function throwOnFailures(reports: readonly InstanceReport[]): void {
   const failed = reports.filter((r) => r.outcome === 'failed');

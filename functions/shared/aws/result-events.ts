@@ -3,9 +3,11 @@ import {
   type InstanceReport,
   type RemediationResultDetail,
   resultEventSource,
+  type SweepResultDetail,
   type Trigger,
 } from '../contract/result-events.ts';
 import { attachmentsDeleted, podsDeleted, volumesDetached } from '../remediation/execute.ts';
+import type { SweepReport } from '../remediation/sweep.ts';
 
 export {
   lifecycleResultDetailType,
@@ -67,4 +69,29 @@ export async function publishResultEvents(
     failed += answer.FailedEntryCount ?? 0;
   }
   return failed;
+}
+
+/** EventBridge takes events up to 256 KB: a sweep's event lists its instances without their actions. */
+const maxInstancesInSweepEvent = 200;
+
+/** The detail of a sweep's result event. */
+export function sweepEventDetail(
+  sweep: SweepReport,
+  clusterName: string,
+  trigger: Trigger,
+): SweepResultDetail {
+  const { instances, ...summary } = sweep;
+  return {
+    clusterName,
+    trigger,
+    ...summary,
+    instances: instances
+      .slice(0, maxInstancesInSweepEvent)
+      .map(({ actions, skipped, ...rest }) => ({
+        ...rest,
+        actions: actions.length,
+        failedActions: actions.filter((a) => a.outcome === 'failed').length,
+      })),
+    instancesLeftOut: Math.max(0, instances.length - maxInstancesInSweepEvent),
+  };
 }

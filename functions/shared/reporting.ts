@@ -1,0 +1,65 @@
+/**
+ * How an invocation reports beyond its return value: metrics (the action catalogue says which
+ * metric each action adds to) and result events on EventBridge.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { ResultEvent } from './aws/result-events.ts';
+import { actionRow } from './contract/actions.ts';
+import { metricNames } from './contract/metric-names.ts';
+import type { ActionRecord, InstanceReport } from './contract/result-events.ts';
+import type { EventKind } from './events/types.ts';
+
+/** What reporting needs of the function's dependencies. */
+export interface ReportDeps {
+  /** Sends result events; absent when no RESULT_EVENT_BUS is configured. Resolves with failures. */
+  readonly publishResults?: (events: readonly ResultEvent[]) => Promise<number>;
+  readonly logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  readonly metrics: Pick<Metrics, 'addMetric' | 'singleMetric'>;
+  readonly now?: () => Date;
+}
+
+/** One event of a kind, received or skipped. */
+export function countByKind(deps: ReportDeps, name: string, kind: EventKind): void {
+  deps.metrics.singleMetric().addDimension('EventKind', kind).addMetric(name, MetricUnit.Count, 1);
+}
+
+/** A failed action counts as a failure; a done one adds to its metric (the action catalogue's). */
+function recordAction(deps: ReportDeps, action: ActionRecord): void {
+  if (action.outcome === 'failed')
+    deps.metrics.addMetric(metricNames.failures, MetricUnit.Count, 1);
+  const { metric } = actionRow(action.action);
+  if (metric && action.outcome === 'done') deps.metrics.addMetric(metric, MetricUnit.Count, 1);
+}
+
+/** Refusals, each action's metric, failures, and the latency from the event's own time. */
+export function recordMetrics(
+  deps: ReportDeps,
+  reports: readonly InstanceReport[],
+  eventTime?: Date,
+) {
+  for (const report of reports) {
+    if (report.outcome === 'refused') {
+      deps.metrics.addMetric(metricNames.refusals, MetricUnit.Count, 1);
+    }
+    for (const action of report.actions) recordAction(deps, action);
+    if (eventTime && report.outcome === 'remediated') {
+      const now = deps.now?.() ?? new Date();
+      deps.metrics.addMetric(
+        metricNames.remediationLatency,
+        MetricUnit.Milliseconds,
+        now.getTime() - eventTime.getTime(),
+      );
+    }
+  }
+}
+
+/** Sends the result events; entries EventBridge did not accept are counted and logged. */
+export async function publish(deps: ReportDeps, events: readonly ResultEvent[]): Promise<void> {
+  if (!deps.publishResults || events.length === 0) return;
+  const failedEntries = await deps.publishResults(events);
+  if (failedEntries > 0) {
+    deps.metrics.addMetric(metricNames.resultEventFailures, MetricUnit.Count, failedEntries);
+    deps.logger.error('result events not accepted by EventBridge', { failedEntries });
+  }
+}
