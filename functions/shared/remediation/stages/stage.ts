@@ -84,7 +84,7 @@ export type StageEnd = 'next' | 'stop';
  * before it, or, when it runs, anywhere in the plan), said in its own terms.
  */
 export interface Stage<Step extends object, Reads extends object = object> {
-  /** What it does, in a few words: for logs and the contributor guide. */
+  /** What it does, in a few words. */
   readonly name: string;
   /** Its part of the plan: pure. */
   plan(planning: StagePlanning<Reads>): Step;
