@@ -7,7 +7,7 @@
  * behaviour (ec2-as-it-behaves.ts). Vitest-free: global-setup.ts, the demo and the benchmarks
  * use it.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import {
@@ -21,7 +21,7 @@ import {
 } from './aws-cloud-controller.ts';
 import { startEc2AsItBehaves } from './ec2-as-it-behaves/index.ts';
 import { testRegion } from './endpoints.ts';
-import { ensureGoProgramBuilt } from './go-build.ts';
+import { ensureGoProgramBuilt, type GoProgram } from './go-build.ts';
 import { applyManifestFile, applyObjects } from './kube-manifests.ts';
 import { cacheDir, ensureDir, logDir, repoRoot } from './paths.ts';
 import {
@@ -47,12 +47,58 @@ export interface RunningKubeApiServer extends KubeApiServerInfo {
   stop(): Promise<void>;
 }
 
-const controlPlaneProgram = {
-  name: 'control-plane',
-  sourceDir: join(repoRoot, 'test', 'support', 'control-plane'),
-  binaries: { 'control-plane': '.' },
-  coldBuild: 'about 6 minutes',
-} as const;
+const controlPlaneDir = join(repoRoot, 'test', 'support', 'control-plane');
+
+/**
+ * The Kubernetes minors the control plane is built at: the same program against each minor's
+ * modules (its go.mod and go.sum). 1.35 is the one CI runs; the others run with
+ * KUBERNETES_VERSION set (`npm run test:kubernetes-versions`).
+ */
+const controlPlaneModules: ReadonlyMap<string, string> = new Map([
+  ['1.33', join(controlPlaneDir, 'versions', '1.33')],
+  ['1.35', controlPlaneDir],
+  ['1.37', join(controlPlaneDir, 'versions', '1.37')],
+]);
+
+/** The minor this run's control plane is built at: KUBERNETES_VERSION, 1.35 by default. */
+export function kubernetesMinor(): string {
+  const minor = process.env.KUBERNETES_VERSION ?? '1.35';
+  if (!controlPlaneModules.has(minor)) {
+    throw new TestEnvironmentError(
+      `KUBERNETES_VERSION=${minor}: the control plane is built at ${[...controlPlaneModules.keys()].join(', ')} only`,
+    );
+  }
+  return minor;
+}
+
+/** The k8s.io/kubernetes release the control plane is built from (its go.mod says which). */
+export function kubernetesRelease(minor = kubernetesMinor()): string {
+  const moduleDir = controlPlaneModules.get(minor) ?? controlPlaneDir;
+  const goMod = readFileSync(join(moduleDir, 'go.mod'), 'utf8');
+  const release = /^\s*k8s\.io\/kubernetes (v\d+\.\d+\.\d+)\s*$/m.exec(goMod)?.[1];
+  if (!release) throw new TestEnvironmentError(`${moduleDir}/go.mod requires no k8s.io/kubernetes`);
+  return release;
+}
+
+function controlPlaneProgram(): GoProgram {
+  const minor = kubernetesMinor();
+  const release = kubernetesRelease(minor);
+  const moduleDir = controlPlaneModules.get(minor);
+  const version = 'k8s.io/component-base/version';
+  return {
+    name: minor === '1.35' ? 'control-plane' : `control-plane-${minor}`,
+    sourceDir: controlPlaneDir,
+    ...(moduleDir && moduleDir !== controlPlaneDir ? { moduleDir } : {}),
+    binaries: { 'control-plane': '.' },
+    // As Kubernetes' own build stamps it: /version and the components' logs name the release.
+    ldflags: [
+      `-X ${version}.gitVersion=${release}`,
+      `-X ${version}.gitMajor=1`,
+      `-X ${version}.gitMinor=${minor.split('.')[1]}`,
+    ].join(' '),
+    coldBuild: 'about 6 minutes',
+  };
+}
 
 const cloudAgentsProgram = {
   name: 'cloud-agents',
@@ -78,7 +124,7 @@ const ebsCsiDriverProgram = {
 
 /** Builds the control-plane program (apiserver, controller-manager, scheduler) when needed. */
 export async function ensureControlPlaneBuilt(): Promise<string> {
-  return (await ensureGoProgramBuilt(controlPlaneProgram))['control-plane'] ?? '';
+  return (await ensureGoProgramBuilt(controlPlaneProgram()))['control-plane'] ?? '';
 }
 
 /** Builds the cloud agents, the external-attacher, the EBS CSI driver and the AWS cloud controller when needed. */

@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir, ensureDir, logDir } from './paths.ts';
 import { run, TestEnvironmentError } from './processes.ts';
@@ -17,11 +24,34 @@ async function goVersion(): Promise<string> {
   }
 }
 
+/** The files a build reads, by name: the sources, and the go.mod and go.sum it builds with. */
+function buildSources(program: GoProgram): Array<[string, string]> {
+  const moduleDir = program.moduleDir ?? program.sourceDir;
+  const goFiles = readdirSync(program.sourceDir).filter((file) => file.endsWith('.go'));
+  const moduleFiles = readdirSync(moduleDir).filter((f) => f === 'go.mod' || f === 'go.sum');
+  return [
+    ...goFiles.map((file): [string, string] => [file, join(program.sourceDir, file)]),
+    ...moduleFiles.map((file): [string, string] => [file, join(moduleDir, file)]),
+  ].sort(([a], [b]) => a.localeCompare(b));
+}
+
+/** A folder with the sources and the module files together, for a build with another go.mod. */
+function assembled(sources: ReadonlyArray<[string, string]>, dir: string): string {
+  ensureDir(dir);
+  for (const [file, path] of sources) copyFileSync(path, join(dir, file));
+  return dir;
+}
+
 export interface GoProgram {
   /** A name for messages and the cache folder. */
   readonly name: string;
   /** The Go module's folder in this repository. */
   readonly sourceDir: string;
+  /**
+   * Another folder's go.mod and go.sum to build the sources of `sourceDir` with: the same
+   * program against other module versions (another Kubernetes minor).
+   */
+  readonly moduleDir?: string;
   /** Binary name -> Go package to build (`.` for the module's own main package). */
   readonly binaries: Readonly<Record<string, string>>;
   /** Linker flags (`-ldflags`), such as a version stamped in. */
@@ -41,10 +71,8 @@ export async function ensureGoProgramBuilt(
 ): Promise<Readonly<Record<string, string>>> {
   const version = await goVersion();
   const hash = createHash('sha256').update(version);
-  const sources = readdirSync(program.sourceDir)
-    .filter((file) => file.endsWith('.go') || file === 'go.mod' || file === 'go.sum')
-    .sort();
-  for (const file of sources) hash.update(file).update(readFileSync(join(program.sourceDir, file)));
+  const sources = buildSources(program);
+  for (const [file, path] of sources) hash.update(file).update(readFileSync(path));
   hash.update(program.ldflags ?? '');
   const key = hash.digest('hex').slice(0, 16);
   const folder = join(cacheDir, program.name, key);
@@ -57,6 +85,7 @@ export async function ensureGoProgramBuilt(
   if (missing.length === 0) return paths;
 
   ensureDir(folder);
+  const buildDir = program.moduleDir ? assembled(sources, join(folder, 'src')) : program.sourceDir;
   const started = Date.now();
   process.stderr.write(
     `building ${program.name} from Go modules (${version}); a cold build takes ${program.coldBuild} ` +
@@ -68,7 +97,7 @@ export async function ensureGoProgramBuilt(
     try {
       const flags = program.ldflags ? ['-ldflags', program.ldflags] : [];
       const output = await run('go', ['build', ...flags, '-o', partial, pkg], {
-        cwd: program.sourceDir,
+        cwd: buildDir,
         env: { ...process.env, CGO_ENABLED: '0' },
       });
       writeFileSync(join(ensureDir(logDir), `${program.name}-build.log`), output);

@@ -5,9 +5,9 @@
 // kept away from those that have none.
 import { readFileSync } from 'node:fs';
 import { DescribeVolumesCommand } from '@aws-sdk/client-ec2';
-import type { CoreV1Event } from '@kubernetes/client-node';
+import { type CoreV1Event, KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { ebsCsiDriverVersion } from '#support/control-plane.ts';
+import { ebsCsiDriverVersion, kubernetesRelease } from '#support/control-plane.ts';
 import { controlPlaneEndpoints } from '#support/environment.ts';
 import { waitUntil } from '#support/processes.ts';
 import { StatefulCluster } from '#support/stateful-cluster.ts';
@@ -15,6 +15,15 @@ import { StatefulCluster } from '#support/stateful-cluster.ts';
 describe.concurrent('the real parts of the control plane', () => {
   const clusters: StatefulCluster[] = [];
   afterAll(() => Promise.all(clusters.map((c) => c.dispose().catch(() => undefined))));
+
+  it('is the Kubernetes release it was built from (KUBERNETES_VERSION picks the minor)', async () => {
+    const admin = new KubeConfig();
+    admin.loadFromFile(controlPlaneEndpoints().adminKubeconfig);
+
+    const version = await admin.makeApiClient(VersionApi).getCode();
+
+    expect(version.gitVersion).toBe(kubernetesRelease());
+  });
 
   it('attaches through the real EBS CSI driver', { timeout: 180_000 }, async () => {
     const cluster = await StatefulCluster.start('real-driver', controlPlaneEndpoints(), {
