@@ -71,6 +71,17 @@ export function kubernetesMinor(): string {
   return minor;
 }
 
+/**
+ * The controllers kube-controller-manager runs: all but the cloud ones, which belong to a
+ * cloud-controller-manager (the AWS one runs beside it). Since 1.37 kube-controller-manager has
+ * none of them, and names it an error to turn off a controller it does not know.
+ */
+function controllerManagerControllers(): string {
+  const minor = Number(kubernetesMinor().split('.')[1]);
+  if (minor >= 37) return '*';
+  return '*,-service-lb-controller,-node-route-controller,-cloud-node-lifecycle-controller';
+}
+
 /** The k8s.io/kubernetes release the control plane is built from (its go.mod says which). */
 export function kubernetesRelease(minor = kubernetesMinor()): string {
   const moduleDir = controlPlaneModules.get(minor) ?? controlPlaneDir;
@@ -282,8 +293,7 @@ export async function startControlPlane(
       'controller-manager',
       `--kubeconfig=${admin}`,
       '--leader-elect=false',
-      // The cloud controllers belong to a cloud-controller-manager: the AWS one runs below.
-      '--controllers=*,-service-lb-controller,-node-route-controller,-cloud-node-lifecycle-controller',
+      `--controllers=${controllerManagerControllers()}`,
       '--use-service-account-credentials=false',
       `--service-account-private-key-file=${serviceAccountKey}`,
       '--secure-port=0',
