@@ -8,8 +8,9 @@
  * `recordedLifecycleActions` in environment.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import { readBody } from './http-body.ts';
+import { forwardRequest, listenOnLoopback } from './loopback-server.ts';
 
 export const recordingPath = '/__stand-in/lifecycle-actions';
 
@@ -119,27 +120,6 @@ function answer(
   );
 }
 
-function forward(req: IncomingMessage, body: Buffer, res: ServerResponse, moto: URL): void {
-  const upstream = request(
-    {
-      host: moto.hostname,
-      port: moto.port,
-      method: req.method,
-      path: req.url,
-      headers: req.headers,
-    },
-    (upstreamRes) => {
-      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
-      upstreamRes.pipe(res);
-    },
-  );
-  upstream.on('error', (error) => {
-    res.writeHead(502, { 'content-type': 'text/plain' });
-    res.end(`lifecycle stand-in could not reach moto: ${error.message}`);
-  });
-  upstream.end(body);
-}
-
 /** Starts the stand-in on a free loopback port in front of moto at `motoEndpoint`. */
 export async function startLifecycleStandIn(motoEndpoint: string): Promise<RunningStandIn> {
   const moto = new URL(motoEndpoint);
@@ -157,20 +137,14 @@ export async function startLifecycleStandIn(motoEndpoint: string): Promise<Runni
       const params = isForm ? new URLSearchParams(body.toString('utf8')) : undefined;
       const action = params?.get('Action');
       if (params && action && standInActions.has(action)) answer(params, res, recorded, completed);
-      else forward(req, body, res, moto);
+      else forwardRequest(req, body, res, moto, 'lifecycle stand-in');
     } catch (error) {
       res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(`lifecycle stand-in failed: ${(error as Error).message}`);
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  if (!address || typeof address !== 'object') throw new Error('stand-in has no address');
   return {
-    endpoint: `http://127.0.0.1:${address.port}`,
+    endpoint: await listenOnLoopback(server, 'the lifecycle stand-in'),
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

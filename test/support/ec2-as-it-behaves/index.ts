@@ -32,6 +32,7 @@
  */
 import { createServer } from 'node:http';
 import { readBody } from '../http-body.ts';
+import { listenOnLoopback } from '../loopback-server.ts';
 import { Addresses } from './addresses.ts';
 import { InstanceStates, type StateChange } from './instances.ts';
 import { isEc2, Upstream } from './query-api.ts';
@@ -110,14 +111,8 @@ export async function startEc2AsItBehaves(options: {
       res.end(`EC2 layer failed: ${(error as Error).stack ?? String(error)}`);
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  if (!address || typeof address !== 'object') throw new Error('the EC2 layer has no address');
   return {
-    endpoint: `http://127.0.0.1:${address.port}`,
+    endpoint: await listenOnLoopback(server, 'the EC2 layer'),
     stop: () =>
       new Promise<void>((resolve) => {
         delays.cancelAll();

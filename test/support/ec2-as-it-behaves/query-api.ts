@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, request, type ServerResponse } from 'node:http';
 import { readBody } from '../http-body.ts';
+import { forwardRequest } from '../loopback-server.ts';
 import { parseXml, rootOf, type XmlNode } from './xml-tree.ts';
 
 const ec2Namespace = 'http://ec2.amazonaws.com/doc/2016-11-15/';
@@ -65,24 +66,7 @@ export class Upstream {
 
   /** A request of another service (or one the layer leaves alone), streamed both ways. */
   forward(req: IncomingMessage, body: Buffer, res: ServerResponse): void {
-    const call = request(
-      {
-        host: this.url.hostname,
-        port: this.url.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    call.on('error', (error) => {
-      res.writeHead(502, { 'content-type': 'text/plain' });
-      res.end(`EC2 layer could not reach ${this.url.origin}: ${error.message}`);
-    });
-    call.end(body);
+    forwardRequest(req, body, res, this.url, 'EC2 layer');
   }
 }
 
