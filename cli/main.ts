@@ -4,20 +4,28 @@
  *
  *   npx ebs-volume-remediator sweep --cluster-name prod --eks-cluster prod --dry-run
  *   npx ebs-volume-remediator remediate --cluster-name prod --kubeconfig ~/.kube/config --instance-id i-0123...
+ *   npx ebs-volume-remediator fence-check --cluster-name prod --eks-cluster prod --dry-run
  */
 import { parseArgs } from 'node:util';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type * as z from 'zod/mini';
 import {
   type Config,
+  fenceActionChoice,
+  fenceAfterSetting,
+  fenceWindowSetting,
   maxActionsSetting,
   maxDeadNodePercentSetting,
   onStoppedChoice,
   withDefaults,
 } from '../functions/shared/config.ts';
 import { metricsNamespace, serviceName } from '../functions/shared/contract/metric-names.ts';
-import { onStoppedChoices, settingDefaults } from '../functions/shared/contract/settings.ts';
-import { parseSweepInput } from '../functions/shared/events/registry.ts';
+import {
+  fenceActionChoices,
+  onStoppedChoices,
+  settingDefaults,
+} from '../functions/shared/contract/settings.ts';
+import { parseFenceInput, parseSweepInput } from '../functions/shared/events/registry.ts';
 import { handleInput, type InvocationResult } from '../functions/shared/handle-input.ts';
 import { createRuntime } from '../functions/shared/lambda/runtime.ts';
 import type { ActionRecord } from '../functions/shared/remediation/execute.ts';
@@ -33,6 +41,9 @@ cluster.
 Commands:
   sweep                      find every VolumeAttachment of a dead node in the cluster and free it
   remediate                  free the volumes of the instances given with --instance-id
+  fence-check                fence hung nodes (NotReady, Lease stale, EC2 says running): stop
+                             their instances, then recover them as stopped nodes. The command
+                             is the opt-in; try it with --dry-run first
 
 Options:
   --cluster-name NAME        the cluster to look after (required)
@@ -45,7 +56,11 @@ Options:
   --no-taint                 do not taint the Nodes of stopped instances out-of-service
   --max-actions N            refuse to take more than N destructive actions (default ${settingDefaults.maxActionsPerInvocation})
   --max-dead-node-percent P  refuse when more than P% of the Nodes look dead (default ${settingDefaults.maxDeadNodePercent})
-  --node-selector SELECTOR   sweep only the Nodes matching this label selector
+  --node-selector SELECTOR   sweep (or fence-check) only the Nodes matching this label selector
+  --fence-after SECONDS      fence-check: a Node's Lease stale this long (default ${settingDefaults.fenceAfterSeconds})
+  --fence-action ACTION      fence-check: ${fenceActionChoices.join(' or ')} the instance (default ${settingDefaults.fenceAction})
+  --max-fences N             fence-check: at most N fences per window (default ${settingDefaults.maxFences})
+  --fence-window SECONDS     fence-check: the rate limit's window (default ${settingDefaults.fenceWindowSeconds})
   --output FORMAT            table (default) or json
   -h, --help                 show this help
 
@@ -84,6 +99,10 @@ function parse(argv: readonly string[]) {
         'max-actions': { type: 'string' },
         'max-dead-node-percent': { type: 'string' },
         'node-selector': { type: 'string' },
+        'fence-after': { type: 'string' },
+        'fence-action': { type: 'string' },
+        'max-fences': { type: 'string' },
+        'fence-window': { type: 'string' },
         output: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -95,24 +114,44 @@ function parse(argv: readonly string[]) {
 
 type Flags = ReturnType<typeof parse>['values'];
 
+const commands = ['sweep', 'remediate', 'fence-check'] as const;
+type Command = (typeof commands)[number];
+
+function isCommand(name: string | undefined): name is Command {
+  return commands.some((command) => command === name);
+}
+
 /** The command and its instances, or a UsageError saying what is missing. */
 function commandOf(positionals: readonly string[], values: Flags) {
   const command = positionals[0];
-  if (positionals.length !== 1 || (command !== 'sweep' && command !== 'remediate')) {
+  const named = commands.join(', ');
+  if (positionals.length !== 1 || !isCommand(command)) {
     throw new UsageError(
       positionals.length === 0
-        ? 'give a command: sweep or remediate'
-        : `unknown command "${positionals.join(' ')}": use sweep or remediate`,
+        ? `give a command: ${named}`
+        : `unknown command "${positionals.join(' ')}": use ${named}`,
     );
   }
   const instanceIds = values['instance-id'] ?? [];
   if (command === 'remediate' && instanceIds.length === 0) {
     throw new UsageError('remediate needs at least one --instance-id');
   }
-  if (command === 'sweep' && instanceIds.length > 0) {
-    throw new UsageError('--instance-id is for remediate; sweep looks at the whole cluster');
+  if (command !== 'remediate' && instanceIds.length > 0) {
+    throw new UsageError(`--instance-id is for remediate; ${command} looks at the whole cluster`);
   }
   return { command, instanceIds } as const;
+}
+
+/** What the command asks the shared input handling for, and how that input is read. */
+function inputOf(command: Command, instanceIds: readonly string[]) {
+  switch (command) {
+    case 'sweep':
+      return { input: { action: 'sweep' }, parse: parseSweepInput };
+    case 'remediate':
+      return { input: { action: 'remediate', instanceIds }, parse: parseSweepInput };
+    case 'fence-check':
+      return { input: { action: 'fence-check' }, parse: parseFenceInput };
+  }
 }
 
 /** A flag's value checked as its setting is (the same schema), or undefined when not given. */
@@ -128,7 +167,7 @@ function checked<T>(
 }
 
 /** The configuration the flags give, typed; every other setting takes its default. */
-function configFromFlags(values: Flags, env: NodeJS.ProcessEnv): Config {
+function configFromFlags(values: Flags, env: NodeJS.ProcessEnv, command: Command): Config {
   const clusterName = values['cluster-name']?.trim();
   if (!clusterName) throw new UsageError('--cluster-name is required');
   const eksClusterName = values['eks-cluster'];
@@ -151,6 +190,11 @@ function configFromFlags(values: Flags, env: NodeJS.ProcessEnv): Config {
       maxDeadNodePercentSetting,
     ),
     nodeSelector: values['node-selector'],
+    fenceHungNodes: command === 'fence-check',
+    fenceAfterMs: checked('--fence-after', values['fence-after'], fenceAfterSetting),
+    fenceAction: checked('--fence-action', values['fence-action'], fenceActionChoice),
+    maxFences: checked('--max-fences', values['max-fences'], maxActionsSetting),
+    fenceWindowMs: checked('--fence-window', values['fence-window'], fenceWindowSetting),
   });
 }
 
@@ -172,7 +216,7 @@ async function run(values: Flags, positionals: readonly string[], io: Io): Promi
   if (output !== 'table' && output !== 'json') {
     throw new UsageError(`--output must be table or json, not "${output}"`);
   }
-  const config = configFromFlags(values, io.env);
+  const config = configFromFlags(values, io.env, command);
   if (values.region) process.env.AWS_REGION = values.region;
 
   const showProgress = output === 'table' && io.stderr.isTTY === true;
@@ -181,9 +225,10 @@ async function run(values: Flags, positionals: readonly string[], io: Io): Promi
   // The CLI prints its own report: no JSON log lines, no metrics.
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   const silent = () => undefined;
+  const { input, parse: parseInput } = inputOf(command, instanceIds);
   const result: InvocationResult = await handleInput(
-    command === 'sweep' ? { action: 'sweep' } : { action: 'remediate', instanceIds },
-    parseSweepInput,
+    input,
+    parseInput,
     {
       config,
       ...createRuntime(config),
@@ -192,7 +237,7 @@ async function run(values: Flags, positionals: readonly string[], io: Io): Promi
     },
     { ...(showProgress ? { onAction: progressOn(io.stderr) } : {}), throwOnFailure: false },
   );
-  // The command line sends only sweep and remediate requests; anything else is a bug.
+  // The command line sends only sweep, remediate and fence-check requests; anything else is a bug.
   if (result.status === 'skipped' || result.status === 'lifecycle') {
     throw new UsageError(result.reason);
   }
@@ -201,8 +246,23 @@ async function run(values: Flags, positionals: readonly string[], io: Io): Promi
       ? `${JSON.stringify(result, null, 2)}\n`
       : renderResult(result, config.clusterName),
   );
-  const reports = result.status === 'swept' ? result.sweep.instances : result.instances;
-  return reports.some((r) => r.outcome === 'failed') ? 1 : 0;
+  return anyFailed(result) ? 1 : 0;
+}
+
+function anyFailed(result: Extract<InvocationResult, { dryRun: boolean }>): boolean {
+  const failed = (reports: readonly { outcome: string }[]) =>
+    reports.some((r) => r.outcome === 'failed');
+  switch (result.status) {
+    case 'swept':
+      return failed(result.sweep.instances);
+    case 'done':
+      return failed(result.instances);
+    case 'fence-check':
+      return (
+        failed(result.check.reports) ||
+        failed(result.check.reports.flatMap((r) => (r.recovery ? [r.recovery] : [])))
+      );
+  }
 }
 
 /** Runs the command line; resolves with the exit status. */

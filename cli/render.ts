@@ -1,3 +1,4 @@
+import type { FenceCheckReport } from '../functions/shared/fencing/check-hung-nodes.ts';
 import type { InvocationResult } from '../functions/shared/handle-input.ts';
 import { attachmentsDeleted, volumesDetached } from '../functions/shared/remediation/execute.ts';
 import type { InstanceReport } from '../functions/shared/remediation/remediate.ts';
@@ -26,6 +27,29 @@ function instanceRows(reports: readonly InstanceReport[]): string[][] {
     String(attachmentsDeleted(r.actions, doneOrPlanned)),
     r.reason ?? r.actions.find((a) => a.outcome === 'failed')?.detail ?? '',
   ]);
+}
+
+/** A fence check: what it looked at, and each hung node's verdict with its evidence. */
+function fenceCheckLines(check: FenceCheckReport, clusterName: string, mode: string): string[] {
+  const lines = [
+    `Fence check of cluster ${clusterName}${mode}`,
+    '',
+    `${check.nodesExamined} Nodes examined, ${check.notReady} NotReady, ${check.reports.length} hung (or named by an alarm)`,
+  ];
+  if (check.reports.length === 0) return lines;
+  const rows = check.reports.map((r) => [
+    r.instanceId,
+    r.nodeName ?? '-',
+    r.evidence.instanceState,
+    r.evidence.leaseRenewedAt ?? '-',
+    r.outcome,
+    r.reason,
+  ]);
+  return [
+    ...lines,
+    '',
+    table(['INSTANCE', 'NODE', 'STATE', 'LEASE RENEWED', 'OUTCOME', 'NOTE'], rows),
+  ];
 }
 
 /** The readable summary the command line prints at the end. */
@@ -65,6 +89,10 @@ export function renderResult(result: InvocationResult, clusterName: string): str
       ).replace(/^\s+\n/, ''),
     );
     if (s.instances.length > 0) parts.push('', table(header, instanceRows(s.instances)));
+  } else if (result.status === 'fence-check') {
+    parts.push(...fenceCheckLines(result.check, clusterName, mode));
+    const recoveries = result.check.reports.flatMap((r) => (r.recovery ? [r.recovery] : []));
+    if (recoveries.length > 0) parts.push('', table(header, instanceRows(recoveries)));
   } else {
     parts.push(
       `Remediation in cluster ${clusterName}${mode}`,

@@ -6,6 +6,7 @@ import {
   App,
   CfnOutput,
   aws_cloudwatch as cloudwatch,
+  Duration,
   aws_events as events,
   aws_kms as kms,
   Stack,
@@ -114,6 +115,42 @@ function sweepFromContext(app: App, stack: Stack): Partial<EbsVolumeRemediatorPr
   };
 }
 
+/**
+ * Fencing of hung nodes (`-c fenceHungNodes=true`, with `-c fenceAfterSeconds=300`,
+ * `-c fenceAction=stop|terminate`, `-c fenceDryRun=true`, `-c fenceAlarmArns=a,b`).
+ */
+function fenceFromContext(app: App, stack: Stack): Partial<EbsVolumeRemediatorProps> {
+  const context = (name: string) => {
+    const value = app.node.tryGetContext(name);
+    return value === undefined || value === '' ? undefined : String(value);
+  };
+  if (context('fenceHungNodes') !== 'true') return {};
+  const after = context('fenceAfterSeconds');
+  const action = context('fenceAction');
+  if (action !== undefined && action !== 'stop' && action !== 'terminate') {
+    throw new Error(`-c fenceAction must be stop or terminate, not "${action}"`);
+  }
+  const alarmArns = (context('fenceAlarmArns') ?? '')
+    .split(',')
+    .map((arn) => arn.trim())
+    .filter(Boolean);
+  const dryRun = context('fenceDryRun');
+  return {
+    fenceHungNodes: {
+      ...(after === undefined ? {} : { fenceAfter: Duration.seconds(Number(after)) }),
+      ...(action === undefined ? {} : { action }),
+      ...(dryRun === undefined ? {} : { dryRun: dryRun === 'true' }),
+      ...(alarmArns.length > 0
+        ? {
+            alarms: alarmArns.map((arn, i) =>
+              cloudwatch.Alarm.fromAlarmArn(stack, `FenceAlarm${i}`, arn),
+            ),
+          }
+        : {}),
+    },
+  };
+}
+
 export function buildApp(app: App): Stack {
   const props = propsFromContext(app);
   const stack = new Stack(app, app.node.tryGetContext('stackName') ?? 'EbsVolumeRemediator', {
@@ -140,7 +177,14 @@ export function buildApp(app: App): Stack {
       ? { resultEventBus: events.EventBus.fromEventBusArn(stack, 'ResultBus', String(busArn)) }
       : {}),
     ...sweepFromContext(app, stack),
+    ...fenceFromContext(app, stack),
   });
+  if (remediator.fenceFunction) {
+    new CfnOutput(stack, 'FenceFunctionName', {
+      description: 'Invoke with {"action":"fence-check","dryRun":true} to see what it would fence',
+      value: remediator.fenceFunction.functionName,
+    });
+  }
   new CfnOutput(stack, 'NodeLossFunctionName', {
     description:
       'Invoke with {"action":"remediate","instanceIds":[...],"dryRun":true} to check the deployment',

@@ -13,22 +13,36 @@ import {
   aws_sns_subscriptions as subscriptions,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { settingEnv } from '../functions/shared/contract/settings.ts';
+import { settingDefaults, settingEnv } from '../functions/shared/contract/settings.ts';
 import { defaultBundleDir, requireBundles } from './bundles.ts';
 import { addAlarms, addDashboard, createAlarmTopic } from './monitoring.ts';
 import { acknowledgeAcceptedFindings } from './nag-suppressions.ts';
-import { addAccessEntry, grantLifecycleActions, grantRemediation } from './permissions.ts';
-import type { EbsVolumeRemediatorProps, LifecycleHookProps } from './props.ts';
+import {
+  addAccessEntry,
+  grantFencing,
+  grantLifecycleActions,
+  grantRemediation,
+} from './permissions.ts';
+import type { EbsVolumeRemediatorProps, FenceHungNodesProps, LifecycleHookProps } from './props.ts';
 import {
   createRemediatorFunction,
   type SharedFunctionProps,
   sharedEnvironment,
 } from './remediator-function.ts';
-import { addLifecycleTriggers, addNodeLossRules, addSweepTriggers } from './triggers.ts';
+import {
+  addFenceTriggers,
+  addLifecycleTriggers,
+  addNodeLossRules,
+  addSweepTriggers,
+} from './triggers.ts';
 
 export { kubernetesGroup } from '../functions/shared/contract/kubernetes-identity.ts';
 export { defaultBundleDir } from './bundles.ts';
-export type { EbsVolumeRemediatorProps, LifecycleHookProps } from './props.ts';
+export type {
+  EbsVolumeRemediatorProps,
+  FenceHungNodesProps,
+  LifecycleHookProps,
+} from './props.ts';
 
 /**
  * The EKS cluster the functions reach, or none when they reach the cluster through a kubeconfig
@@ -57,8 +71,12 @@ export class EbsVolumeRemediator extends Construct {
   readonly sweepFunction: lambda.Function;
   /** Holds scale-in until the node's volumes are detached (with `lifecycleHook`). */
   readonly lifecycleFunction?: lambda.Function;
-  /** The role both functions run as. */
+  /** Fences hung nodes (with `fenceHungNodes`). */
+  readonly fenceFunction?: lambda.Function;
+  /** The role node-loss, sweep and lifecycle run as. */
   readonly role: iam.Role;
+  /** The fence function's own role: the same calls, and stopping the cluster's instances. */
+  readonly fenceRole?: iam.Role;
   /** Events that failed every retry, kept for 14 days. */
   readonly deadLetterQueue: sqs.Queue;
   /** The topic every alarm notifies. */
@@ -75,6 +93,7 @@ export class EbsVolumeRemediator extends Construct {
       'node-loss',
       'sweep',
       ...(props.lifecycleHook ? ['lifecycle'] : []),
+      ...(props.fenceHungNodes ? ['fence'] : []),
     ]);
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
@@ -83,18 +102,13 @@ export class EbsVolumeRemediator extends Construct {
       retentionPeriod: Duration.days(14),
     });
 
-    // One role for both functions: they make the same calls, and one access entry maps it.
-    this.role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `ebs-volume-remediator for cluster ${clusterName}`,
-      managedPolicies: [
-        iam.ManagedPolicy.fromAwsManagedPolicyName(
-          props.vpc
-            ? 'service-role/AWSLambdaVPCAccessExecutionRole'
-            : 'service-role/AWSLambdaBasicExecutionRole',
-        ),
-      ],
-    });
+    // One role for the functions that free volumes: they make the same calls, and one access
+    // entry maps it. Only the fence function, with a role of its own, may stop instances.
+    this.role = this.createRole(
+      'Role',
+      `ebs-volume-remediator for cluster ${clusterName}`,
+      props.vpc !== undefined,
+    );
     grantRemediation(this, this.role, props, eksClusterName);
 
     const shared: SharedFunctionProps = {
@@ -133,8 +147,19 @@ export class EbsVolumeRemediator extends Construct {
       this.lifecycleFunction = this.addLifecycle(props.lifecycleHook, shared);
     }
 
+    if (props.fenceHungNodes) {
+      this.fenceRole = this.createRole(
+        'FenceRole',
+        `ebs-volume-remediator fence for cluster ${clusterName}`,
+        props.vpc !== undefined,
+      );
+      grantRemediation(this, this.fenceRole, props, eksClusterName);
+      this.fenceFunction = this.addFence(props.fenceHungNodes, shared, this.fenceRole);
+    }
+
     if (eksClusterName && (props.createAccessEntry ?? true)) {
       addAccessEntry(this, this.role, eksClusterName);
+      if (this.fenceRole) addAccessEntry(this, this.fenceRole, eksClusterName, 'FenceAccessEntry');
     }
 
     addNodeLossRules(this, this.nodeLossFunction, this.deadLetterQueue);
@@ -151,15 +176,79 @@ export class EbsVolumeRemediator extends Construct {
         ...(this.lifecycleFunction
           ? [{ id: 'Lifecycle', name: 'lifecycle', fn: this.lifecycleFunction }]
           : []),
+        ...(this.fenceFunction
+          ? [{ id: 'Fence', name: 'fence', fn: this.fenceFunction, throttlesExpected: true }]
+          : []),
       ],
       deadLetterQueue: this.deadLetterQueue,
       alarmTopic: this.alarmTopic,
+      fencing: this.fenceFunction !== undefined,
     });
     this.dashboard = addDashboard(this, clusterName, {
       nodeLoss: this.nodeLossFunction,
       sweep: this.sweepFunction,
+      ...(this.fenceFunction ? { fence: this.fenceFunction } : {}),
     });
     acknowledgeAcceptedFindings(this, this.deadLetterQueue);
+  }
+
+  private createRole(id: string, description: string, inVpc: boolean): iam.Role {
+    return new iam.Role(this, id, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description,
+      managedPolicies: [
+        iam.ManagedPolicy.fromAwsManagedPolicyName(
+          inVpc
+            ? 'service-role/AWSLambdaVPCAccessExecutionRole'
+            : 'service-role/AWSLambdaBasicExecutionRole',
+        ),
+      ],
+    });
+  }
+
+  /** The fence function, its schedule and alarms, and its own calls. */
+  private addFence(
+    fence: FenceHungNodesProps,
+    shared: SharedFunctionProps,
+    role: iam.Role,
+  ): lambda.Function {
+    const action = fence.action ?? settingDefaults.fenceAction;
+    const fenceAfter = fence.fenceAfter?.toSeconds() ?? settingDefaults.fenceAfterSeconds;
+    if (fenceAfter < 40) {
+      throw new Error(
+        "fenceHungNodes.fenceAfter must be at least 40 seconds (a kubelet's Lease lasts 40 s)",
+      );
+    }
+    if (action === 'stop' && shared.props.onStopped === 'ignore') {
+      throw new Error(
+        "fenceHungNodes with action 'stop' needs onStopped 'remediate': a fenced node is recovered as a stopped one",
+      );
+    }
+    const fn = createRemediatorFunction(
+      this,
+      'FenceFunction',
+      {
+        bundle: 'fence',
+        description: `Fences hung nodes of cluster ${shared.props.clusterName}, then frees their volumes`,
+        // A forced stop takes seconds to minutes; the recovery after it a minute at most.
+        timeout: Duration.minutes(10),
+        // One check at a time: the rate limit is read and written by one invocation only.
+        reservedConcurrentExecutions: 1,
+        environment: {
+          [settingEnv.fenceHungNodes]: 'true',
+          [settingEnv.fenceAfterSeconds]: String(fenceAfter),
+          [settingEnv.fenceAction]: action,
+          [settingEnv.maxFences]: String(fence.maxFences ?? settingDefaults.maxFences),
+          [settingEnv.fenceWindowSeconds]: String(
+            fence.window?.toSeconds() ?? settingDefaults.fenceWindowSeconds,
+          ),
+        },
+      },
+      { ...shared, role },
+    );
+    addFenceTriggers(this, fn, this.deadLetterQueue, fence);
+    grantFencing(this, role, shared.props.clusterName, action);
+    return fn;
   }
 
   /** The lifecycle function, its trigger, its hooks (when asked for) and its calls. */

@@ -57,6 +57,11 @@ export interface WatchedFunction {
   /** Its name in the alarms' descriptions. */
   readonly name: string;
   readonly fn: lambda.IFunction;
+  /**
+   * Throttles are its design, not a fault: the fence function runs one at a time, and a
+   * schedule tick that finds it busy is made up by the next.
+   */
+  readonly throttlesExpected?: boolean;
 }
 
 /** What the alarms watch. */
@@ -65,6 +70,8 @@ export interface AlarmTargets {
   readonly functions: readonly WatchedFunction[];
   readonly deadLetterQueue: sqs.IQueue;
   readonly alarmTopic: sns.ITopic;
+  /** Hung nodes are fenced: an alarm on every fence and on every refusal to fence. */
+  readonly fencing?: boolean;
 }
 
 /** The alarms: each function's errors and throttles, the dead-letter queue, failures, refusals. */
@@ -83,12 +90,13 @@ export function addAlarms(scope: Construct, watched: AlarmTargets): cloudwatch.A
     created.addAlarmAction(action);
     alarms.push(created);
   };
-  for (const { id, name, fn } of watched.functions) {
+  for (const { id, name, fn, throttlesExpected } of watched.functions) {
     alarm(
       `${id}ErrorsAlarm`,
       `${name} failed an invocation: volumes of a dead node may still be held. Check its logs; Lambda retries, then the dead-letter queue keeps the event.`,
       fn.metricErrors({ period: Duration.minutes(5) }),
     );
+    if (throttlesExpected) continue;
     alarm(
       `${id}ThrottlesAlarm`,
       `${name} was throttled: remediation is delayed. Check the account's Lambda concurrency.`,
@@ -108,6 +116,18 @@ export function addAlarms(scope: Construct, watched: AlarmTargets): cloudwatch.A
     'An action of a remediation failed (detach, VolumeAttachment delete, taint): see the function logs for what was being done.',
     remediatorMetric(metricNames.failures, watched.clusterName),
   );
+  if (watched.fencing) {
+    alarm(
+      'InstancesFencedAlarm',
+      'The remediator fenced a hung node: it stopped (or terminated) an instance whose Node was NotReady with a stale Lease while EC2 said running, then freed its volumes. Look at the fence result event for the evidence, and at the instance (kept stopped for a post-mortem) for the cause.',
+      remediatorMetric(metricNames.instancesFenced, watched.clusterName),
+    );
+    alarm(
+      'FencesRefusedAlarm',
+      'A hung node was not fenced: too many Nodes NotReady at once (a partition), the fence rate limit, a control-plane or opted-out Node, or a Lease renewed at the last moment. Its pods stay stuck until someone acts: see the fence result event.',
+      remediatorMetric(metricNames.fencesRefused, watched.clusterName),
+    );
+  }
   alarm(
     'SafetyRefusalsAlarm',
     'The remediator refused to act (a running instance named by an event, or the circuit breaker): check the instance, then remediate by hand if it is really gone.',
@@ -120,7 +140,11 @@ export function addAlarms(scope: Construct, watched: AlarmTargets): cloudwatch.A
 export function addDashboard(
   scope: Construct,
   clusterName: string,
-  functions: { readonly nodeLoss: lambda.IFunction; readonly sweep: lambda.IFunction },
+  functions: {
+    readonly nodeLoss: lambda.IFunction;
+    readonly sweep: lambda.IFunction;
+    readonly fence?: lambda.IFunction;
+  },
 ): cloudwatch.Dashboard {
   const metric = (name: string, statistic = 'Sum') =>
     remediatorMetric(name, clusterName, statistic);
@@ -163,5 +187,17 @@ export function addDashboard(
       ],
     }),
   );
+  if (functions.fence) {
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Hung nodes fenced, and refused',
+        left: [
+          metric(metricNames.instancesFenced),
+          metric(metricNames.fencesRefused),
+          functions.fence.metricErrors({ label: 'fence errors' }),
+        ],
+      }),
+    );
+  }
   return dashboard;
 }

@@ -5,9 +5,69 @@
  */
 import { ArnFormat, aws_eks as eks, aws_iam as iam, Stack } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { fencedAtTag } from '../functions/shared/contract/fence-tag.ts';
 import { kubernetesGroup } from '../functions/shared/contract/kubernetes-identity.ts';
+import type { FenceAction } from '../functions/shared/contract/settings.ts';
 import { acknowledgeAutoScalingGroupArns } from './nag-suppressions.ts';
 import type { EbsVolumeRemediatorProps, LifecycleHookProps } from './props.ts';
+
+function ec2Arn(stack: Stack, resource: string): string {
+  return stack.formatArn({ service: 'ec2', resource, resourceName: '*' });
+}
+
+/**
+ * Statements that allow `actions` on the cluster's instances only: one per tag that ties an
+ * instance to the cluster (statements are ORed, a statement's conditions ANDed).
+ */
+function onClusterInstances(
+  stack: Stack,
+  clusterName: string,
+  sidPrefix: string,
+  actions: string[],
+  moreConditions: Record<string, Record<string, string[]>> = {},
+): iam.PolicyStatement[] {
+  const tags: Array<[string, string, string[]]> = [
+    ['ClusterInstances', `kubernetes.io/cluster/${clusterName}`, ['owned', 'shared']],
+    ['EksManagedInstances', 'eks:cluster-name', [clusterName]],
+    ['LegacyTaggedInstances', 'KubernetesCluster', [clusterName]],
+  ];
+  return tags.map(
+    ([sid, tagKey, values]) =>
+      new iam.PolicyStatement({
+        sid: `${sidPrefix}${sid}`,
+        actions,
+        resources: [ec2Arn(stack, 'instance')],
+        conditions: {
+          ...moreConditions,
+          StringEquals: {
+            ...moreConditions.StringEquals,
+            [`aws:ResourceTag/${tagKey}`]: values,
+          },
+        },
+      }),
+  );
+}
+
+/**
+ * The fence function's own calls, beyond the remediation's: stop (or terminate, when that is the
+ * action chosen) the cluster's instances, and tag them with the fence tag and no other.
+ */
+export function grantFencing(
+  scope: Construct,
+  role: iam.Role,
+  clusterName: string,
+  action: FenceAction,
+): void {
+  const stack = Stack.of(scope);
+  const fenceCall = action === 'stop' ? 'ec2:StopInstances' : 'ec2:TerminateInstances';
+  const statements = [
+    ...onClusterInstances(stack, clusterName, 'FenceOnly', [fenceCall]),
+    ...onClusterInstances(stack, clusterName, 'TagFenced', ['ec2:CreateTags'], {
+      'ForAllValues:StringEquals': { 'aws:TagKeys': [fencedAtTag] },
+    }),
+  ];
+  for (const statement of statements) role.addToPolicy(statement);
+}
 
 /**
  * Least privilege. DetachVolume is authorized against both the volume and the instance, and a
@@ -27,16 +87,6 @@ export function grantRemediation(
 ): void {
   const { clusterName } = props;
   const stack = Stack.of(scope);
-  const arn = (resource: string) =>
-    stack.formatArn({ service: 'ec2', resource, resourceName: '*' });
-  const detach = (sid: string, resource: string, tagKey: string, values: string[]) =>
-    new iam.PolicyStatement({
-      sid,
-      actions: ['ec2:DetachVolume'],
-      resources: [arn(resource)],
-      conditions: { StringEquals: { [`aws:ResourceTag/${tagKey}`]: values } },
-    });
-  const clusterTag = `kubernetes.io/cluster/${clusterName}`;
   const statements = [
     new iam.PolicyStatement({
       sid: 'DescribeInstancesAndVolumes',
@@ -45,13 +95,11 @@ export function grantRemediation(
       actions: ['ec2:DescribeInstances', 'ec2:DescribeInstanceStatus', 'ec2:DescribeVolumes'],
       resources: ['*'],
     }),
-    detach('DetachFromClusterInstances', 'instance', clusterTag, ['owned', 'shared']),
-    detach('DetachFromEksManagedInstances', 'instance', 'eks:cluster-name', [clusterName]),
-    detach('DetachFromLegacyTaggedInstances', 'instance', 'KubernetesCluster', [clusterName]),
+    ...onClusterInstances(stack, clusterName, 'DetachFrom', ['ec2:DetachVolume']),
     new iam.PolicyStatement({
       sid: 'DetachVolumesOfClusterInstances',
       actions: ['ec2:DetachVolume'],
-      resources: [arn('volume')],
+      resources: [ec2Arn(stack, 'volume')],
     }),
     ...clusterAccess(stack, role, props, eksClusterName),
   ];
@@ -136,8 +184,13 @@ export function grantLifecycleActions(
 }
 
 /** The EKS access entry that maps the role to the group infra/kubernetes/rbac.yaml binds. */
-export function addAccessEntry(scope: Construct, role: iam.IRole, eksClusterName: string): void {
-  new eks.CfnAccessEntry(scope, 'AccessEntry', {
+export function addAccessEntry(
+  scope: Construct,
+  role: iam.IRole,
+  eksClusterName: string,
+  id = 'AccessEntry',
+): void {
+  new eks.CfnAccessEntry(scope, id, {
     clusterName: eksClusterName,
     principalArn: role.roleArn,
     kubernetesGroups: [kubernetesGroup],

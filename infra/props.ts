@@ -12,7 +12,54 @@ import type {
   aws_secretsmanager as secretsmanager,
   aws_sns as sns,
 } from 'aws-cdk-lib';
-import type { OnStopped } from '../functions/shared/contract/settings.ts';
+import type { FenceAction, OnStopped } from '../functions/shared/contract/settings.ts';
+
+/**
+ * Fencing of hung nodes (opt-in): a Node NotReady whose Lease has not been renewed for
+ * `fenceAfter` while EC2 says its instance runs is stopped (forced) or terminated, then
+ * recovered as a stopped (terminated) node. A false positive costs a node stopped.
+ */
+export interface FenceHungNodesProps {
+  /**
+   * How long a Node must be NotReady with its Lease not renewed before it is fenced.
+   * @default 5 minutes (when Kubernetes itself evicts the Node's pods)
+   */
+  readonly fenceAfter?: Duration;
+  /**
+   * `stop` keeps the instance and its root volume for a post-mortem; `terminate` lets its group
+   * replace it. IAM grants only the action chosen.
+   * @default 'stop'
+   */
+  readonly action?: FenceAction;
+  /**
+   * At most this many fences of the cluster's instances within `window`.
+   * @default 1
+   */
+  readonly maxFences?: number;
+  /**
+   * The rate limit's window.
+   * @default 10 minutes
+   */
+  readonly window?: Duration;
+  /**
+   * How often the fence function looks for hung nodes; `null` for no schedule (alarms and
+   * manual invokes only).
+   * @default every minute
+   */
+  readonly schedule?: events.Schedule | null;
+  /**
+   * Alarms whose entering ALARM asks the fence function to judge the instance they name
+   * (StatusCheckFailed with an `InstanceId` dimension) at once, without waiting `fenceAfter`:
+   * fenced when its Node agrees (NotReady, its Lease expired).
+   * @default none
+   */
+  readonly alarms?: cloudwatch.IAlarm[];
+  /**
+   * Report what would be fenced, fence nothing, to watch it before letting it act.
+   * @default the same as `dryRun`
+   */
+  readonly dryRun?: boolean;
+}
 
 /** A terminate lifecycle hook the remediator uses to detach volumes before scale-in ends. */
 export interface LifecycleHookProps {
@@ -200,6 +247,13 @@ export interface EbsVolumeRemediatorProps {
    * @default none: scale-in is cleaned up after termination by node-loss
    */
   readonly lifecycleHook?: LifecycleHookProps;
+
+  /**
+   * Fence hung nodes (a kernel hang, a dead kubelet, a partition: NotReady while EC2 says
+   * running), then recover them as stopped nodes. Off unless given; see README, "Hung nodes".
+   * @default none: hung nodes are left to Kubernetes and to whatever replaces them
+   */
+  readonly fenceHungNodes?: FenceHungNodesProps;
 
   /**
    * The topic the alarms notify.

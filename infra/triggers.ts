@@ -15,7 +15,7 @@ import {
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { eventSources } from '../functions/shared/contract/event-sources.ts';
-import type { EbsVolumeRemediatorProps, LifecycleHookProps } from './props.ts';
+import type { EbsVolumeRemediatorProps, FenceHungNodesProps, LifecycleHookProps } from './props.ts';
 
 const { ec2InstanceStateChange, autoScalingTerminateSuccessful } = eventSources;
 
@@ -118,6 +118,51 @@ export function addSweepTriggers(
   const { source, detailType } = eventSources.cloudWatchAlarmStateChange;
   new events.Rule(scope, 'SweepAlarmRule', {
     description: 'Operator alarms that start a sweep: ebs-volume-remediator',
+    eventPattern: {
+      source: [source],
+      detailType: [detailType],
+      resources: alarms.map((alarm) => alarm.alarmArn),
+      detail: { state: { value: ['ALARM'] } },
+    },
+    targets: [new targets.LambdaFunction(fn, { deadLetterQueue, retryAttempts: 2 })],
+  });
+}
+
+/** fence: its schedule (every minute unless told), the alarms it is given, alarms' Lambda actions. */
+export function addFenceTriggers(
+  scope: Construct,
+  fn: lambda.Function,
+  deadLetterQueue: sqs.IQueue,
+  fence: FenceHungNodesProps,
+): void {
+  // A missed tick is made up by the next minute's: no retries piling up behind a long fence.
+  const target = (event?: events.RuleTargetInput) =>
+    new targets.LambdaFunction(fn, {
+      deadLetterQueue,
+      retryAttempts: 0,
+      ...(event ? { event } : {}),
+    });
+  if (fence.schedule !== null) {
+    const input =
+      fence.dryRun === undefined
+        ? undefined
+        : events.RuleTargetInput.fromObject({ action: 'fence-check', dryRun: fence.dryRun });
+    new events.Rule(scope, 'FenceScheduleRule', {
+      description: 'Looks for hung nodes to fence: ebs-volume-remediator',
+      schedule: fence.schedule ?? events.Schedule.rate(Duration.minutes(1)),
+      targets: [target(input)],
+    });
+  }
+  fn.addPermission('InvokeFromAlarmActions', {
+    principal: new iam.ServicePrincipal('lambda.alarms.cloudwatch.amazonaws.com'),
+    sourceAccount: Stack.of(scope).account,
+  });
+  const alarms = fence.alarms ?? [];
+  if (alarms.length === 0) return;
+  const { source, detailType } = eventSources.cloudWatchAlarmStateChange;
+  new events.Rule(scope, 'FenceAlarmRule', {
+    description:
+      'Status check alarms that ask for a hung node to be judged at once: ebs-volume-remediator',
     eventPattern: {
       source: [source],
       detailType: [detailType],

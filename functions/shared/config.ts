@@ -1,5 +1,7 @@
 import * as z from 'zod/mini';
 import {
+  type FenceAction,
+  fenceActionChoices,
   type OnStopped,
   onStoppedChoices,
   renamedSettings,
@@ -14,7 +16,7 @@ export type ClusterAccess =
   | { readonly kind: 'kubeconfig-secret'; readonly secretArn: string }
   | { readonly kind: 'kubeconfig-file'; readonly path: string };
 
-export type { OnStopped };
+export type { FenceAction, OnStopped };
 
 /** The settings every function reads from its environment at cold start. */
 export interface Config {
@@ -70,6 +72,14 @@ export interface Config {
   readonly lifecycleWaitMs: number;
   /** lifecycle only: how often to send a heartbeat while waiting (below the hook's heartbeat timeout). */
   readonly lifecycleHeartbeatMs: number;
+  /** fence only: fence hung nodes at all (opt-in). */
+  readonly fenceHungNodes: boolean;
+  /** fence only: how long a Node must be NotReady with its Lease not renewed before it is fenced. */
+  readonly fenceAfterMs: number;
+  readonly fenceAction: FenceAction;
+  /** fence only: at most this many fences of the cluster's instances in any `fenceWindowMs`. */
+  readonly maxFences: number;
+  readonly fenceWindowMs: number;
 }
 
 // zod/mini: the same checks as zod's chained API, without building every schema method at
@@ -114,6 +124,32 @@ export const maxDeadNodePercentSetting = z.coerce
     z.minimum(0, { error: 'must be a percentage from 0 to 100' }),
     z.maximum(100, { error: 'must be a percentage from 0 to 100' }),
   );
+
+/** A duration that may pass Lambda's limit: it is read against clocks, not waited out. */
+function longSecondsSetting(minimum: number) {
+  return z.pipe(
+    z.optional(
+      z.coerce
+        .number({ error: 'must be a number of seconds' })
+        .check(
+          z.minimum(minimum, { error: `must be at least ${minimum} seconds` }),
+          z.maximum(86_400, { error: 'must be at most 86400 seconds (a day)' }),
+        ),
+    ),
+    z.transform((value) => (value === undefined ? undefined : value * 1000)),
+  );
+}
+
+/** FENCE_AFTER_SECONDS: a kubelet's Lease lasts 40 s; one not renewed for less is not stale. */
+export const fenceAfterSetting = longSecondsSetting(40);
+
+/** FENCE_WINDOW_SECONDS: any length of time. */
+export const fenceWindowSetting = longSecondsSetting(1);
+
+/** FENCE_ACTION: one of the choices. */
+export const fenceActionChoice = z.enum(fenceActionChoices, {
+  error: `must be ${fenceActionChoices.join(' or ')}`,
+});
 
 const optionalText = z.pipe(
   z.optional(z.string().check(z.trim())),
@@ -167,6 +203,11 @@ const environmentSchema = z.object({
   ),
   [env.lifecycleWaitSeconds]: secondsSetting,
   [env.lifecycleHeartbeatSeconds]: secondsSetting,
+  [env.fenceHungNodes]: booleanSetting,
+  [env.fenceAfterSeconds]: fenceAfterSetting,
+  [env.fenceAction]: z.optional(fenceActionChoice),
+  [env.maxFences]: z.optional(maxActionsSetting),
+  [env.fenceWindowSeconds]: fenceWindowSetting,
 });
 
 type Environment = z.infer<typeof environmentSchema>;
@@ -211,6 +252,11 @@ const defaults: Omit<Config, 'clusterName' | 'clusterAccess'> = {
   lifecycleHookNames: [],
   lifecycleWaitMs: d.lifecycleWaitSeconds * 1000,
   lifecycleHeartbeatMs: d.lifecycleHeartbeatSeconds * 1000,
+  fenceHungNodes: d.fenceHungNodes,
+  fenceAfterMs: d.fenceAfterSeconds * 1000,
+  fenceAction: d.fenceAction,
+  maxFences: d.maxFences,
+  fenceWindowMs: d.fenceWindowSeconds * 1000,
 };
 
 /** The settings given, typed; every other one takes its default. */
@@ -221,7 +267,16 @@ export type ConfigInput = Pick<Config, 'clusterName' | 'clusterAccess'> & {
 /** A Config from the settings given (the environment's, or the command line's), with defaults for the rest. */
 export function withDefaults(given: ConfigInput): Config {
   const set = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
-  return { ...defaults, ...set } as Config;
+  const config = { ...defaults, ...set } as Config;
+  // A fenced node is recovered as a stopped one: with stopped nodes ignored, its volumes would
+  // stay held by an instance the remediator itself stopped.
+  if (config.fenceHungNodes && config.fenceAction === 'stop' && config.onStopped === 'ignore') {
+    throw new ConfigurationError(
+      `invalid configuration: ${env.fenceHungNodes} with ${env.fenceAction}=stop needs ${env.onStopped}=remediate ` +
+        '(a fenced node is recovered as a stopped one); set ON_STOPPED=remediate or FENCE_ACTION=terminate',
+    );
+  }
+  return config;
 }
 
 /**
@@ -257,5 +312,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     lifecycleHookNames: given[env.lifecycleHookNames],
     lifecycleWaitMs: given[env.lifecycleWaitSeconds],
     lifecycleHeartbeatMs: given[env.lifecycleHeartbeatSeconds],
+    fenceHungNodes: given[env.fenceHungNodes],
+    fenceAfterMs: given[env.fenceAfterSeconds],
+    fenceAction: given[env.fenceAction],
+    maxFences: given[env.maxFences],
+    fenceWindowMs: given[env.fenceWindowSeconds],
   });
 }

@@ -17,6 +17,9 @@ import type { Config } from './config.ts';
 import { metricNames } from './contract/metric-names.ts';
 import type { LifecycleResultDetail, Trigger } from './contract/result-events.ts';
 import type { EventKind, Request } from './events/types.ts';
+import type { FenceCheckReport } from './fencing/check-hung-nodes.ts';
+import type { FencePort } from './fencing/fence-port.ts';
+import { handleFenceCheck } from './handle-fence-check.ts';
 import {
   type AutoScalingPort,
   awaitDrainAndComplete,
@@ -40,6 +43,8 @@ export interface HandlerDeps extends ReportDeps {
   readonly kubernetes: () => Promise<KubernetesPort>;
   /** Auto Scaling lifecycle calls; the lifecycle function's only. */
   readonly autoScaling?: AutoScalingPort;
+  /** The fence's EC2 calls; the fence function's only. */
+  readonly fence?: FencePort;
 }
 
 export interface HandleOptions {
@@ -85,9 +90,16 @@ export type InvocationResult =
       readonly reason: string;
       readonly dryRun: boolean;
       readonly sweep: SweepReport;
+    }
+  | {
+      readonly status: 'fence-check';
+      readonly kind: EventKind;
+      readonly reason: string;
+      readonly dryRun: boolean;
+      readonly check: FenceCheckReport;
     };
 
-function throwOnFailures(reports: readonly InstanceReport[]): void {
+export function throwOnFailures(reports: readonly InstanceReport[]): void {
   const failed = reports.filter((r) => r.outcome === 'failed');
   if (failed.length === 0) return;
   const messages = failed.flatMap((r) =>
@@ -161,11 +173,12 @@ export async function handleInput(
 
   const dryRun =
     config.dryRun ||
-    ((request.type === 'remediate' || request.type === 'sweep') && request.dryRun === true);
+    ((request.type === 'remediate' || request.type === 'sweep' || request.type === 'fence-check') &&
+      request.dryRun === true);
   logger.info('request accepted', {
     kind: request.kind,
     type: request.type,
-    ...(request.type === 'sweep' ? {} : { instanceIds: request.instanceIds }),
+    ...('instanceIds' in request ? { instanceIds: request.instanceIds } : {}),
     reason: request.reason,
     dryRun,
   });
@@ -188,13 +201,18 @@ export async function handleInput(
       ...(request.eventTime ? { eventTime: request.eventTime.toISOString() } : {}),
     },
   };
-  return request.type === 'sweep'
-    ? handleSweep(request, context)
-    : handleInstances(request, context);
+  switch (request.type) {
+    case 'sweep':
+      return handleSweep(request, context);
+    case 'fence-check':
+      return handleFenceCheck(request, context);
+    default:
+      return handleInstances(request, context);
+  }
 }
 
 /** What the handling of one accepted request shares. */
-interface RequestContext {
+export interface RequestContext {
   readonly deps: HandlerDeps;
   readonly options: HandleOptions;
   readonly dryRun: boolean;

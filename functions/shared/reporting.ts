@@ -32,6 +32,11 @@ function recordAction(deps: ReportDeps, action: ActionRecord): void {
   if (metric && action.outcome === 'done') deps.metrics.addMetric(metric, MetricUnit.Count, 1);
 }
 
+/** Each action's metric (the catalogue's) and failures. */
+export function recordActions(deps: ReportDeps, actions: readonly ActionRecord[]): void {
+  for (const action of actions) recordAction(deps, action);
+}
+
 /** Refusals, each action's metric, failures, and the latency from the event's own time. */
 export function recordMetrics(
   deps: ReportDeps,
@@ -42,7 +47,7 @@ export function recordMetrics(
     if (report.outcome === 'refused') {
       deps.metrics.addMetric(metricNames.refusals, MetricUnit.Count, 1);
     }
-    for (const action of report.actions) recordAction(deps, action);
+    recordActions(deps, report.actions);
     if (eventTime && report.outcome === 'remediated') {
       const now = deps.now?.() ?? new Date();
       deps.metrics.addMetric(

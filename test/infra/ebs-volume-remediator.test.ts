@@ -440,6 +440,130 @@ describe('the EbsVolumeRemediator stack', () => {
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 
+  describe('with fencing of hung nodes', () => {
+    const fenceRoleStatements = (template: Template) => {
+      const roles = template.findResources('AWS::IAM::Role');
+      const fenceRoleId = Object.keys(roles).find((id) => id.includes('FenceRole'));
+      const policies = template.findResources('AWS::IAM::Policy');
+      return Object.values(policies)
+        .filter((p) =>
+          JSON.stringify((p as { Properties: { Roles: unknown } }).Properties.Roles).includes(
+            fenceRoleId ?? 'none',
+          ),
+        )
+        .flatMap(
+          (p) =>
+            (p as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties
+              .PolicyDocument.Statement,
+        );
+    };
+
+    it('is off unless asked for: no fence function, and no role that may stop an instance', () => {
+      const { template } = synth({});
+
+      const actions = statements(template).flatMap((s) => [s.Action].flat());
+      expect(actions).not.toContain('ec2:StopInstances');
+      expect(actions).not.toContain('ec2:TerminateInstances');
+      expect(actions).not.toContain('ec2:CreateTags');
+    });
+
+    it('runs the fence function one at a time, every minute, with its settings', () => {
+      const { template } = synth({ fenceHungNodes: 'true', fenceAfterSeconds: '240' });
+
+      template.resourceCountIs('AWS::Lambda::Function', 3);
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        ReservedConcurrentExecutions: 1,
+        Environment: {
+          Variables: Match.objectLike({
+            FENCE_HUNG_NODES: 'true',
+            FENCE_AFTER_SECONDS: '240',
+            FENCE_ACTION: 'stop',
+            MAX_FENCES: '1',
+            FENCE_WINDOW_SECONDS: '600',
+          }),
+        },
+      });
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: 'rate(1 minute)',
+      });
+    });
+
+    it('lets only the fence role stop instances, only the cluster’s, and tag them with the fence tag only', () => {
+      const { template } = synth({ fenceHungNodes: 'true' });
+
+      const fenceStatements = fenceRoleStatements(template);
+      const stops = fenceStatements.filter((s) => [s.Action].flat().includes('ec2:StopInstances'));
+      expect(stops.map((s) => s.Condition)).toEqual([
+        { StringEquals: { 'aws:ResourceTag/kubernetes.io/cluster/prod': ['owned', 'shared'] } },
+        { StringEquals: { 'aws:ResourceTag/eks:cluster-name': ['prod'] } },
+        { StringEquals: { 'aws:ResourceTag/KubernetesCluster': ['prod'] } },
+      ]);
+      const tags = fenceStatements.filter((s) => [s.Action].flat().includes('ec2:CreateTags'));
+      expect(tags).toHaveLength(3);
+      for (const tag of tags) {
+        expect(tag.Condition).toMatchObject({
+          'ForAllValues:StringEquals': { 'aws:TagKeys': ['ebs-volume-remediator/fenced-at'] },
+        });
+      }
+      const everyAction = fenceStatements.flatMap((s) => [s.Action].flat());
+      expect(everyAction).not.toContain('ec2:TerminateInstances');
+      const others = statements(template).filter((s) => !fenceStatements.includes(s));
+      expect(others.flatMap((s) => [s.Action].flat())).not.toContain('ec2:StopInstances');
+    });
+
+    it('grants TerminateInstances instead when that is the fence action', () => {
+      const { template } = synth({ fenceHungNodes: 'true', fenceAction: 'terminate' });
+
+      const actions = fenceRoleStatements(template).flatMap((s) => [s.Action].flat());
+      expect(actions).toContain('ec2:TerminateInstances');
+      expect(actions).not.toContain('ec2:StopInstances');
+    });
+
+    it('maps the fence role to the same Kubernetes group with its own access entry', () => {
+      const { template } = synth({ fenceHungNodes: 'true' });
+
+      template.resourceCountIs('AWS::EKS::AccessEntry', 2);
+    });
+
+    it('alarms on every fence and on every refusal to fence, and shows them on the dashboard', () => {
+      const { template } = synth({ fenceHungNodes: 'true' });
+
+      for (const metric of ['InstancesFenced', 'FencesRefused']) {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          MetricName: metric,
+          Threshold: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        });
+      }
+      const dashboard = JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'));
+      expect(dashboard).toContain('InstancesFenced');
+    });
+
+    it('judges the instance a listed status-check alarm names', () => {
+      const alarm = 'arn:aws:cloudwatch:us-east-1:123456789012:alarm:node-status-check';
+      const { template } = synth({ fenceHungNodes: 'true', fenceAlarmArns: alarm });
+
+      template.hasResourceProperties('AWS::Events::Rule', {
+        Description: Match.stringLikeRegexp('judged at once'),
+        EventPattern: Match.objectLike({ resources: [alarm] }),
+      });
+    });
+
+    it('refuses a stop fence while stopped instances are ignored', () => {
+      expect(() => synth({ fenceHungNodes: 'true', onStopped: 'ignore' })).toThrow(
+        /needs onStopped 'remediate'/,
+      );
+    });
+
+    it('passes cdk-nag AwsSolutions', () => {
+      const { app, stack } = synth({ fenceHungNodes: 'true' });
+
+      const report = new AwsSolutionsChecks(app).validateScope(stack);
+
+      expect(report.violations.map((v) => v.ruleName)).toEqual([]);
+    });
+  });
+
   it('passes cdk-nag AwsSolutions, with a reason for every accepted finding', () => {
     const { app, stack } = synth({
       kubeconfigSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf',
@@ -463,6 +587,8 @@ describe('the EbsVolumeRemediator stack', () => {
       lifecycleHookName: 'ebs-volume-remediator',
       lifecycleGroupNames: 'workers-a',
       createLifecycleHooks: 'true',
+      fenceHungNodes: 'true',
+      fenceAlarmArns: 'arn:aws:cloudwatch:us-east-1:123456789012:alarm:node-status-check',
     });
     const assembly = app.synth();
     const template = assembly.getStackByName('EbsVolumeRemediator').template;

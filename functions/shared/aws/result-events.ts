@@ -10,6 +10,7 @@ import { attachmentsDeleted, podsDeleted, volumesDetached } from '../remediation
 import type { SweepReport } from '../remediation/sweep.ts';
 
 export {
+  fenceResultDetailType,
   lifecycleResultDetailType,
   resultDetailType,
   resultEventSource,

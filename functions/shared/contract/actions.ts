@@ -29,6 +29,13 @@ export interface ActionRow {
 }
 
 export const actionCatalogue = {
+  'fence-instance': {
+    destructive: true,
+    metric: metricNames.instancesFenced,
+    wouldDo:
+      'would fence the hung node: stop (forced) or terminate its instance, as FENCE_ACTION says',
+    what: 'with `FENCE_HUNG_NODES`, stops (forced) or terminates the instance of a hung Node (NotReady, its Lease not renewed for `FENCE_AFTER_SECONDS`, EC2 says running), after reading its Lease and EC2 again; then it is recovered as a stopped (terminated) node',
+  },
   'taint-node': {
     destructive: true,
     metric: metricNames.taintsChanged,

@@ -43,3 +43,15 @@ export const nodeLeaseNamespace = 'kube-node-lease';
 
 /** The reason the taint-eviction controller gives the pod's DisruptionTarget condition before its delete. */
 export const taintEvictionReason = 'DeletionByTaintManager';
+
+/** A Node annotated with this set to "false" is never fenced, however hung it looks. */
+export const fenceOptOutAnnotation = 'ebs-volume-remediator/fence';
+
+/**
+ * The labels of a control-plane Node (kubeadm's, and its older name): never fenced, since its
+ * loss is the cluster's and not a node's.
+ */
+export const controlPlaneLabels: readonly string[] = [
+  'node-role.kubernetes.io/control-plane',
+  'node-role.kubernetes.io/master',
+];

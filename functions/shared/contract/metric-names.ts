@@ -28,4 +28,6 @@ export const metricNames = {
   staleAttachmentsFound: 'StaleAttachmentsFound',
   sweepsIncomplete: 'SweepsIncomplete',
   lifecycleActions: 'LifecycleActionsCompleted',
+  instancesFenced: 'InstancesFenced',
+  fencesRefused: 'FencesRefused',
 } as const;

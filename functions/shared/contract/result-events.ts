@@ -20,6 +20,9 @@ export const sweepResultDetailType = 'EBS Volume Sweep Result';
 /** The `detail-type` of the result event of a terminate lifecycle hook. */
 export const lifecycleResultDetailType = 'EBS Volume Lifecycle Result';
 
+/** The `detail-type` of the result event sent for each hung node the fence check decided on. */
+export const fenceResultDetailType = 'EBS Volume Fence Result';
+
 /** An instance's state as EC2 reports it. */
 export type InstanceState =
   | 'pending'
@@ -101,6 +104,63 @@ export interface InstanceReport {
   readonly skipped: readonly Skipped[];
 }
 
+/**
+ * Which rule kept a hung node from being fenced: partition (more of the cluster's Nodes NotReady
+ * at once than MAX_DEAD_NODE_PERCENT: the control plane or a zone cut off, not a node);
+ * rate-limit (MAX_FENCES in FENCE_WINDOW_SECONDS reached); control-plane (a control-plane
+ * Node); opted-out (annotated `ebs-volume-remediator/fence: "false"`); lease-renewed (its Lease
+ * was renewed when read again right before the fence).
+ */
+export type FenceRefusalRule =
+  | 'partition'
+  | 'rate-limit'
+  | 'control-plane'
+  | 'opted-out'
+  | 'lease-renewed';
+
+/** What a hung node was judged on: the Node's word, the Lease's, EC2's. */
+export interface FenceEvidence {
+  /** When the Node's Ready condition left True (ISO 8601). */
+  readonly notReadySince?: string;
+  /** When its kubelet last renewed its Lease (ISO 8601). */
+  readonly leaseRenewedAt?: string;
+  /** EC2's state of the instance when it was judged. */
+  readonly instanceState: InstanceState;
+  /**
+   * EC2's status checks (DescribeInstanceStatus): `ok`, `impaired`, `insufficient-data`,
+   * `initializing` or `not-applicable`. Reported, never required: a dead kubelet passes them.
+   */
+  readonly statusChecks?: {
+    readonly system: string;
+    readonly instance: string;
+    readonly attachedEbs?: string;
+  };
+}
+
+/** What was decided and done for one hung node. */
+export interface FenceReport {
+  readonly instanceId: string;
+  /** Its Node: absent only for an instance an alarm named that no Node of the cluster names. */
+  readonly nodeName?: string;
+  /**
+   * fenced: its instance was stopped or terminated, and `recovery` says how its pods and volumes
+   * were freed; dry-run: it would have been; refused: a rule kept it (`refusedBy`); not-hung: a
+   * closer look (an alarm named it, or a re-read right before the fence) found it is not (its
+   * Node reports, or EC2 no longer says running); failed: the fence call failed.
+   */
+  readonly outcome: 'fenced' | 'dry-run' | 'refused' | 'not-hung' | 'failed';
+  readonly reason: string;
+  /** With outcome refused: the rule that refused it. */
+  readonly refusedBy?: FenceRefusalRule;
+  /** FENCE_ACTION: how it was (or would be) fenced. */
+  readonly fenceAction: 'stop' | 'terminate';
+  readonly evidence: FenceEvidence;
+  readonly dryRun: boolean;
+  readonly actions: readonly ActionRecord[];
+  /** After a fence: the recovery of the instance as a stopped (or terminated) one. */
+  readonly recovery?: InstanceReport;
+}
+
 /** What started the run, as it appears in each result event. */
 export interface Trigger {
   readonly kind: string;
@@ -158,6 +218,12 @@ export interface SweepResultDetail extends SweepSummary {
   >;
   /** How many instances did not fit in `instances`. */
   readonly instancesLeftOut: number;
+}
+
+/** The detail of an "EBS Volume Fence Result" event: one hung node. */
+export interface FenceResultDetail extends FenceReport {
+  readonly clusterName: string;
+  readonly trigger: Trigger;
 }
 
 /** How a terminate lifecycle hook ended. */

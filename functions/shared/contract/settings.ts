@@ -29,12 +29,25 @@ export const settingEnv = {
   lifecycleHookNames: 'LIFECYCLE_HOOK_NAMES',
   lifecycleWaitSeconds: 'LIFECYCLE_WAIT_SECONDS',
   lifecycleHeartbeatSeconds: 'LIFECYCLE_HEARTBEAT_SECONDS',
+  fenceHungNodes: 'FENCE_HUNG_NODES',
+  fenceAfterSeconds: 'FENCE_AFTER_SECONDS',
+  fenceAction: 'FENCE_ACTION',
+  maxFences: 'MAX_FENCES',
+  fenceWindowSeconds: 'FENCE_WINDOW_SECONDS',
 } as const;
 
 /** What a stopped instance gets: remediated, or left alone. */
 export const onStoppedChoices = ['remediate', 'ignore'] as const;
 
 export type OnStopped = (typeof onStoppedChoices)[number];
+
+/**
+ * How a hung node is fenced: stopped (kept, with its root volume, for a post-mortem) or
+ * terminated (its group replaces it).
+ */
+export const fenceActionChoices = ['stop', 'terminate'] as const;
+
+export type FenceAction = (typeof fenceActionChoices)[number];
 
 /** The default of each setting that has one. */
 export const settingDefaults = {
@@ -54,6 +67,11 @@ export const settingDefaults = {
   maxDeadNodePercent: 50,
   lifecycleWaitSeconds: 600,
   lifecycleHeartbeatSeconds: 60,
+  fenceHungNodes: false,
+  fenceAfterSeconds: 300,
+  fenceAction: 'stop',
+  maxFences: 1,
+  fenceWindowSeconds: 600,
 } as const satisfies Partial<Record<keyof typeof settingEnv, unknown>>;
 
 /** A setting that was renamed: its old variable is rejected with a message that says so. */
@@ -154,5 +172,25 @@ export const settingDocs: Record<
   lifecycleHeartbeatSeconds: {
     meaning:
       "lifecycle only: the longest gap between heartbeats; shorter when the hook's own heartbeat timeout asks for it (half of it)",
+  },
+  fenceHungNodes: {
+    meaning:
+      'fence hung nodes: a Node NotReady whose Lease has not been renewed for `FENCE_AFTER_SECONDS` while EC2 says its instance runs is stopped (or terminated), then recovered as a stopped node. Off unless set; runs in the fence function (see "Hung nodes")',
+  },
+  fenceAfterSeconds: {
+    meaning:
+      "fence only a Node NotReady, and its Lease not renewed, for this long (300: when Kubernetes itself evicts the Node's pods); at least 40 (a kubelet's Lease lasts 40 s)",
+  },
+  fenceAction: {
+    meaning:
+      '`stop` (forced: a hung guest does not shut down cleanly) keeps the instance and its root volume for a post-mortem; `terminate` lets its group replace it',
+  },
+  maxFences: {
+    meaning:
+      'fence at most this many instances of the cluster in any `FENCE_WINDOW_SECONDS`; past it, hung nodes are refused and reported, not fenced',
+  },
+  fenceWindowSeconds: {
+    meaning:
+      'the window of the fence rate limit, read from the `ebs-volume-remediator/fenced-at` tag each fenced instance carries',
   },
 };

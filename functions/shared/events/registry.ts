@@ -3,6 +3,7 @@ import { autoScalingInstanceTerminateSuccessful } from './autoscaling-instance-t
 import { autoScalingLifecycleAction } from './autoscaling-lifecycle-action.ts';
 import { cloudWatchAlarmActionPayload, cloudWatchAlarmStateChange } from './cloudwatch-alarm.ts';
 import { ec2InstanceStateChange } from './ec2-instance-state-change.ts';
+import { asFenceCheck, parseManualFenceCheck } from './fence-check.ts';
 import { parseManualRemediate } from './manual-remediate.ts';
 import { parseManualSweep } from './manual-sweep.ts';
 import { scheduledEvent } from './scheduled-event.ts';
@@ -110,3 +111,15 @@ export const parseLifecycleInput = createInputParser({
   parsers: [autoScalingLifecycleAction],
   actions: {},
 });
+
+/**
+ * fence: its schedule, CloudWatch alarms (both shapes; one naming an instance judges it at
+ * once), `{"action":"fence-check"}`.
+ */
+export const parseFenceInput = asFenceCheck(
+  createInputParser({
+    parsers: [scheduledEvent, cloudWatchAlarmStateChange],
+    actions: { 'fence-check': parseManualFenceCheck },
+    otherShapes: [cloudWatchAlarmActionPayload],
+  }),
+);

@@ -13,6 +13,7 @@ export type EventKind =
   | 'schedule'
   | 'cloudwatch-alarm'
   | 'autoscaling-lifecycle-action'
+  | 'manual-fence-check'
   | 'unknown'
   | 'malformed';
 
@@ -46,6 +47,15 @@ export type Request =
   | {
       readonly type: 'sweep';
       readonly kind: EventKind;
+      readonly eventTime?: Date;
+      readonly dryRun?: boolean;
+      readonly reason: string;
+    }
+  | {
+      readonly type: 'fence-check';
+      readonly kind: EventKind;
+      /** Instances an alarm named: judged at once (see fencing/check-hung-nodes.ts). */
+      readonly instanceIds?: readonly string[];
       readonly eventTime?: Date;
       readonly dryRun?: boolean;
       readonly reason: string;

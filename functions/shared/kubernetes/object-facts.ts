@@ -9,7 +9,12 @@ import type {
   V1Pod,
   V1VolumeAttachment,
 } from '@kubernetes/client-node';
-import { csiNodeIdAnnotation, taintEvictionReason } from '../contract/kubernetes-identity.ts';
+import {
+  controlPlaneLabels,
+  csiNodeIdAnnotation,
+  fenceOptOutAnnotation,
+  taintEvictionReason,
+} from '../contract/kubernetes-identity.ts';
 import { parseEbsVolumeId } from '../identity/aws-ids.ts';
 import { isEbsAttacher } from '../identity/volume-attachment-name.ts';
 import type {
@@ -30,11 +35,19 @@ export function epochMs(time: unknown): number | undefined {
 export function nodeFacts(node: V1Node): NodeFacts {
   const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
   const heartbeat = ready?.status === 'True' ? epochMs(ready.lastHeartbeatTime) : undefined;
+  const notReadySince =
+    ready && ready.status !== 'True' ? epochMs(ready.lastTransitionTime) : undefined;
+  const labels = node.metadata?.labels ?? {};
   return {
     name: node.metadata?.name ?? '',
     ...(node.metadata?.uid ? { uid: node.metadata.uid } : {}),
     ...(ready ? { ready: ready.status === 'True' } : {}),
     ...(heartbeat === undefined ? {} : { readyHeartbeatAt: heartbeat }),
+    ...(notReadySince === undefined ? {} : { notReadySince }),
+    ...(controlPlaneLabels.some((label) => label in labels) ? { controlPlane: true } : {}),
+    ...(node.metadata?.annotations?.[fenceOptOutAnnotation] === 'false'
+      ? { fenceOptOut: true }
+      : {}),
     ...(node.spec?.providerID ? { providerId: node.spec.providerID } : {}),
     taints: (node.spec?.taints ?? []).map((t) => ({
       key: t.key,

@@ -6,8 +6,10 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { awsClientSettings, ec2ClientSettings } from '../aws/client-settings.ts';
 import { createEc2Port } from '../aws/ec2-port.ts';
+import { createFenceEc2Port } from '../aws/fence-ec2-port.ts';
 import { publishResultEvents, type ResultEvent } from '../aws/result-events.ts';
 import type { Config } from '../config.ts';
+import type { FencePort } from '../fencing/fence-port.ts';
 import { clusterConnection } from '../kubernetes/cluster-connection.ts';
 import type { ClusterEndpoint } from '../kubernetes/kubeconfig.ts';
 import { createKubernetesPort } from '../kubernetes/kubernetes-port.ts';
@@ -18,6 +20,8 @@ import { traced } from './observability.ts';
 export interface Runtime {
   readonly ec2: Ec2Port;
   readonly autoScaling: AutoScalingPort;
+  /** The fence's EC2 calls: only the fence function makes them (its IAM grants them). */
+  readonly fence: FencePort;
   readonly kubernetes: () => Promise<KubernetesPort>;
   readonly publishResults?: (events: readonly ResultEvent[]) => Promise<number>;
 }
@@ -58,6 +62,7 @@ export function createRuntime(config: Config): Runtime {
   });
   return {
     ec2: createEc2Port(ec2Client),
+    fence: createFenceEc2Port(ec2Client),
     // Loaded and built on first use: only the lifecycle function calls Auto Scaling.
     autoScaling: {
       heartbeatTimeoutSeconds: async (action) =>

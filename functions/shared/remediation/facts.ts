@@ -83,6 +83,12 @@ export interface NodeFacts {
   readonly readyHeartbeatAt?: number;
   /** When a kubelet last renewed the Node's Lease in kube-node-lease (epoch ms), where read. */
   readonly leaseRenewedAt?: number;
+  /** When the Ready condition left True (epoch ms), while it is Unknown or False. */
+  readonly notReadySince?: number;
+  /** A control-plane Node (by its role label): never fenced. */
+  readonly controlPlane?: boolean;
+  /** Annotated `ebs-volume-remediator/fence: "false"`: never fenced. */
+  readonly fenceOptOut?: boolean;
 }
 
 export interface AttachmentFacts {

@@ -10,7 +10,7 @@ import type { NodeFacts, Observation } from './facts.ts';
 const clockSkewMs = 2_000;
 
 /** A kubelet's Lease lasts 40 s and is renewed every 10 s: one not renewed for 40 s is stale. */
-const leaseDurationMs = 40_000;
+export const leaseDurationMs = 40_000;
 
 /** kube-controller-manager's --node-monitor-grace-period (50 s since 1.32): then NotReady. */
 const nodeMonitorGracePeriodMs = 50_000;

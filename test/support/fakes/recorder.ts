@@ -37,6 +37,10 @@ const apiNames: ReadonlyMap<string, string> = new Map([
   ['heartbeatTimeoutSeconds', 'autoscaling DescribeLifecycleHooks'],
   ['recordHeartbeat', 'autoscaling RecordLifecycleActionHeartbeat'],
   ['complete', 'autoscaling CompleteLifecycleAction'],
+  ['statusChecks', 'ec2 DescribeInstanceStatus'],
+  ['fencedInstances', 'ec2 DescribeInstances (fence tag)'],
+  ['markFenced', 'ec2 CreateTags'],
+  ['fence', 'ec2 StopInstances or TerminateInstances'],
 ]);
 
 /** The calls of one or more fake ports, in the order they came (share one to see the order across ports). */

@@ -10,8 +10,15 @@ function documentedDefaults(): Map<string, string> {
   return new Map([...documented].map((m) => [m[2] ?? '', (m[1] ?? '').trim()]));
 }
 
+/** Props named as a setting that are not its value: `fenceHungNodes` is the fence's props, its presence the setting. */
+const notTheSetting = new Set(['fenceHungNodes']);
+
 describe("the construct's documented defaults", () => {
-  it.each(Object.entries(settingDefaults).filter(([name]) => documentedDefaults().has(name)))(
+  it.each(
+    Object.entries(settingDefaults).filter(
+      ([name]) => documentedDefaults().has(name) && !notTheSetting.has(name),
+    ),
+  )(
     'say what the functions default %s to (%s)',
     (name, value) => {
       const shown = typeof value === 'string' ? `'${value}'` : String(value);

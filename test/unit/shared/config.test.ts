@@ -25,7 +25,53 @@ describe('loadConfig', () => {
       lifecycleHookNames: [],
       lifecycleWaitMs: 600_000,
       lifecycleHeartbeatMs: 60_000,
+      fenceHungNodes: false,
+      fenceAfterMs: 300_000,
+      fenceAction: 'stop',
+      maxFences: 1,
+      fenceWindowMs: 600_000,
     });
+  });
+
+  it('keeps fencing off unless FENCE_HUNG_NODES turns it on, and reads its settings', () => {
+    const on = loadConfig({
+      CLUSTER_NAME: 'prod',
+      KUBECONFIG: '/k',
+      FENCE_HUNG_NODES: 'true',
+      FENCE_AFTER_SECONDS: '120',
+      FENCE_ACTION: 'terminate',
+      MAX_FENCES: '2',
+      FENCE_WINDOW_SECONDS: '1800',
+    });
+
+    expect(loadConfig({ CLUSTER_NAME: 'prod', KUBECONFIG: '/k' }).fenceHungNodes).toBe(false);
+    expect(on).toMatchObject({
+      fenceHungNodes: true,
+      fenceAfterMs: 120_000,
+      fenceAction: 'terminate',
+      maxFences: 2,
+      fenceWindowMs: 1_800_000,
+    });
+  });
+
+  it('refuses a fence time shorter than a Lease, and an unknown fence action', () => {
+    expect(() =>
+      loadConfig({ CLUSTER_NAME: 'prod', KUBECONFIG: '/k', FENCE_AFTER_SECONDS: '10' }),
+    ).toThrow(/FENCE_AFTER_SECONDS must be at least 40 seconds/);
+    expect(() =>
+      loadConfig({ CLUSTER_NAME: 'prod', KUBECONFIG: '/k', FENCE_ACTION: 'reboot' }),
+    ).toThrow(/FENCE_ACTION must be stop or terminate/);
+  });
+
+  it('refuses fencing by stop while stopped instances are ignored: the fenced node would keep its volumes', () => {
+    expect(() =>
+      loadConfig({
+        CLUSTER_NAME: 'prod',
+        KUBECONFIG: '/k',
+        FENCE_HUNG_NODES: 'true',
+        ON_STOPPED: 'ignore',
+      }),
+    ).toThrow(/FENCE_HUNG_NODES with FENCE_ACTION=stop needs ON_STOPPED=remediate/);
   });
 
   it('says what the renamed MAX_VOLUMES_PER_INVOCATION became', () => {

@@ -162,7 +162,7 @@ function expectSafe(input: unknown, { request, portsReached, status, reason }: I
       ? [request.lifecycleAction.instanceId]
       : request.type === 'sweep'
         ? []
-        : request.instanceIds;
+        : (request.instanceIds ?? []);
   for (const id of ids) {
     expect(id).toMatch(instanceIdShape);
     expect(inInput.has(id)).toBe(true);

@@ -1,0 +1,90 @@
+/**
+ * The fence function's request: look for hung nodes, fence what the rules allow, recover what
+ * was fenced; then report each hung node (metrics, a fence result event with the evidence) and
+ * each recovery (as any remediation is reported).
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { fenceResultDetailType, resultDetailType, resultEventDetail } from './aws/result-events.ts';
+import { metricNames } from './contract/metric-names.ts';
+import type { FenceReport, FenceResultDetail } from './contract/result-events.ts';
+import type { Request } from './events/types.ts';
+import { checkHungNodes } from './fencing/check-hung-nodes.ts';
+import type { InvocationResult, RequestContext } from './handle-input.ts';
+import { throwOnFailures } from './handle-input.ts';
+import { publish, type ReportDeps, recordActions, recordMetrics } from './reporting.ts';
+import { RemediationError } from './util/errors.ts';
+
+function recordFenceMetrics(deps: ReportDeps, reports: readonly FenceReport[]): void {
+  for (const report of reports) {
+    if (report.outcome === 'refused') {
+      // Once for the alarm (the cluster's dimensions), once by rule for a closer look.
+      deps.metrics.addMetric(metricNames.fencesRefused, MetricUnit.Count, 1);
+      deps.metrics
+        .singleMetric()
+        .addDimension('Rule', report.refusedBy ?? 'unknown')
+        .addMetric(metricNames.fencesRefused, MetricUnit.Count, 1);
+    }
+  }
+  // The fence's own metric (InstancesFenced) and failures, as every action's; then the recoveries'.
+  recordActions(
+    deps,
+    reports.flatMap((r) => r.actions),
+  );
+  recordMetrics(
+    deps,
+    reports.flatMap((r) => (r.recovery ? [r.recovery] : [])),
+  );
+}
+
+export async function handleFenceCheck(
+  request: Extract<Request, { type: 'fence-check' }>,
+  { deps, options, dryRun, executionDeps, trigger }: RequestContext,
+): Promise<InvocationResult> {
+  const { config, logger } = deps;
+  if (!deps.fence) throw new Error('fence checks need the fence port');
+  const check = await checkHungNodes(
+    { ...executionDeps, fence: deps.fence },
+    { ...config, dryRun },
+    request.instanceIds ? { instanceIds: request.instanceIds } : {},
+  );
+  for (const report of check.reports) {
+    const { actions: _actions, recovery, ...summary } = report;
+    logger[report.outcome === 'fenced' ? 'warn' : 'info']('fence result', {
+      ...summary,
+      ...(recovery ? { recovery: recovery.outcome } : {}),
+    });
+  }
+  logger.info('fence check', {
+    nodesExamined: check.nodesExamined,
+    notReady: check.notReady,
+    hung: check.reports.length,
+    trigger,
+  });
+  recordFenceMetrics(deps, check.reports);
+  await publish(deps, [
+    ...check.reports.map((report) => ({
+      detailType: fenceResultDetailType,
+      detail: { clusterName: config.clusterName, trigger, ...report } satisfies FenceResultDetail,
+    })),
+    ...check.reports.flatMap((report) =>
+      report.recovery
+        ? [
+            {
+              detailType: resultDetailType,
+              detail: resultEventDetail(report.recovery, config.clusterName, trigger),
+            },
+          ]
+        : [],
+    ),
+  ]);
+  if (options.throwOnFailure ?? true) {
+    const failed = check.reports.filter((r) => r.outcome === 'failed');
+    if (failed.length > 0) {
+      throw new RemediationError(
+        `fencing ${failed.map((r) => r.instanceId).join(', ')}: ${failed.map((r) => r.reason).join('; ')}`,
+      );
+    }
+    throwOnFailures(check.reports.flatMap((r) => (r.recovery ? [r.recovery] : [])));
+  }
+  return { status: 'fence-check', kind: request.kind, reason: request.reason, dryRun, check };
+}
