@@ -18,14 +18,11 @@ describe("the construct's documented defaults", () => {
     Object.entries(settingDefaults).filter(
       ([name]) => documentedDefaults().has(name) && !notTheSetting.has(name),
     ),
-  )(
-    'say what the functions default %s to (%s)',
-    (name, value) => {
-      const shown = typeof value === 'string' ? `'${value}'` : String(value);
+  )('say what the functions default %s to (%s)', (name, value) => {
+    const shown = typeof value === 'string' ? `'${value}'` : String(value);
 
-      expect(documentedDefaults().get(name)).toBe(shown);
-    },
-  );
+    expect(documentedDefaults().get(name)).toBe(shown);
+  });
 
   it('cover every setting the construct passes on', () => {
     const passedOn = [
