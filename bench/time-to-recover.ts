@@ -5,6 +5,7 @@
 // bundle invoked with the real EventBridge event. Also counted: VolumeAttachments created again
 // for the dead node and attaches of the volume to the dead instance (fights with the controllers).
 
+import { settingDefaults } from '../functions/shared/contract/settings.ts';
 import { awsCloudControllerVersion } from '../test/support/aws-cloud-controller.ts';
 import { type BundleInvocation, invokeBundleAsync } from '../test/support/bundle-process.ts';
 import type { RunningControlPlane } from '../test/support/control-plane.ts';
@@ -22,12 +23,14 @@ import {
   deliverDeathEvents,
 } from '../test/support/eventbridge-delivery.ts';
 import { beforeDeath, type RecoveryTimeline, watchRecovery } from '../test/support/recovery.ts';
+import { eventSample } from '../test/support/samples.ts';
 import { StatefulCluster, sleep } from '../test/support/stateful-cluster.ts';
 
 export interface RecoveryScenario {
   readonly id: string;
   readonly title: string;
-  readonly death: 'terminated' | 'stopped';
+  /** `hung`: the kubelet hangs while EC2 keeps the instance running; the fence function acts. */
+  readonly death: 'terminated' | 'stopped' | 'hung';
   readonly cloudNodeLifecycle: boolean;
   /** The external-attacher and its CSI plugin are down for this long from the death. */
   readonly csiDownSeconds?: number;
@@ -36,8 +39,23 @@ export interface RecoveryScenario {
   /** Kubernetes alone behaves as in that scenario: the difference is only in the event or
    * in something back long before Kubernetes' own 6 minutes end. */
   readonly aloneAsIn?: string;
-  /** The goal, in seconds from the event: median and max of the runs with the remediator. */
+  /**
+   * The goal, in seconds from the event (for a hung node, from the hang: no event says it):
+   * median and max of the runs with the remediator.
+   */
   readonly goal: { readonly medianSeconds: number; readonly maxSeconds: number };
+}
+
+/** The deployed fence function's defaults: its fence time and its schedule. */
+const fenceAfterSeconds = settingDefaults.fenceAfterSeconds;
+const fenceScheduleSeconds = 60;
+
+/**
+ * A hung node's goal, from the hang: the fence time, one schedule period at most before a check
+ * sees it, EC2's stop, and the 10 s the issue allows for the recovery after it.
+ */
+function hungGoalSeconds(): number {
+  return fenceAfterSeconds + fenceScheduleSeconds + ec2Timings.stoppingMs / 1000 + 10;
 }
 
 export const recoveryScenarios: readonly RecoveryScenario[] = [
@@ -91,10 +109,21 @@ export const recoveryScenarios: readonly RecoveryScenario[] = [
     aloneAsIn: 'terminated',
     goal: { medianSeconds: 20, maxSeconds: 20 },
   },
+  {
+    // No EC2 event: the fence function's schedule finds the Node NotReady with a stale Lease,
+    // fences it after FENCE_AFTER_SECONDS (its default), and recovers it as a stopped node.
+    id: 'hung',
+    title: 'hung (kubelet dead, EC2 says running), fencing on',
+    death: 'hung',
+    cloudNodeLifecycle: true,
+    goal: { medianSeconds: hungGoalSeconds(), maxSeconds: hungGoalSeconds() },
+  },
 ];
 
 /** Kubernetes alone is given up on after 9 minutes, and reported as "> 540 s". */
 const capSeconds = 540;
+/** A hung node is watched longer: Kubernetes' own eviction comes at 300 s, and then nothing. */
+const hungCapSeconds = 900;
 /** After the recovery, one resync period of the attach/detach controller and some margin, to
  * see whether a controller undoes it. */
 const settleSeconds = 65;
@@ -142,10 +171,12 @@ async function killAndWatch(
     // The death: EC2 is asked to stop or terminate the instance, which takes it through
     // stopping or shutting-down (its kubelet stops at once) before the final state.
     const diedAt = Date.now();
+    const { death } = scenario;
+    if (death === 'hung') {
+      return await hangAndWatch(controlPlane, awsEndpoint, before, withRemediator, diedAt);
+    }
     const dying =
-      scenario.death === 'terminated'
-        ? cluster.terminateInstance(deadNode)
-        : cluster.stopInstance(deadNode);
+      death === 'terminated' ? cluster.terminateInstance(deadNode) : cluster.stopInstance(deadNode);
     const remediation = withRemediator
       ? (async () => {
           if (scenario.eventDelaySeconds) {
@@ -156,7 +187,7 @@ async function killAndWatch(
             ec2Endpoint: awsEndpoint,
             instanceId: deadNode.instanceId,
             since: diedAt,
-            final: scenario.death,
+            final: death,
             delivery: scenario.eventDelaySeconds
               ? { order: 'final-only', duplicateFinal: false }
               : atLeastOnce,
@@ -178,8 +209,8 @@ async function killAndWatch(
     await dying;
     const deliveries = remediation ? await remediation : undefined;
     const since = (at: number) => Number(((at - diedAt) / 1000).toFixed(1));
-    const final = deliveries?.find((d) => d.state === scenario.death);
-    const ec2Final = await finalStateAt(awsEndpoint, deadNode.instanceId, scenario.death, diedAt);
+    const final = deliveries?.find((d) => d.state === death);
+    const ec2Final = await finalStateAt(awsEndpoint, deadNode.instanceId, death, diedAt);
     return {
       ...timeline,
       ...(deliveries ? { remediator: deliveries.map(describeInvocation).join(' / ') } : {}),
@@ -189,6 +220,69 @@ async function killAndWatch(
   } finally {
     await cluster.dispose().catch(() => undefined);
   }
+}
+
+/**
+ * A hung kubelet: no EC2 event comes. With the remediator, the built fence bundle runs on its
+ * deployed schedule (every minute) with its default fence time, until it has fenced.
+ */
+async function hangAndWatch(
+  controlPlane: RunningControlPlane,
+  awsEndpoint: string,
+  before: Awaited<ReturnType<typeof prepare>>,
+  withRemediator: boolean,
+  hungAt: number,
+): Promise<RecoveryRun> {
+  const { cluster, deadNode } = before;
+  await cluster.hangKubelet(deadNode);
+  let fenced = false;
+  const checks: string[] = [];
+  const schedule = withRemediator
+    ? (async () => {
+        while (!fenced && Date.now() - hungAt < hungCapSeconds * 1000) {
+          const tick = { ...eventSample('scheduled-event.json'), time: new Date().toISOString() };
+          const invocation = await invokeBundleAsync('fence', tick, {
+            ...awsEnvironmentFor(awsEndpoint),
+            CLUSTER_NAME: cluster.name,
+            KUBECONFIG: controlPlane.kubeconfigs.remediator,
+            NODE_SELECTOR: cluster.labelSelector,
+            FENCE_HUNG_NODES: 'true',
+            // Other runs' dead Nodes share this apiserver: the recovery's breaker is lifted.
+            MAX_DEAD_NODE_PERCENT: '100',
+            POWERTOOLS_METRICS_DISABLED: 'true',
+            TEST_LAMBDA_TIMEOUT_MS: '600000',
+          });
+          const reports = fenceReportsOf(invocation);
+          if (reports.length > 0) checks.push(reports.join(', '));
+          fenced = reports.some((r) => r.startsWith('fenced'));
+          if (!fenced) await sleep(fenceScheduleSeconds * 1000);
+        }
+      })()
+    : undefined;
+  const timeline = await watchRecovery({ ...before, diedAt: hungAt }, controlPlane.ec2Log, {
+    timeoutMs: (withRemediator ? capSeconds : hungCapSeconds) * 1000,
+    settleMs: withRemediator ? settleSeconds * 1000 : 0,
+  });
+  fenced = true;
+  await schedule;
+  return {
+    ...timeline,
+    ...(withRemediator ? { remediator: checks.join(' / ') || 'never fenced' } : {}),
+    eventSeconds: 0,
+  };
+}
+
+/** "fenced (recovery remediated)" for each hung node a fence check reported on. */
+function fenceReportsOf(invocation: BundleInvocation): string[] {
+  if (invocation.error) return [`threw ${invocation.error.name}: ${invocation.error.message}`];
+  const { check } = (invocation.result ?? {}) as {
+    check?: {
+      reports?: Array<{ outcome?: string; reason?: string; recovery?: { outcome?: string } }>;
+    };
+  };
+  return (check?.reports ?? []).map((r) =>
+    r.recovery ? `${r.outcome} (recovery ${r.recovery.outcome})` : `${r.outcome} (${r.reason})`,
+  );
 }
 
 /** "terminated: remediated", from one delivered event and what its invocation returned. */
@@ -329,8 +423,12 @@ export async function measureTimeToRecover(
   return results;
 }
 
-const seconds = (value: number | undefined) =>
-  value === undefined || !Number.isFinite(value) ? `> ${capSeconds} s` : `${value} s`;
+const seconds = (value: number | undefined, cap = capSeconds) =>
+  value === undefined || !Number.isFinite(value) ? `> ${cap} s` : `${value} s`;
+
+/** How long Kubernetes alone was watched in this scenario. */
+const capOf = (scenario: RecoveryScenario) =>
+  scenario.death === 'hung' ? hungCapSeconds : capSeconds;
 
 function median(values: readonly number[]): number | undefined {
   if (values.length === 0) return undefined;
@@ -365,7 +463,8 @@ export function timeToRecoverMarkdown(
       `The world: real kube-apiserver, kube-controller-manager and kube-scheduler (Kubernetes 1.35, every timer at its default), the real CSI external-attacher in front of the real EBS CSI driver ${ebsCsiDriverVersion} (controller, with batching), the real AWS cloud-controller-manager ${awsCloudControllerVersion} (cloud node lifecycle) in the clusters that have one; clusters that run what every cluster runs (a node-agent DaemonSet tolerating every taint, a static pod on the node that dies, a PodDisruptionBudget). ` +
       `Simulated: the kubelets; EC2 is moto behind a layer that gives it EC2's timing (${describeTimings(ec2Timings)}); EventBridge delivers every state's event at least once (the final state's twice). ` +
       '"With the remediator": the built `node-loss` bundle, a fresh process per event, invoked with each event as it is delivered; median and max of ' +
-      `${runs} runs. Kubernetes alone is given up on after ${capSeconds} s. Deaths come one every ${deathSpacingMs / 1000} s, so each run measures one node's death on an otherwise quiet control plane.`,
+      `${runs} runs. Kubernetes alone is given up on after ${capSeconds} s (a hung node after ${hungCapSeconds} s). ` +
+      `A hung node's kubelet stops while EC2 keeps the instance running (no event): with the remediator, the built \`fence\` bundle runs on its deployed schedule (every ${fenceScheduleSeconds} s) with its default FENCE_AFTER_SECONDS (${fenceAfterSeconds}), times counted from the hang. Deaths come one every ${deathSpacingMs / 1000} s, so each run measures one node's death on an otherwise quiet control plane.`,
     '',
     '| scenario | Kubernetes alone | with the remediator | old pod gone | replacement scheduled | volume attached | VolumeAttachments re-created for the dead node | re-attachments to the dead instance |',
     '|---|---|---|---|---|---|---|---|',
@@ -376,7 +475,7 @@ export function timeToRecoverMarkdown(
       ? 'not measured (--quick)'
       : result.scenario.aloneAsIn && alone
         ? `${seconds(alone.replacementRunning)} (as "${byId.get(result.scenario.aloneAsIn)?.scenario.title}")`
-        : seconds(alone?.replacementRunning);
+        : seconds(alone?.replacementRunning, capOf(result.scenario));
     const runsOf = result.withRemediator;
     const total = (pick: (r: RecoveryRun) => number) => runsOf.reduce((sum, r) => sum + pick(r), 0);
     lines.push(
@@ -393,8 +492,9 @@ export function timeToRecoverMarkdown(
   for (const result of results) {
     if (!result.alone) continue;
     const a = result.alone;
+    const cap = capOf(result.scenario);
     lines.push(
-      `| ${result.scenario.title} | ${seconds(a.oldPodGone)} | ${seconds(a.replacementScheduled)} | ${seconds(a.volumeAttached)} | ${seconds(a.replacementRunning)} |`,
+      `| ${result.scenario.title} | ${seconds(a.oldPodGone, cap)} | ${seconds(a.replacementScheduled, cap)} | ${seconds(a.volumeAttached, cap)} | ${seconds(a.replacementRunning, cap)} |`,
     );
   }
   lines.push(

@@ -5,10 +5,12 @@
  */
 
 export { metricNames, metricsNamespace } from '../functions/shared/contract/metric-names.ts';
+export { fencedAtTag } from '../functions/shared/contract/fence-tag.ts';
 export * from '../functions/shared/contract/result-events.ts';
 export {
   EbsVolumeRemediator,
   type EbsVolumeRemediatorProps,
+  type FenceHungNodesProps,
   kubernetesGroup,
   type LifecycleHookProps,
 } from './ebs-volume-remediator.ts';

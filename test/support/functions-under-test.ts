@@ -7,6 +7,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { Config } from '#functions/shared/config.ts';
 import { loadConfig } from '#functions/shared/config.ts';
 import {
+  parseFenceInput,
   parseLifecycleInput,
   parseNodeLossInput,
   parseSweepInput,
@@ -106,6 +107,29 @@ export function sweepOnControlPlane(cluster: {
       KUBECONFIG: controlPlaneKubeconfig('remediator'),
       NODE_SELECTOR: cluster.labelSelector,
       MAX_DEAD_NODE_PERCENT: '100',
+    }),
+    undefined,
+    controlPlaneEndpoints().awsEndpoint,
+  );
+}
+
+/**
+ * The fence function on the full control plane, kept to one StatefulCluster's Nodes (the
+ * share of NotReady Nodes is that cluster's), with every other setting at its default unless
+ * `settings` says otherwise.
+ */
+export function fenceOnControlPlane(
+  cluster: { readonly name: string; readonly labelSelector: string },
+  settings: Record<string, string> = {},
+): FunctionUnderTest {
+  return functionUnderTest(
+    parseFenceInput,
+    loadConfig({
+      CLUSTER_NAME: cluster.name,
+      KUBECONFIG: controlPlaneKubeconfig('remediator'),
+      NODE_SELECTOR: cluster.labelSelector,
+      FENCE_HUNG_NODES: 'true',
+      ...settings,
     }),
     undefined,
     controlPlaneEndpoints().awsEndpoint,

@@ -41,6 +41,8 @@ import { ignoreNotFound, type TestNode, testClusterLabel } from './fixtures.ts';
 
 /** Nodes the simulated kubelets play (test/support/cloud-agents). */
 export const simulatedKubeletLabel = 'ebs-volume-remediator.test/simulated-kubelet';
+/** A Node whose kubelet hangs while its instance runs (test/support/cloud-agents). */
+const kubeletHungAnnotation = 'ebs-volume-remediator.test/kubelet-hung';
 /** The instance whose kubelet plays a Node, when another than its providerID's adopted it. */
 const kubeletInstanceAnnotation = 'ebs-volume-remediator.test/kubelet-instance';
 
@@ -497,6 +499,21 @@ export class StatefulCluster {
       namespace: this.namespace,
       body: [{ op: 'replace', path: '/spec/replicas', value: replicas }],
     });
+  }
+
+  /**
+   * The node's kubelet hangs (a kernel hang, a dead kubelet, a partition): it stops renewing its
+   * Lease and reporting, and finishes no pod, while EC2 keeps the instance running.
+   */
+  async hangKubelet(node: TestNode): Promise<void> {
+    await this.core.patchNode(
+      {
+        name: node.nodeName,
+        body: { metadata: { annotations: { [kubeletHungAnnotation]: 'true' } } },
+        // A JSON merge patch, as kubectl annotate sends.
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
   }
 
   /** Terminates the node's instance; its kubelet stops with it. */

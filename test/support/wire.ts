@@ -12,6 +12,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createAutoScalingPort } from '#functions/shared/aws/autoscaling-port.ts';
 import { awsClientSettings, ec2ClientSettings } from '#functions/shared/aws/client-settings.ts';
 import { createEc2Port } from '#functions/shared/aws/ec2-port.ts';
+import { createFenceEc2Port } from '#functions/shared/aws/fence-ec2-port.ts';
 import { publishResultEvents } from '#functions/shared/aws/result-events.ts';
 import type { Config } from '#functions/shared/config.ts';
 import type { HandlerDeps } from '#functions/shared/handle-input.ts';
@@ -49,6 +50,7 @@ export function wireHandler(
   const deps: HandlerDeps = {
     config,
     ec2: createEc2Port(ec2),
+    fence: createFenceEc2Port(ec2),
     // In tests this goes through the stand-in, which answers the two lifecycle actions moto lacks.
     autoScaling: createAutoScalingPort(new AutoScalingClient({ ...aws, ...awsClientSettings })),
     // The same connection code the functions use, from the configured KUBECONFIG.

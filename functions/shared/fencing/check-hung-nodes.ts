@@ -16,7 +16,7 @@ import { nodeOfInstance, taggedForCluster } from '../remediation/matching.ts';
 import { Recorder } from '../remediation/recorder.ts';
 import { type RemediationSettings, remediateInstances } from '../remediation/remediate.ts';
 import type { FencePort, StatusChecks } from './fence-port.ts';
-import { type ClusterView, decideFences, type HungNode, isHung } from './hung-nodes.ts';
+import { type ClusterView, decideFences, type HungNode, isHung, isSilent } from './hung-nodes.ts';
 
 export type FenceCheckSettings = RemediationSettings &
   Pick<Config, 'fenceAfterMs' | 'fenceAction' | 'maxFences' | 'fenceWindowMs'>;
@@ -61,15 +61,13 @@ function evidenceOf(
   };
 }
 
-/** Reads the Lease of each NotReady Node among these (a Ready one's cannot make it hung). */
+/** The Nodes with when their Lease was last renewed: one list of kube-node-lease. */
 async function withLeases(nodes: readonly NodeFacts[], deps: FenceDeps): Promise<NodeFacts[]> {
-  return Promise.all(
-    nodes.map(async (node) => {
-      if (node.ready !== false) return node;
-      const renewed = await deps.kube.readNodeLeaseRenewal(node.name);
-      return renewed === undefined ? node : { ...node, leaseRenewedAt: renewed };
-    }),
-  );
+  const renewals = await deps.kube.listNodeLeaseRenewals();
+  return nodes.map((node) => {
+    const renewed = renewals.get(node.name);
+    return renewed === undefined ? node : { ...node, leaseRenewedAt: renewed };
+  });
 }
 
 /** Fences of the cluster's instances within the window: the rate limit's count. */
@@ -116,8 +114,37 @@ function whyNotHung(node: NodeFacts, now: number): string {
 }
 
 /**
+ * The Nodes of the instances an alarm named, and a `not-hung` report for each instance that has
+ * no Node or whose Node is not hung.
+ */
+function alarmCandidates(
+  instanceIds: readonly string[],
+  nodes: readonly NodeFacts[],
+  now: number,
+  hungAfterMs: number,
+  settings: FenceCheckSettings,
+): { candidates: NodeFacts[]; reports: FenceReport[] } {
+  const candidates: NodeFacts[] = [];
+  const reports: FenceReport[] = [];
+  for (const id of instanceIds) {
+    const node = nodeOfInstance(nodes, id);
+    if (!node) {
+      reports.push(
+        notHung(id, undefined, 'no Node of the cluster names the instance: not fenced', settings),
+      );
+    } else if (!isHung(node, now, hungAfterMs)) {
+      reports.push(notHung(id, node, whyNotHung(node, now), settings));
+    } else {
+      candidates.push(node);
+    }
+  }
+  return { candidates, reports };
+}
+
+/**
  * Looks for hung nodes and fences those the rules allow. With no NotReady Node (the usual
- * minute), it costs one Node list and nothing else.
+ * minute), it costs one Node list and nothing else; with one, a Lease list and EC2's word on
+ * the hung ones.
  */
 export async function checkHungNodes(
   deps: FenceDeps,
@@ -133,27 +160,11 @@ export async function checkHungNodes(
   const now = Date.now();
   // An alarm is EC2's own word that something is wrong: the Node agreeing is enough.
   const hungAfterMs = named ? leaseDurationMs : settings.fenceAfterMs;
-  const reports: FenceReport[] = [];
-  let looked: NodeFacts[];
-  if (named) {
-    const pairs = named.map((id) => ({ id, node: nodeOfInstance(nodes, id) }));
-    for (const { id } of pairs.filter((p) => !p.node)) {
-      reports.push(
-        notHung(id, undefined, 'no Node of the cluster names the instance: not fenced', settings),
-      );
-    }
-    looked = await withLeases(
-      pairs.flatMap((p) => (p.node ? [p.node] : [])),
-      deps,
-    );
-    for (const node of looked.filter((n) => !isHung(n, now, hungAfterMs))) {
-      const id = instanceIdFromProviderId(node.providerId) ?? '';
-      reports.push(notHung(id, node, whyNotHung(node, now), settings));
-    }
-  } else {
-    looked = await withLeases(notReady, deps);
-  }
-  const hungNodes = looked.filter((node) => isHung(node, now, hungAfterMs));
+  const leased = await withLeases(nodes, deps);
+  const { candidates, reports } = named
+    ? alarmCandidates(named, leased, now, hungAfterMs, settings)
+    : { candidates: leased.filter((node) => node.ready === false), reports: [] };
+  const hungNodes = candidates.filter((node) => isHung(node, now, hungAfterMs));
   if (hungNodes.length === 0) return { ...empty, reports };
 
   const ids = hungNodes.map((node) => instanceIdFromProviderId(node.providerId) ?? '');
@@ -168,7 +179,7 @@ export async function checkHungNodes(
   });
   const cluster: ClusterView = {
     nodes: nodes.length,
-    notReady: notReady.length,
+    silent: leased.filter((node) => isSilent(node, now)).length,
     recentFences: fences,
   };
   const decisions = decideFences(hung, cluster, {

@@ -25,6 +25,23 @@ export function silentForMs(node: NodeFacts, now: number): number | undefined {
   return now - node.leaseRenewedAt;
 }
 
+/**
+ * A Lease not renewed for this long has missed two renewals (a kubelet renews every 10 s): its
+ * kubelet has gone silent, though the node lifecycle controller marks the Node NotReady only
+ * at 50 s. A partition silences many kubelets at one moment, but their last renewals spread
+ * over 10 s and their NotReady over 15 s more: counted by this, they are all seen together by
+ * the time the first of them is hung.
+ */
+export const silentAfterMs = 20_000;
+
+/** Whether the Node's kubelet has gone silent: NotReady, or its Lease two renewals late. */
+export function isSilent(node: NodeFacts, now: number): boolean {
+  return (
+    node.ready === false ||
+    (node.leaseRenewedAt !== undefined && now - node.leaseRenewedAt >= silentAfterMs)
+  );
+}
+
 /** Whether the Node is hung: NotReady, and its Lease not renewed for `hungAfterMs`. */
 export function isHung(node: NodeFacts, now: number, hungAfterMs: number): boolean {
   const silent = silentForMs(node, now);
@@ -46,17 +63,18 @@ export type FenceVerdict =
 export interface ClusterView {
   /** The Nodes looked at (the node selector's). */
   readonly nodes: number;
-  readonly notReady: number;
+  /** Those whose kubelet has gone silent (`isSilent`). */
+  readonly silent: number;
   /** Fences of the cluster's instances within the rate limit's window. */
   readonly recentFences: number;
 }
 
 function partitionReason(cluster: ClusterView, rules: FenceRules): string | undefined {
   if (cluster.nodes === 0) return undefined;
-  const percent = (cluster.notReady * 100) / cluster.nodes;
+  const percent = (cluster.silent * 100) / cluster.nodes;
   if (percent <= rules.maxDeadNodePercent) return undefined;
   return (
-    `${cluster.notReady} of ${cluster.nodes} Nodes are NotReady at once (${Math.round(percent)}%, ` +
+    `${cluster.silent} of ${cluster.nodes} Nodes are NotReady or silent at once (${Math.round(percent)}%, ` +
     `more than MAX_DEAD_NODE_PERCENT ${rules.maxDeadNodePercent}%): a partition of the control plane ` +
     'or of a zone, not a node; nothing is fenced'
   );

@@ -136,6 +136,21 @@ export function createKubernetesPort(
       return renewal?.at;
     },
 
+    async listNodeLeaseRenewals() {
+      const leases = await listAll(
+        'listing the Leases of the nodes',
+        nodeLeases,
+        {},
+        (lease: { metadata?: { name?: string }; spec?: { renewTime?: string } }) => ({
+          name: lease.metadata?.name ?? '',
+          at: epochMs(lease.spec?.renewTime),
+        }),
+      );
+      return new Map(
+        leases.flatMap(({ name, at }) => (at === undefined ? [] : [[name, at] as const])),
+      );
+    },
+
     readPersistentVolume: (name) =>
       readOrNone(
         `reading persistentvolume ${name}`,

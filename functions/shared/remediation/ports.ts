@@ -94,6 +94,8 @@ export interface KubernetesPort {
    * when it has none.
    */
   readNodeLeaseRenewal(nodeName: string): Promise<number | undefined>;
+  /** When each Node's Lease was last renewed (epoch ms), by Node name: one list of kube-node-lease. */
+  listNodeLeaseRenewals(): Promise<Map<string, number>>;
   /** Deletes the Node with this uid (a precondition). Resolves `not-found` when it is gone. */
   deleteNode(name: string, uid?: string): Promise<'deleted' | 'not-found'>;
   /** Adds the taint unless the Node has it already; only to the Node with this uid, if given. */

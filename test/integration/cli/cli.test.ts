@@ -64,6 +64,52 @@ describe('the ebs-volume-remediator command line', () => {
     expect((await cluster.volume(volume.volumeId)).attachedTo).toEqual([node.instanceId]);
   });
 
+  it('reports what fence-check --dry-run would fence, and stops nothing', async () => {
+    const [hung, ...live] = await Promise.all([
+      cluster.addNode(),
+      cluster.addNode(),
+      cluster.addNode(),
+    ]);
+    if (!hung) throw new Error('no node');
+    // Its kubelet went silent ten minutes ago; the node lifecycle controller marked it NotReady.
+    await cluster.renewLease(hung, new Date(Date.now() - 600_000));
+    await cluster.setNodeReady(hung, false);
+    for (const node of live) {
+      await cluster.renewLease(node);
+      await cluster.setNodeReady(node, true);
+    }
+
+    const run = cli([
+      'fence-check',
+      ...access(),
+      '--node-selector',
+      cluster.labelSelector,
+      '--dry-run',
+      '--output',
+      'json',
+    ]);
+
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout);
+    expect(result.check.reports).toMatchObject([
+      {
+        instanceId: hung.instanceId,
+        outcome: 'dry-run',
+        evidence: { instanceState: 'running' },
+        actions: [{ action: 'fence-instance', outcome: 'planned' }],
+      },
+    ]);
+    expect(await cluster.instanceState(hung.instanceId)).toBe('running');
+  });
+
+  it('refuses a fence time shorter than a Lease, and exits 2', () => {
+    const run = cli(['fence-check', ...access(), '--fence-after', '10']);
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('--fence-after must be at least 40 seconds');
+  });
+
   it('says what is wrong with a bad flag, and exits 2', () => {
     const run = cli(['sweep', '--cluster', 'x']);
 

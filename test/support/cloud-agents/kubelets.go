@@ -12,6 +12,10 @@ package main
 // behind (providerID is immutable, so it still names the dead instance), as a kubelet does when
 // it registers under a name that exists.
 //
+// A Node annotated `ebs-volume-remediator.test/kubelet-hung: "true"` has a hung kubelet (a
+// kernel hang, a dead kubelet, a partition): it stops as if its instance had died, while EC2
+// still reports the instance running.
+//
 // What it does for a live node, as a kubelet would:
 //   - registers the CSI drivers on the node: a CSINode for ebs.csi.aws.com and EKS Auto Mode's
 //     ebs.csi.eks.amazonaws.com with the instance id as node id (what the external-attacher
@@ -48,6 +52,7 @@ import (
 const (
 	simulatedKubeletLabel = "ebs-volume-remediator.test/simulated-kubelet"
 	kubeletInstanceKey    = "ebs-volume-remediator.test/kubelet-instance"
+	kubeletHungKey        = "ebs-volume-remediator.test/kubelet-hung"
 	heartbeatInterval     = 10 * time.Second // the kubelet's default node status update frequency
 	leaseDurationSeconds  = 40
 )
@@ -119,9 +124,14 @@ func (k *kubelets) round(ctx context.Context) error {
 	}
 	for _, node := range nodes {
 		inst, ok := instances[kubeletInstanceOf(node)]
-		if !ok || inst.State != "running" {
+		hung := node.Annotations[kubeletHungKey] == "true"
+		if !ok || inst.State != "running" || hung {
 			if k.lastHeartbeat[node.Name] != (time.Time{}) {
-				log.Printf("kubelet of %s stops: its instance is %s", node.Name, stateOrGone(inst, ok))
+				why := "its instance is " + stateOrGone(inst, ok)
+				if hung && ok && inst.State == "running" {
+					why = "it hangs while its instance runs"
+				}
+				log.Printf("kubelet of %s stops: %s", node.Name, why)
 				delete(k.lastHeartbeat, node.Name)
 			}
 			continue

@@ -158,6 +158,11 @@ export function fakeKubernetes(
       return leases.get(nodeName);
     },
 
+    async listNodeLeaseRenewals() {
+      log.enter('listNodeLeaseRenewals', []);
+      return new Map(leases);
+    },
+
     async deleteNode(name, uid) {
       log.enter('deleteNode', [name, uid]);
       const current = node(name);

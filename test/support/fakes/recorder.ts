@@ -31,6 +31,7 @@ const apiNames: ReadonlyMap<string, string> = new Map([
   ['readPod', 'kube get pod'],
   ['deletePod', 'kube delete pod'],
   ['readNodeLeaseRenewal', 'kube get lease'],
+  ['listNodeLeaseRenewals', 'kube list leases'],
   ['deleteNode', 'kube delete node'],
   ['addNodeTaint', 'kube patch node'],
   ['removeNodeTaint', 'kube patch node'],

@@ -92,6 +92,14 @@ describe('the fence check on a quiet minute', () => {
     expect(world.log.apiCalls).toEqual(['kube list nodes']);
   });
 
+  it('lists the Leases once, not one read per Node, when a Node is NotReady', async () => {
+    const world = cluster(...live, testNode('d', 2));
+
+    await checkHungNodes(world.deps, settings);
+
+    expect(world.log.apiCalls).toEqual(['kube list nodes', 'kube list leases']);
+  });
+
   it('leaves a node NotReady for less than the fence time alone, and says nothing of it', async () => {
     const world = cluster(...live, testNode('d', 2));
 
@@ -179,6 +187,23 @@ describe('never fencing what may be fine', () => {
       ['refused', 'partition'],
       ['refused', 'partition'],
     ]);
+    expect(world.log.count('fence')).toBe(0);
+  });
+
+  it('counts kubelets gone silent that are not NotReady yet: a partition reaches its Nodes over seconds', async () => {
+    const world = cluster(
+      testNode('a'),
+      testNode('b', 0.5, { ready: true, notReadySince: undefined }),
+      testNode('c', 6),
+    );
+
+    const check = await checkHungNodes(world.deps, settings);
+
+    expect(check.reports[0]).toMatchObject({
+      outcome: 'refused',
+      refusedBy: 'partition',
+      reason: expect.stringContaining('2 of 3 Nodes are NotReady or silent at once'),
+    });
     expect(world.log.count('fence')).toBe(0);
   });
 

@@ -5,13 +5,14 @@ import {
   type FenceRules,
   type HungNode,
   isHung,
+  isSilent,
 } from '#functions/shared/fencing/hung-nodes.ts';
 import type { NodeFacts } from '#functions/shared/remediation/facts.ts';
 
 const now = Date.parse('2026-12-07T10:00:00Z');
 const minutes = (n: number) => n * 60_000;
 const rules: FenceRules = { hungAfterMs: minutes(5), maxDeadNodePercent: 50, maxFences: 1 };
-const calm: ClusterView = { nodes: 10, notReady: 1, recentFences: 0 };
+const calm: ClusterView = { nodes: 10, silent: 1, recentFences: 0 };
 
 function hungNode(name: string, silentMinutes: number, more: Partial<NodeFacts> = {}): HungNode {
   const instanceId = `i-0${name.padStart(16, '0')}`;
@@ -58,6 +59,16 @@ describe('a hung node', () => {
   });
 });
 
+describe('a silent kubelet (counted for the partition rule)', () => {
+  it('is one whose Lease missed two renewals, before the Node is NotReady', () => {
+    const ready = { name: 'a', taints: [], ready: true };
+
+    expect(isSilent({ ...ready, leaseRenewedAt: now - 25_000 }, now)).toBe(true);
+    expect(isSilent({ ...ready, leaseRenewedAt: now - 12_000 }, now)).toBe(false);
+    expect(isSilent({ ...ready, ready: false }, now)).toBe(true);
+  });
+});
+
 describe('which hung nodes are fenced', () => {
   it('fences one that breaks no rule', () => {
     const [decision] = decideFences([hungNode('a', 6)], calm, rules);
@@ -68,13 +79,13 @@ describe('which hung nodes are fenced', () => {
   it('fences none when more Nodes than the dead-share limit are NotReady: a partition, not a node', () => {
     const hung = [hungNode('a', 6), hungNode('b', 6), hungNode('c', 6)];
 
-    const decisions = decideFences(hung, { nodes: 4, notReady: 3, recentFences: 0 }, rules);
+    const decisions = decideFences(hung, { nodes: 4, silent: 3, recentFences: 0 }, rules);
 
     expect(decisions.map((d) => d.verdict)).toEqual(
       hung.map(() => ({
         kind: 'refused',
         rule: 'partition',
-        reason: expect.stringContaining('3 of 4 Nodes are NotReady at once'),
+        reason: expect.stringContaining('3 of 4 Nodes are NotReady or silent at once'),
       })),
     );
   });
