@@ -4,8 +4,8 @@
  * in the package is.
  */
 
-export { metricNames, metricsNamespace } from '../functions/shared/contract/metric-names.ts';
 export { fencedAtTag } from '../functions/shared/contract/fence-tag.ts';
+export { metricNames, metricsNamespace } from '../functions/shared/contract/metric-names.ts';
 export * from '../functions/shared/contract/result-events.ts';
 export {
   EbsVolumeRemediator,
