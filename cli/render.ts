@@ -40,7 +40,7 @@ function fenceCheckLines(check: FenceCheckReport, clusterName: string, mode: str
   const rows = check.reports.map((r) => [
     r.instanceId,
     r.nodeName ?? '-',
-    r.evidence.instanceState,
+    r.evidence.instanceState ?? '-',
     r.evidence.leaseRenewedAt ?? '-',
     r.outcome,
     r.reason,

@@ -235,6 +235,8 @@ export class EbsVolumeRemediator extends Construct {
         // One check at a time: the rate limit is read and written by one invocation only.
         reservedConcurrentExecutions: 1,
         environment: {
+          // The fence's own dry-run covers all it does: the schedule's checks and the alarms'.
+          ...(fence.dryRun === undefined ? {} : { [settingEnv.dryRun]: String(fence.dryRun) }),
           [settingEnv.fenceHungNodes]: 'true',
           [settingEnv.fenceAfterSeconds]: String(fenceAfter),
           [settingEnv.fenceAction]: action,

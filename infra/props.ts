@@ -55,7 +55,8 @@ export interface FenceHungNodesProps {
    */
   readonly alarms?: cloudwatch.IAlarm[];
   /**
-   * Report what would be fenced, fence nothing, to watch it before letting it act.
+   * Report what would be fenced, fence nothing (whatever starts the check: the schedule, an
+   * alarm, a manual invoke), to watch it before letting it act.
    * @default the same as `dryRun`
    */
   readonly dryRun?: boolean;

@@ -5,6 +5,7 @@
  */
 import {
   aws_autoscaling as autoscaling,
+  type aws_cloudwatch as cloudwatch,
   Duration,
   aws_events as events,
   aws_iam as iam,
@@ -106,18 +107,33 @@ export function addSweepTriggers(
       targets: [target],
     });
   }
-  // Any alarm of the account may name the sweep function as its Lambda action.
+  // The function reads the alarm from the event: an InstanceId dimension remediates that
+  // instance, any other alarm sweeps.
+  addAlarmTriggers(scope, fn, deadLetterQueue, props.sweepAlarms ?? [], {
+    ruleId: 'SweepAlarmRule',
+    what: 'Operator alarms that start a sweep',
+  });
+}
+
+/**
+ * Alarms that start `fn`: any alarm of the account may name it as its Lambda action, and a rule
+ * invokes it when one of `alarms` enters ALARM (and only then).
+ */
+function addAlarmTriggers(
+  scope: Construct,
+  fn: lambda.Function,
+  deadLetterQueue: sqs.IQueue,
+  alarms: readonly cloudwatch.IAlarm[],
+  rule: { readonly ruleId: string; readonly what: string },
+): void {
   fn.addPermission('InvokeFromAlarmActions', {
     principal: new iam.ServicePrincipal('lambda.alarms.cloudwatch.amazonaws.com'),
     sourceAccount: Stack.of(scope).account,
   });
-  const alarms = props.sweepAlarms ?? [];
   if (alarms.length === 0) return;
-  // The function reads the alarm from the event: an InstanceId dimension remediates that
-  // instance, any other alarm sweeps. Only entering ALARM triggers it.
   const { source, detailType } = eventSources.cloudWatchAlarmStateChange;
-  new events.Rule(scope, 'SweepAlarmRule', {
-    description: 'Operator alarms that start a sweep: ebs-volume-remediator',
+  new events.Rule(scope, rule.ruleId, {
+    description: `${rule.what}: ebs-volume-remediator`,
     eventPattern: {
       source: [source],
       detailType: [detailType],
@@ -135,40 +151,16 @@ export function addFenceTriggers(
   deadLetterQueue: sqs.IQueue,
   fence: FenceHungNodesProps,
 ): void {
-  // A missed tick is made up by the next minute's: no retries piling up behind a long fence.
-  const target = (event?: events.RuleTargetInput) =>
-    new targets.LambdaFunction(fn, {
-      deadLetterQueue,
-      retryAttempts: 0,
-      ...(event ? { event } : {}),
-    });
   if (fence.schedule !== null) {
-    const input =
-      fence.dryRun === undefined
-        ? undefined
-        : events.RuleTargetInput.fromObject({ action: 'fence-check', dryRun: fence.dryRun });
     new events.Rule(scope, 'FenceScheduleRule', {
       description: 'Looks for hung nodes to fence: ebs-volume-remediator',
       schedule: fence.schedule ?? events.Schedule.rate(Duration.minutes(1)),
-      targets: [target(input)],
+      // A missed tick is made up by the next minute's: no retries piling up behind a long fence.
+      targets: [new targets.LambdaFunction(fn, { deadLetterQueue, retryAttempts: 0 })],
     });
   }
-  fn.addPermission('InvokeFromAlarmActions', {
-    principal: new iam.ServicePrincipal('lambda.alarms.cloudwatch.amazonaws.com'),
-    sourceAccount: Stack.of(scope).account,
-  });
-  const alarms = fence.alarms ?? [];
-  if (alarms.length === 0) return;
-  const { source, detailType } = eventSources.cloudWatchAlarmStateChange;
-  new events.Rule(scope, 'FenceAlarmRule', {
-    description:
-      'Status check alarms that ask for a hung node to be judged at once: ebs-volume-remediator',
-    eventPattern: {
-      source: [source],
-      detailType: [detailType],
-      resources: alarms.map((alarm) => alarm.alarmArn),
-      detail: { state: { value: ['ALARM'] } },
-    },
-    targets: [new targets.LambdaFunction(fn, { deadLetterQueue, retryAttempts: 2 })],
+  addAlarmTriggers(scope, fn, deadLetterQueue, fence.alarms ?? [], {
+    ruleId: 'FenceAlarmRule',
+    what: 'Status check alarms that ask for a hung node to be judged at once',
   });
 }

@@ -5,13 +5,21 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { fenceResultDetailType, resultDetailType, resultEventDetail } from './aws/result-events.ts';
+import type { Config } from './config.ts';
 import { metricNames } from './contract/metric-names.ts';
-import type { FenceReport, FenceResultDetail } from './contract/result-events.ts';
-import type { Request } from './events/types.ts';
+import type { FenceReport, FenceResultDetail, Trigger } from './contract/result-events.ts';
+import type { EventKind, Request } from './events/types.ts';
+import type { FenceCheckReport } from './fencing/check-hung-nodes.ts';
 import { checkHungNodes } from './fencing/check-hung-nodes.ts';
-import type { InvocationResult, RequestContext } from './handle-input.ts';
-import { throwOnFailures } from './handle-input.ts';
-import { publish, type ReportDeps, recordActions, recordMetrics } from './reporting.ts';
+import type { FencePort } from './fencing/fence-port.ts';
+import type { ExecutionDeps } from './remediation/execute.ts';
+import {
+  publish,
+  type ReportDeps,
+  recordActions,
+  recordMetrics,
+  throwOnFailures,
+} from './reporting.ts';
 import { RemediationError } from './util/errors.ts';
 
 function recordFenceMetrics(deps: ReportDeps, reports: readonly FenceReport[]): void {
@@ -36,10 +44,28 @@ function recordFenceMetrics(deps: ReportDeps, reports: readonly FenceReport[]): 
   );
 }
 
+/** What a fence check returns: the same facts it logs and sends as result events. */
+export interface FenceCheckResult {
+  readonly status: 'fence-check';
+  readonly kind: EventKind;
+  readonly reason: string;
+  readonly dryRun: boolean;
+  readonly check: FenceCheckReport;
+}
+
+/** What the fence check is handled with (handle-input.ts's request context). */
+export interface FenceCheckContext {
+  readonly deps: ReportDeps & { readonly config: Config; readonly fence?: FencePort };
+  readonly options: { readonly throwOnFailure?: boolean };
+  readonly dryRun: boolean;
+  readonly executionDeps: ExecutionDeps;
+  readonly trigger: Trigger;
+}
+
 export async function handleFenceCheck(
   request: Extract<Request, { type: 'fence-check' }>,
-  { deps, options, dryRun, executionDeps, trigger }: RequestContext,
-): Promise<InvocationResult> {
+  { deps, options, dryRun, executionDeps, trigger }: FenceCheckContext,
+): Promise<FenceCheckResult> {
   const { config, logger } = deps;
   if (!deps.fence) throw new Error('fence checks need the fence port');
   const check = await checkHungNodes(

@@ -17,9 +17,8 @@ import type { Config } from './config.ts';
 import { metricNames } from './contract/metric-names.ts';
 import type { LifecycleResultDetail, Trigger } from './contract/result-events.ts';
 import type { EventKind, Request } from './events/types.ts';
-import type { FenceCheckReport } from './fencing/check-hung-nodes.ts';
 import type { FencePort } from './fencing/fence-port.ts';
-import { handleFenceCheck } from './handle-fence-check.ts';
+import { type FenceCheckResult, handleFenceCheck } from './handle-fence-check.ts';
 import {
   type AutoScalingPort,
   awaitDrainAndComplete,
@@ -33,8 +32,13 @@ import {
   remediateInstances,
 } from './remediation/remediate.ts';
 import { type SweepReport, sweepCluster } from './remediation/sweep.ts';
-import { countByKind, publish, type ReportDeps, recordMetrics } from './reporting.ts';
-import { RemediationError } from './util/errors.ts';
+import {
+  countByKind,
+  publish,
+  type ReportDeps,
+  recordMetrics,
+  throwOnFailures,
+} from './reporting.ts';
 
 export interface HandlerDeps extends ReportDeps {
   readonly config: Config;
@@ -91,24 +95,7 @@ export type InvocationResult =
       readonly dryRun: boolean;
       readonly sweep: SweepReport;
     }
-  | {
-      readonly status: 'fence-check';
-      readonly kind: EventKind;
-      readonly reason: string;
-      readonly dryRun: boolean;
-      readonly check: FenceCheckReport;
-    };
-
-export function throwOnFailures(reports: readonly InstanceReport[]): void {
-  const failed = reports.filter((r) => r.outcome === 'failed');
-  if (failed.length === 0) return;
-  const messages = failed.flatMap((r) =>
-    r.actions.filter((a) => a.outcome === 'failed').map((a) => a.detail ?? a.action),
-  );
-  throw new RemediationError(
-    `remediating ${failed.map((r) => r.instanceId).join(', ')}: ${messages.length} action(s) failed: ${messages.join('; ')}`,
-  );
-}
+  | FenceCheckResult;
 
 /** A terminate lifecycle hook: wait for the node to be drained of its volumes, then complete. */
 async function handleLifecycle(

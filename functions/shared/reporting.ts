@@ -9,6 +9,7 @@ import { actionRow } from './contract/actions.ts';
 import { metricNames } from './contract/metric-names.ts';
 import type { ActionRecord, InstanceReport } from './contract/result-events.ts';
 import type { EventKind } from './events/types.ts';
+import { RemediationError } from './util/errors.ts';
 
 /** What reporting needs of the function's dependencies. */
 export interface ReportDeps {
@@ -67,4 +68,16 @@ export async function publish(deps: ReportDeps, events: readonly ResultEvent[]):
     deps.metrics.addMetric(metricNames.resultEventFailures, MetricUnit.Count, failedEntries);
     deps.logger.error('result events not accepted by EventBridge', { failedEntries });
   }
+}
+
+/** After reporting: fails the invocation when an action failed, so Lambda retries it. */
+export function throwOnFailures(reports: readonly InstanceReport[]): void {
+  const failed = reports.filter((r) => r.outcome === 'failed');
+  if (failed.length === 0) return;
+  const messages = failed.flatMap((r) =>
+    r.actions.filter((a) => a.outcome === 'failed').map((a) => a.detail ?? a.action),
+  );
+  throw new RemediationError(
+    `remediating ${failed.map((r) => r.instanceId).join(', ')}: ${messages.length} action(s) failed: ${messages.join('; ')}`,
+  );
 }

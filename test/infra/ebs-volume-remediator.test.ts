@@ -549,6 +549,21 @@ describe('the EbsVolumeRemediator stack', () => {
       });
     });
 
+    it('keeps a fence dry-run to the fence function, whatever starts its check', () => {
+      const { template } = synth({ fenceHungNodes: 'true', fenceDryRun: 'true' });
+
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: {
+          Variables: Match.objectLike({ FENCE_HUNG_NODES: 'true', DRY_RUN: 'true' }),
+        },
+      });
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: {
+          Variables: Match.objectLike({ DRY_RUN: 'false', FENCE_HUNG_NODES: Match.absent() }),
+        },
+      });
+    });
+
     it('refuses a stop fence while stopped instances are ignored', () => {
       expect(() => synth({ fenceHungNodes: 'true', onStopped: 'ignore' })).toThrow(
         /needs onStopped 'remediate'/,

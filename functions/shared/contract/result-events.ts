@@ -124,8 +124,8 @@ export interface FenceEvidence {
   readonly notReadySince?: string;
   /** When its kubelet last renewed its Lease (ISO 8601). */
   readonly leaseRenewedAt?: string;
-  /** EC2's state of the instance when it was judged. */
-  readonly instanceState: InstanceState;
+  /** EC2's state of the instance when it was judged; absent when the Node alone settled it. */
+  readonly instanceState?: InstanceState;
   /**
    * EC2's status checks (DescribeInstanceStatus): `ok`, `impaired`, `insufficient-data`,
    * `initializing` or `not-applicable`. Reported, never required: a dead kubelet passes them.

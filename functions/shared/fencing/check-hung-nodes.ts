@@ -56,7 +56,7 @@ function evidenceOf(
   return {
     ...(notReadySince ? { notReadySince } : {}),
     ...(leaseRenewedAt ? { leaseRenewedAt } : {}),
-    instanceState: instance?.state ?? 'gone',
+    ...(instance ? { instanceState: instance.state } : {}),
     ...(checks ? { statusChecks: checks } : {}),
   };
 }

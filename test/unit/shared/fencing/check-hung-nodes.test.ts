@@ -9,22 +9,12 @@ import { fakeEc2 } from '#support/fakes/fake-ec2.ts';
 import { fakeFence } from '#support/fakes/fake-fence.ts';
 import { fakeKubernetes } from '#support/fakes/fake-kubernetes.ts';
 import { CallLog } from '#support/fakes/recorder.ts';
+import { unitTestSettings } from '#support/fakes/settings.ts';
 
 const minutes = (n: number) => n * 60_000;
 
 const settings: FenceCheckSettings = {
-  clusterName: 'prod',
-  onStopped: 'remediate',
-  outOfServiceTaint: true,
-  detachTimeoutMs: 1000,
-  forceDetachTimeoutMs: 1000,
-  attacherGraceMs: 0,
-  evictionGraceMs: 0,
-  deleteTerminatedNodes: false,
-  controllerGraceMs: 0,
-  maxActionsPerInvocation: 100,
-  maxDeadNodePercent: 50,
-  dryRun: false,
+  ...unitTestSettings,
   fenceAfterMs: minutes(5),
   fenceAction: 'stop',
   maxFences: 1,

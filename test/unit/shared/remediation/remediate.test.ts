@@ -8,6 +8,7 @@ import {
 import { fakeEc2 } from '#support/fakes/fake-ec2.ts';
 import { fakeKubernetes } from '#support/fakes/fake-kubernetes.ts';
 import { CallLog } from '#support/fakes/recorder.ts';
+import { unitTestSettings } from '#support/fakes/settings.ts';
 
 const stranger: InstanceFacts = {
   instanceId: 'i-0123456789abcdef0',
@@ -24,20 +25,7 @@ function countingPorts(instance: InstanceFacts) {
   return { ec2, kube, calls: log.apiCalls };
 }
 
-const settings = {
-  clusterName: 'prod',
-  onStopped: 'remediate' as const,
-  outOfServiceTaint: true,
-  detachTimeoutMs: 1000,
-  forceDetachTimeoutMs: 1000,
-  attacherGraceMs: 0,
-  evictionGraceMs: 0,
-  deleteTerminatedNodes: false,
-  controllerGraceMs: 0,
-  maxActionsPerInvocation: 100,
-  maxDeadNodePercent: 50,
-  dryRun: false,
-};
+const settings = unitTestSettings;
 
 describe('an event about an instance that is not the cluster’s', () => {
   it('is dismissed after one DescribeInstances and one Node read by name, before any list', async () => {

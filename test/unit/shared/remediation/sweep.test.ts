@@ -8,6 +8,7 @@ import type {
 import { sweepCluster } from '#functions/shared/remediation/sweep.ts';
 import { fakeEc2 } from '#support/fakes/fake-ec2.ts';
 import { fakeKubernetes } from '#support/fakes/fake-kubernetes.ts';
+import { unitTestSettings } from '#support/fakes/settings.ts';
 
 /**
  * An in-memory cluster: stopped instances, each with `volumesEach` volumes still attached and
@@ -82,20 +83,7 @@ function runningAgainWithTaint(
   };
 }
 
-const settings = {
-  clusterName: 'prod',
-  onStopped: 'remediate' as const,
-  outOfServiceTaint: false,
-  detachTimeoutMs: 1000,
-  forceDetachTimeoutMs: 1000,
-  attacherGraceMs: 0,
-  evictionGraceMs: 0,
-  deleteTerminatedNodes: false,
-  controllerGraceMs: 0,
-  dryRun: false,
-  maxActionsPerInvocation: 100,
-  maxDeadNodePercent: 100,
-};
+const settings = { ...unitTestSettings, outOfServiceTaint: false, maxDeadNodePercent: 100 };
 
 describe('sweepCluster', () => {
   it('refuses the whole sweep before its first action when it would take more destructive actions than allowed', async () => {
