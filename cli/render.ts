@@ -75,6 +75,7 @@ export function renderResult(result: InvocationResult, clusterName: string): str
           ['attachments examined', String(s.attachmentsExamined)],
           ['stale instances', String(s.staleInstances)],
           ['stale attachments', String(s.staleAttachments)],
+          ['missed by the events', String(s.eventsMissed)],
           [`volumes detached (${verb})`, String(volumesDetached(actions, doneOrPlanned))],
           [`attachments deleted (${verb})`, String(attachmentsDeleted(actions, doneOrPlanned))],
           ['refusals', String(s.summary.refusals)],

@@ -129,6 +129,11 @@ export function addAlarms(scope: Construct, watched: AlarmTargets): cloudwatch.A
     );
   }
   alarm(
+    'EventsMissedAlarm',
+    'Recovered by the sweep: the events missed instances that died more than 10 minutes before it (a lost event, a disabled rule, events in the dead-letter queue). Their pods waited for the sweep. Check the EventBridge rules, the dead-letter queue and the node-loss errors.',
+    remediatorMetric(metricNames.eventsMissed, watched.clusterName),
+  );
+  alarm(
     'SafetyRefusalsAlarm',
     'The remediator refused to act (a running instance named by an event, or the circuit breaker): check the instance, then remediate by hand if it is really gone.',
     remediatorMetric(metricNames.refusals, watched.clusterName),
@@ -178,10 +183,11 @@ export function addDashboard(
       ],
     }),
     new cloudwatch.GraphWidget({
-      title: 'Failures and refusals',
+      title: 'Failures, refusals, events missed',
       left: [
         metric(metricNames.failures),
         metric(metricNames.refusals),
+        metric(metricNames.eventsMissed),
         functions.nodeLoss.metricErrors({ label: 'node-loss errors' }),
         functions.sweep.metricErrors({ label: 'sweep errors' }),
       ],

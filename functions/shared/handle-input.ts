@@ -229,6 +229,7 @@ async function handleSweep(
     MetricUnit.Count,
     sweep.staleAttachments,
   );
+  deps.metrics.addMetric(metricNames.eventsMissed, MetricUnit.Count, sweep.eventsMissed);
   if (!sweep.complete) deps.metrics.addMetric(metricNames.sweepsIncomplete, MetricUnit.Count, 1);
   await publish(deps, [
     {

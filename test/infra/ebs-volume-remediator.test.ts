@@ -270,7 +270,7 @@ describe('the EbsVolumeRemediator stack', () => {
     });
   });
 
-  it('alarms on errors, throttles, dead letters, failures and refusals, to one topic', () => {
+  it('alarms on errors, throttles, dead letters, failures, refusals and missed events, to one topic', () => {
     const { template } = synth({ alarmEmail: 'oncall@example.com' });
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Array<{
       Properties: { MetricName: string; Namespace: string; AlarmActions: unknown[] };
@@ -286,6 +286,7 @@ describe('the EbsVolumeRemediator stack', () => {
       'AWS/Lambda/Throttles',
       'AWS/Lambda/Throttles',
       'AWS/SQS/ApproximateNumberOfMessagesVisible',
+      'EbsVolumeRemediator/EventsMissed',
       'EbsVolumeRemediator/Failures',
       'EbsVolumeRemediator/Refusals',
     ]);

@@ -105,7 +105,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(app, { recursive: true, force: true }));
 
 describe('the npm package in a new CDK app', { timeout: 300_000 }, () => {
-  it('carries the construct, its types and the three bundles, and no tests, benchmarks or sources', () => {
+  it('carries the construct, its types and the four bundles, and no tests, benchmarks or sources', () => {
     const files = (dir: string): string[] =>
       readdirSync(dir, { recursive: true, withFileTypes: true })
         .filter((entry) => entry.isFile())
@@ -119,6 +119,7 @@ describe('the npm package in a new CDK app', { timeout: 300_000 }, () => {
         'dist/node-loss/index.mjs',
         'dist/sweep/index.mjs',
         'dist/lifecycle/index.mjs',
+        'dist/fence/index.mjs',
         'dist/cli/main.mjs',
         'infra/kubernetes/rbac.yaml',
         'CHANGELOG.md',

@@ -29,5 +29,6 @@ export const metricNames = {
   sweepsIncomplete: 'SweepsIncomplete',
   lifecycleActions: 'LifecycleActionsCompleted',
   instancesFenced: 'InstancesFenced',
+  eventsMissed: 'EventsMissed',
   fencesRefused: 'FencesRefused',
 } as const;

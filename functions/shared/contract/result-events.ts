@@ -82,6 +82,11 @@ export interface InstanceReport {
   readonly nodeName?: string;
   readonly state: InstanceState;
   /**
+   * When the stop or termination was asked for (ISO 8601), as EC2's StateTransitionReason says,
+   * for an instance the stages acted on; absent when EC2 does not say (a gone instance).
+   */
+  readonly stateChangeRequestedAt?: string;
+  /**
    * remediated: something was done; nothing-to-do: all was already done (a replayed event);
    * dry-run: the actions are what would be done; refused: a safety rule stopped it;
    * waiting: the instance is on its way down (stopping, shutting down), a normal step: the
@@ -190,6 +195,13 @@ export interface SweepSummary {
   readonly instancesExamined: number;
   /** Instances stopped, terminated or gone that still have VolumeAttachments. */
   readonly staleInstances: number;
+  /**
+   * Instances the sweep remediated that the events missed: stopped or terminated more than 10
+   * minutes before (or forgotten by EC2), so node-loss should long have freed them (a lost
+   * event, a disabled rule, an event in the dead-letter queue). A younger death is left out:
+   * node-loss may be at work on it.
+   */
+  readonly eventsMissed: number;
   readonly staleAttachments: number;
   /** VolumeAttachments whose node names no instance: left alone, listed for a person to look at. */
   readonly unresolvedAttachments: readonly string[];

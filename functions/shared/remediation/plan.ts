@@ -37,6 +37,9 @@ export function planRemediation(observation: Observation, settings: PlanSettings
     ...(nodeName ? { nodeName } : {}),
     forceAllowed: isOff(instance.state),
     ...(instance.describedAt === undefined ? {} : { stateReadAt: instance.describedAt }),
+    ...(instance.stateChangeRequestedAt === undefined
+      ? {}
+      : { stateChangeRequestedAt: instance.stateChangeRequestedAt }),
     ...planStages({ observation, settings }),
   };
 }

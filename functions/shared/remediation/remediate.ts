@@ -73,7 +73,14 @@ async function runPlan(
     };
   }
   const actions = await executeRemediation(plan, deps, settings);
-  return { ...about, outcome: outcomeOf(actions, settings.dryRun), actions, skipped: plan.skipped };
+  const asked = plan.stateChangeRequestedAt;
+  return {
+    ...about,
+    ...(asked === undefined ? {} : { stateChangeRequestedAt: new Date(asked).toISOString() }),
+    outcome: outcomeOf(actions, settings.dryRun),
+    actions,
+    skipped: plan.skipped,
+  };
 }
 
 /**

@@ -34,6 +34,25 @@ export interface SweepOptions {
   readonly now?: () => number;
 }
 
+/**
+ * How long after its stop or termination was asked for an instance is node-loss's: a sweep that
+ * finds work left on a younger one may be racing node-loss (EC2's catch-up, the shutdown watch,
+ * Lambda's retries a minute or two apart), and counts it as no missed event.
+ */
+export const eventsMissedAfterMs = 10 * 60_000;
+
+/**
+ * Whether the sweep's work on this instance is work the events missed: it remediated an
+ * instance whose stop or termination is older than `eventsMissedAfterMs`, or that EC2 has
+ * forgotten (a terminated instance stays visible for about an hour).
+ */
+export function missedByEvents(report: InstanceReport, now: number): boolean {
+  if (report.outcome !== 'remediated') return false;
+  const asked = report.stateChangeRequestedAt;
+  if (asked === undefined) return report.state === 'gone';
+  return now - Date.parse(asked) >= eventsMissedAfterMs;
+}
+
 /** States whose node will not come back on its own: its attachments are stale. */
 const staleStates = new Set<InstanceState>(['terminated', 'stopped', 'gone']);
 
@@ -126,6 +145,8 @@ export async function sweepCluster(
     }
   }
 
+  const sweptAt = now();
+  const eventsMissed = reports.filter((r) => missedByEvents(r, sweptAt)).length;
   reports.push(...lifted);
 
   const actions = reports.flatMap((r) => r.actions);
@@ -137,6 +158,7 @@ export async function sweepCluster(
     attachmentsExamined: attachments.length,
     instancesExamined: instanceIds.length,
     staleInstances: staleWithAttachments.length,
+    eventsMissed,
     staleAttachments: [...attachmentsByInstance]
       .filter(([id]) => staleSet.has(id))
       .reduce((sum, [, names]) => sum + names.length, 0),

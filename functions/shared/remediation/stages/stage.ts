@@ -28,6 +28,8 @@ export interface PlanBasics {
   readonly forceAllowed: boolean;
   /** When EC2 reported `state` (epoch ms), if known: the taint may rely on a reading this recent. */
   readonly stateReadAt?: number;
+  /** When the stop or termination was asked for, by EC2's StateTransitionReason (epoch ms). */
+  readonly stateChangeRequestedAt?: number;
 }
 
 /** What a stage plans from: what was observed, and what the stages before it planned. */

@@ -5,7 +5,7 @@ import type {
   NodeFacts,
   VolumeFacts,
 } from '#functions/shared/remediation/facts.ts';
-import { sweepCluster } from '#functions/shared/remediation/sweep.ts';
+import { missedByEvents, sweepCluster } from '#functions/shared/remediation/sweep.ts';
 import { fakeEc2 } from '#support/fakes/fake-ec2.ts';
 import { fakeKubernetes } from '#support/fakes/fake-kubernetes.ts';
 import { unitTestSettings } from '#support/fakes/settings.ts';
@@ -193,6 +193,76 @@ describe('sweepCluster', () => {
 
     expect(report.staleInstances).toBe(0);
     expect(world.detached).toEqual([]);
+  });
+});
+
+describe('what the events missed', () => {
+  /** Instance `index` was asked to stop this long ago, as EC2's StateTransitionReason says. */
+  function stoppedAgo(world: ReturnType<typeof stoppedCluster>, index: number, ms: number) {
+    const instanceId = `i-${String(index).padStart(17, '0')}`;
+    const instance = world.instances.get(instanceId);
+    if (!instance) throw new Error(`no instance ${index}`);
+    world.instances.set(instanceId, { ...instance, stateChangeRequestedAt: Date.now() - ms });
+  }
+
+  it('counts the instances the sweep had to free that died more than 10 minutes before it', async () => {
+    const world = stoppedCluster(3, 1);
+    stoppedAgo(world, 0, 15 * 60_000);
+    stoppedAgo(world, 1, 11 * 60_000);
+    stoppedAgo(world, 2, 60_000);
+
+    const report = await sweepCluster({ ec2: world.ec2, kube: world.kube }, settings);
+
+    expect(world.detached).toHaveLength(3);
+    expect(report.eventsMissed).toBe(2);
+    expect(report.instances[0]?.stateChangeRequestedAt).toEqual(expect.any(String));
+  });
+
+  it('counts none when node-loss had already freed them (nothing left to do)', async () => {
+    const world = stoppedCluster(1, 1);
+    stoppedAgo(world, 0, 15 * 60_000);
+    world.kube.attachments.splice(0);
+
+    const report = await sweepCluster({ ec2: world.ec2, kube: world.kube }, settings);
+
+    expect(report.eventsMissed).toBe(0);
+  });
+});
+
+describe('missedByEvents', () => {
+  const report = {
+    instanceId: 'i-1',
+    state: 'terminated' as const,
+    dryRun: false,
+    actions: [],
+    skipped: [],
+  };
+  const now = Date.parse('2026-12-07T12:00:00Z');
+
+  it('is work on an instance dead for longer than node-loss needs, or forgotten by EC2', () => {
+    expect(
+      missedByEvents(
+        { ...report, outcome: 'remediated', stateChangeRequestedAt: '2026-12-07T11:49:00Z' },
+        now,
+      ),
+    ).toBe(true);
+    expect(missedByEvents({ ...report, outcome: 'remediated', state: 'gone' }, now)).toBe(true);
+  });
+
+  it('is never a young death (node-loss may be at work on it), nor a dry-run or a refusal', () => {
+    const old = '2026-12-07T11:00:00Z';
+    expect(
+      missedByEvents(
+        { ...report, outcome: 'remediated', stateChangeRequestedAt: '2026-12-07T11:55:00Z' },
+        now,
+      ),
+    ).toBe(false);
+    expect(
+      missedByEvents({ ...report, outcome: 'dry-run', stateChangeRequestedAt: old }, now),
+    ).toBe(false);
+    expect(
+      missedByEvents({ ...report, outcome: 'refused', stateChangeRequestedAt: old }, now),
+    ).toBe(false);
   });
 });
 
