@@ -9,8 +9,7 @@ import type { Config } from './config.ts';
 import { metricNames } from './contract/metric-names.ts';
 import type { FenceReport, FenceResultDetail, Trigger } from './contract/result-events.ts';
 import type { EventKind, Request } from './events/types.ts';
-import type { FenceCheckReport } from './fencing/check-hung-nodes.ts';
-import { checkHungNodes } from './fencing/check-hung-nodes.ts';
+import { checkHungNodes, type FenceCheckReport } from './fencing/check-hung-nodes.ts';
 import type { FencePort } from './fencing/fence-port.ts';
 import type { ExecutionDeps } from './remediation/execute.ts';
 import {
@@ -21,6 +20,10 @@ import {
   throwOnFailures,
 } from './reporting.ts';
 import { RemediationError } from './util/errors.ts';
+
+/** The remediations that followed the fences. */
+const recoveriesOf = (reports: readonly FenceReport[]) =>
+  reports.flatMap((r) => (r.recovery ? [r.recovery] : []));
 
 function recordFenceMetrics(deps: ReportDeps, reports: readonly FenceReport[]): void {
   for (const report of reports) {
@@ -38,10 +41,7 @@ function recordFenceMetrics(deps: ReportDeps, reports: readonly FenceReport[]): 
     deps,
     reports.flatMap((r) => r.actions),
   );
-  recordMetrics(
-    deps,
-    reports.flatMap((r) => (r.recovery ? [r.recovery] : [])),
-  );
+  recordMetrics(deps, recoveriesOf(reports));
 }
 
 /** What a fence check returns: the same facts it logs and sends as result events. */
@@ -92,16 +92,10 @@ export async function handleFenceCheck(
       detailType: fenceResultDetailType,
       detail: { clusterName: config.clusterName, trigger, ...report } satisfies FenceResultDetail,
     })),
-    ...check.reports.flatMap((report) =>
-      report.recovery
-        ? [
-            {
-              detailType: resultDetailType,
-              detail: resultEventDetail(report.recovery, config.clusterName, trigger),
-            },
-          ]
-        : [],
-    ),
+    ...recoveriesOf(check.reports).map((recovery) => ({
+      detailType: resultDetailType,
+      detail: resultEventDetail(recovery, config.clusterName, trigger),
+    })),
   ]);
   if (options.throwOnFailure ?? true) {
     const failed = check.reports.filter((r) => r.outcome === 'failed');
@@ -110,7 +104,7 @@ export async function handleFenceCheck(
         `fencing ${failed.map((r) => r.instanceId).join(', ')}: ${failed.map((r) => r.reason).join('; ')}`,
       );
     }
-    throwOnFailures(check.reports.flatMap((r) => (r.recovery ? [r.recovery] : [])));
+    throwOnFailures(recoveriesOf(check.reports));
   }
   return { status: 'fence-check', kind: request.kind, reason: request.reason, dryRun, check };
 }
