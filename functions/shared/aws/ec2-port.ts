@@ -76,7 +76,8 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return result;
 }
 
-function tagMap(tags: readonly Tag[] | undefined): Record<string, string> {
+/** EC2 tags as a plain map (a tag without a value maps to the empty string). */
+export function tagMap(tags: readonly Tag[] | undefined): Record<string, string> {
   return Object.fromEntries((tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? '']));
 }
 

@@ -12,6 +12,7 @@ import type { FencedInstance, FencePort, StatusChecks } from '../fencing/fence-p
 import { RemediationError } from '../util/errors.ts';
 import { cutOffOptions } from '../util/invocation-cut-off.ts';
 import { awsFailure } from './aws-failure.ts';
+import { tagMap } from './ec2-port.ts';
 
 /** EC2's answer when the instance is not in a state the call needs: it is not running any more. */
 const notRunningCode = 'IncorrectInstanceState';
@@ -67,9 +68,7 @@ export function createFenceEc2Port(client: EC2Client): FencePort {
           )
           .catch(failing('reading which instances were fenced (the fence rate limit)'));
         for (const instance of (page.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
-          const tags = Object.fromEntries(
-            (instance.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? '']),
-          );
+          const tags = tagMap(instance.Tags);
           const fencedAt = Date.parse(tags[fencedAtTag] ?? '');
           if (instance.InstanceId && !Number.isNaN(fencedAt)) {
             found.push({ instanceId: instance.InstanceId, fencedAt, tags });
