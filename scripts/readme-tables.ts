@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { actionCatalogue, actionKinds } from '../functions/shared/contract/actions.ts';
+import { type EventRow, reportEvents } from '../functions/shared/contract/kubernetes-events.ts';
 import { settingDefaults, settingDocs, settingEnv } from '../functions/shared/contract/settings.ts';
 
 const cell = (text: string) => text.replaceAll('|', '\\|');
@@ -24,6 +25,18 @@ export function actionsTable(): string {
   ].join('\n');
 }
 
+/** The Kubernetes Events table: each action's Event (the catalogue's), then the others. */
+export function eventsTable(): string {
+  const ofActions: EventRow[] = actionKinds.map((kind) => {
+    const { reason, on, type } = actionCatalogue[kind].event;
+    return { reason, on, type, when: `the \`${kind}\` action was done` };
+  });
+  const rows = [...Object.values(reportEvents), ...ofActions].map(
+    (row) => `| \`${row.reason}\` | ${row.on} | ${row.type} | ${cell(row.when)} |`,
+  );
+  return ['| reason | on | type | when |', '|---|---|---|---|', ...rows].join('\n');
+}
+
 /** The settings table: each setting's variable, default and meaning, from the settings contract. */
 export function settingsTable(): string {
   const defaults: ReadonlyMap<string, unknown> = new Map(Object.entries(settingDefaults));
@@ -37,6 +50,7 @@ export function settingsTable(): string {
 
 const tables: ReadonlyMap<string, () => string> = new Map([
   ['actions', actionsTable],
+  ['events', eventsTable],
   ['settings', settingsTable],
 ]);
 

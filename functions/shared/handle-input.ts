@@ -14,11 +14,12 @@ import {
   sweepResultDetailType,
 } from './aws/result-events.ts';
 import type { Config } from './config.ts';
-import { metricNames } from './contract/metric-names.ts';
+import { metricNames, serviceName } from './contract/metric-names.ts';
 import type { LifecycleResultDetail, Trigger } from './contract/result-events.ts';
 import type { EventKind, Request } from './events/types.ts';
 import type { FencePort } from './fencing/fence-port.ts';
 import { type FenceCheckResult, handleFenceCheck } from './handle-fence-check.ts';
+import { createEventRecorder } from './kubernetes/event-recorder.ts';
 import {
   type AutoScalingPort,
   awaitDrainAndComplete,
@@ -36,6 +37,7 @@ import {
   countByKind,
   publish,
   type ReportDeps,
+  recordEventsFlushed,
   recordMetrics,
   throwOnFailures,
 } from './reporting.ts';
@@ -49,6 +51,8 @@ export interface HandlerDeps extends ReportDeps {
   readonly autoScaling?: AutoScalingPort;
   /** The fence's EC2 calls; the fence function's only. */
   readonly fence?: FencePort;
+  /** The name Kubernetes Events are written under (`reportingInstance`): the function's. */
+  readonly reportingInstance?: string;
 }
 
 export interface HandleOptions {
@@ -169,13 +173,19 @@ export async function handleInput(
     reason: request.reason,
     dryRun,
   });
+  const kube = await deps.kubernetes();
+  // A dry-run has nowhere to write Events to: it writes none.
+  const events = dryRun
+    ? undefined
+    : createEventRecorder(kube, { reportingInstance: deps.reportingInstance ?? serviceName });
   const context: RequestContext = {
     deps,
     options,
     dryRun,
     executionDeps: {
       ec2: deps.ec2,
-      kube: await deps.kubernetes(),
+      kube,
+      ...(events ? { events } : {}),
       ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
       onAction: (record: ActionRecord) => {
         logger[record.outcome === 'failed' ? 'error' : 'info']('action', { ...record, dryRun });
@@ -188,13 +198,17 @@ export async function handleInput(
       ...(request.eventTime ? { eventTime: request.eventTime.toISOString() } : {}),
     },
   };
-  switch (request.type) {
-    case 'sweep':
-      return handleSweep(request, context);
-    case 'fence-check':
-      return handleFenceCheck(request, context);
-    default:
-      return handleInstances(request, context);
+  try {
+    switch (request.type) {
+      case 'sweep':
+        return await handleSweep(request, context);
+      case 'fence-check':
+        return await handleFenceCheck(request, context);
+      default:
+        return await handleInstances(request, context);
+    }
+  } finally {
+    if (events) recordEventsFlushed(deps, await events.flush());
   }
 }
 

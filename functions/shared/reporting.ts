@@ -9,6 +9,7 @@ import { actionRow } from './contract/actions.ts';
 import { metricNames } from './contract/metric-names.ts';
 import type { ActionRecord, InstanceReport } from './contract/result-events.ts';
 import type { EventKind } from './events/types.ts';
+import type { EventsFlushed } from './kubernetes/event-recorder.ts';
 import { RemediationError } from './util/errors.ts';
 
 /** What reporting needs of the function's dependencies. */
@@ -58,6 +59,13 @@ export function recordMetrics(
       );
     }
   }
+}
+
+/** Kubernetes Events are best effort: one that could not be written is logged and counted. */
+export function recordEventsFlushed(deps: ReportDeps, { failures }: EventsFlushed): void {
+  if (failures.length === 0) return;
+  deps.metrics.addMetric(metricNames.kubernetesEventFailures, MetricUnit.Count, failures.length);
+  deps.logger.warn('kubernetes events not written', { failures });
 }
 
 /** Sends the result events; entries EventBridge did not accept are counted and logged. */

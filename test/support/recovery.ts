@@ -43,6 +43,8 @@ export interface DeadReplica {
   readonly deadNode: TestNode;
   /** The old pod's uid. */
   readonly oldUid: string;
+  /** The dead Node's uid. */
+  readonly nodeUid: string;
   /** The VolumeAttachments of the dead node that existed at the death. */
   readonly attachmentsAtDeath: ReadonlySet<string>;
   /** When the instance died (ms since the epoch). */
@@ -56,8 +58,9 @@ export async function beforeDeath(
 ): Promise<Omit<DeadReplica, 'diedAt'>> {
   const deadNode = await cluster.nodeOf(replica);
   const oldUid = (await cluster.pod(replica))?.metadata?.uid ?? '';
+  const nodeUid = (await cluster.node(deadNode.nodeName))?.metadata?.uid ?? '';
   const attachmentsAtDeath = new Set((await cluster.volumeAttachmentsOf(deadNode.nodeName)).keys());
-  return { cluster, replica, deadNode, oldUid, attachmentsAtDeath };
+  return { cluster, replica, deadNode, oldUid, nodeUid, attachmentsAtDeath };
 }
 
 /**

@@ -28,6 +28,7 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { eventReportingController } from '#functions/shared/contract/kubernetes-events.ts';
 import {
   ebsCsiAttacher,
   eksAutoModeEbsAttacher,
@@ -544,6 +545,35 @@ export class StatefulCluster {
       message: e.message ?? '',
       uid: e.involvedObject.uid ?? '',
     }));
+  }
+
+  /**
+   * The remediator's Events that `kubectl describe` shows on an object: it lists core/v1 Events
+   * in every namespace by the object's kind, name, namespace and uid (the uid alone, where the
+   * name is not given: it is as unique).
+   */
+  async describedEvents(object: {
+    readonly kind: string;
+    readonly name?: string;
+    readonly namespace?: string;
+    readonly uid: string;
+  }): Promise<Array<{ reason: string; type: string; message: string; count: number }>> {
+    const list = await this.core.listEventForAllNamespaces({
+      fieldSelector: [
+        `involvedObject.kind=${object.kind}`,
+        ...(object.name ? [`involvedObject.name=${object.name}`] : []),
+        `involvedObject.namespace=${object.namespace ?? ''}`,
+        `involvedObject.uid=${object.uid}`,
+      ].join(','),
+    });
+    return list.items
+      .filter((e) => e.reportingComponent === eventReportingController)
+      .map((e) => ({
+        reason: e.reason ?? '',
+        type: e.type ?? '',
+        message: e.message ?? '',
+        count: e.series?.count ?? 1,
+      }));
   }
 
   /** UIDs of the VolumeAttachments that name the node now. */

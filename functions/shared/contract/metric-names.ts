@@ -31,4 +31,5 @@ export const metricNames = {
   instancesFenced: 'InstancesFenced',
   eventsMissed: 'EventsMissed',
   fencesRefused: 'FencesRefused',
+  kubernetesEventFailures: 'KubernetesEventFailures',
 } as const;

@@ -14,7 +14,9 @@ import type { InstanceFacts, NodeFacts } from '../remediation/facts.ts';
 import { leaseDurationMs } from '../remediation/liveness.ts';
 import { nodeOfInstance, taggedForCluster } from '../remediation/matching.ts';
 import { Recorder } from '../remediation/recorder.ts';
+import { nodeObject, refOf } from '../remediation/refs.ts';
 import { type RemediationSettings, remediateInstances } from '../remediation/remediate.ts';
+import { fenceRefusedEvent } from '../remediation/report-events.ts';
 import type { FencePort, StatusChecks } from './fence-port.ts';
 import { type ClusterView, decideFences, type HungNode, isHung, isSilent } from './hung-nodes.ts';
 
@@ -194,7 +196,11 @@ export async function checkHungNodes(
       decision.instance,
       checks.get(decision.instance.instanceId),
     );
-    reports.push(await carryOut(decision, evidence, hungAfterMs, deps, settings));
+    const report = await carryOut(decision, evidence, hungAfterMs, deps, settings);
+    if (report.outcome === 'refused' && report.refusedBy) {
+      deps.events?.record(fenceRefusedEvent(refOf(decision.node), report.refusedBy, report.reason));
+    }
+    reports.push(report);
   }
   return { nodesExamined: nodes.length, notReady: notReady.length, reports };
 }
@@ -257,7 +263,8 @@ async function fence(
   const { instanceId } = instance;
   const recorder = new Recorder(instanceId, deps);
   let end: Omit<FenceEnd, 'actions'> | undefined;
-  const record = await recorder.run('fence-instance', { node: node.name }, async () => {
+  const target = { node: node.name, regarding: nodeObject(refOf(node)) };
+  const record = await recorder.run('fence-instance', target, async () => {
     if (settings.dryRun) return { outcome: 'planned' };
     const renewed = await deps.kube.readNodeLeaseRenewal(node.name);
     if (!isHung({ ...node, leaseRenewedAt: renewed }, Date.now(), hungAfterMs)) {

@@ -12,7 +12,12 @@ import type {
 } from '@kubernetes/client-node';
 import { nodeLeaseNamespace } from '../contract/kubernetes-identity.ts';
 import type { AttachmentFacts } from '../remediation/facts.ts';
-import type { FinalizerRemoval, KubernetesPort, NodeChange } from '../remediation/ports.ts';
+import type {
+  EventToWrite,
+  FinalizerRemoval,
+  KubernetesPort,
+  NodeChange,
+} from '../remediation/ports.ts';
 import {
   type ApiClient,
   type ApiClientOptions,
@@ -36,6 +41,8 @@ const pods = '/api/v1/pods';
 const persistentVolumes = '/api/v1/persistentvolumes';
 const volumeAttachments = '/apis/storage.k8s.io/v1/volumeattachments';
 const nodeLeases = `/apis/coordination.k8s.io/v1/namespaces/${nodeLeaseNamespace}/leases`;
+const events = (namespace: string) =>
+  `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/events`;
 const named = (collection: string, name: string) => `${collection}/${encodeURIComponent(name)}`;
 const namespacedPod = (namespace: string, name: string) =>
   `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`;
@@ -194,6 +201,77 @@ export function createKubernetesPort(
           return remaining.length === taints.length ? undefined : remaining;
         },
       ),
+
+    async createEvent(event) {
+      const body = eventObject(event);
+      const { namespace } = body.metadata;
+      try {
+        await client.request({ method: 'POST', path: events(namespace), body });
+      } catch (error) {
+        throw client.failure(`writing event ${event.reason} on ${event.regarding.name}`, error);
+      }
+      return { namespace, name: body.metadata.name };
+    },
+
+    async patchEventSeries({ namespace, name }, count, lastObservedTime) {
+      try {
+        await client.request({
+          method: 'PATCH',
+          path: named(events(namespace), name),
+          body: { series: { count, lastObservedTime: microTime(lastObservedTime) } },
+          contentType: 'application/merge-patch+json',
+        });
+      } catch (error) {
+        throw client.failure(`updating the series of event ${namespace}/${name}`, error);
+      }
+    },
+  };
+}
+
+/** The API versions of the objects Events are written on. */
+const apiVersions = new Map([
+  ['Node', 'v1'],
+  ['Pod', 'v1'],
+  ['VolumeAttachment', 'storage.k8s.io/v1'],
+]);
+
+/** A MicroTime as the API parses it: RFC 3339 with exactly six fractional digits. */
+function microTime(epochMs: number): string {
+  return new Date(epochMs).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+/** Fills the nanoseconds a millisecond clock lacks, so two Events of one millisecond differ. */
+let eventSequence = 0n;
+
+/**
+ * The Event as events.k8s.io/v1 takes it, named as client-go names its Events (the object's
+ * name and the time in hex nanoseconds); an Event about a cluster-scoped object goes to `default`.
+ */
+function eventObject(event: EventToWrite) {
+  const { regarding } = event;
+  eventSequence = (eventSequence + 1n) % 1_000_000n;
+  const nanoseconds = BigInt(event.eventTime) * 1_000_000n + eventSequence;
+  return {
+    apiVersion: 'events.k8s.io/v1',
+    kind: 'Event',
+    metadata: {
+      name: `${regarding.name}.${nanoseconds.toString(16)}`,
+      namespace: regarding.namespace ?? 'default',
+    },
+    eventTime: microTime(event.eventTime),
+    reportingController: event.reportingController,
+    reportingInstance: event.reportingInstance,
+    action: event.action,
+    reason: event.reason,
+    note: event.note,
+    type: event.type,
+    regarding: {
+      apiVersion: apiVersions.get(regarding.kind),
+      kind: regarding.kind,
+      name: regarding.name,
+      ...(regarding.namespace ? { namespace: regarding.namespace } : {}),
+      ...(regarding.uid ? { uid: regarding.uid } : {}),
+    },
   };
 }
 

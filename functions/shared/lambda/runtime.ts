@@ -24,6 +24,8 @@ export interface Runtime {
   readonly fence: FencePort;
   readonly kubernetes: () => Promise<KubernetesPort>;
   readonly publishResults?: (events: readonly ResultEvent[]) => Promise<number>;
+  /** The name Kubernetes Events are written under: the function's own. */
+  readonly reportingInstance?: string;
 }
 
 function once<T>(make: () => T): () => T {
@@ -78,5 +80,9 @@ export function createRuntime(config: Config): Runtime {
       return current.port;
     },
     ...(bus ? { publishResults: (events) => publishResultEvents(eventBridge(), bus, events) } : {}),
+    // Lambda names the function in its environment.
+    ...(process.env.AWS_LAMBDA_FUNCTION_NAME
+      ? { reportingInstance: process.env.AWS_LAMBDA_FUNCTION_NAME }
+      : {}),
   };
 }

@@ -78,6 +78,7 @@ export function applyCircuitBreaker(
           instanceId: plan.instanceId,
           state: plan.state,
           ...(plan.nodeName ? { nodeName: plan.nodeName } : {}),
+          ...(plan.node ? { node: plan.node } : {}),
           reason: refusal,
         },
   );

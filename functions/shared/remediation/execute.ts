@@ -4,9 +4,10 @@
  */
 import { type ActionTally, actionRow } from '../contract/actions.ts';
 import type { ActionKind, ActionRecord } from '../contract/result-events.ts';
+import type { InstanceState } from './facts.ts';
 import { outOfServiceTaint } from './out-of-service-taint.ts';
 import { Recorder } from './recorder.ts';
-import type { NodeRef } from './refs.ts';
+import { type NodeRef, nodeObject } from './refs.ts';
 import { createReleaseChecker } from './release-checker.ts';
 import { type RemediationPlan, runStages } from './stages/index.ts';
 import type { ExecutionDeps, ExecutionOptions } from './stages/stage.ts';
@@ -46,7 +47,7 @@ export async function executeRemediation(
   deps: ExecutionDeps,
   options: ExecutionOptions,
 ): Promise<ActionRecord[]> {
-  const recorder = new Recorder(plan.instanceId, deps);
+  const recorder = new Recorder(plan.instanceId, deps, plan.state);
   const releaseChecker = deps.isReleased ?? createReleaseChecker(deps.ec2);
   const isReleased = (volumeId: string) => releaseChecker(volumeId, plan.instanceId);
   await runStages(plan, { deps, options, recorder, isReleased });
@@ -55,13 +56,13 @@ export async function executeRemediation(
 
 /** Lifts the out-of-service taint this project added, from the Node observed. */
 export async function executeTaintLift(
-  instanceId: string,
+  instance: { readonly instanceId: string; readonly state: InstanceState },
   node: NodeRef,
   deps: ExecutionDeps,
   options: Pick<ExecutionOptions, 'dryRun'>,
 ): Promise<ActionRecord[]> {
-  const recorder = new Recorder(instanceId, deps);
-  await recorder.run('lift-taint', { node: node.name }, async () => {
+  const recorder = new Recorder(instance.instanceId, deps, instance.state);
+  await recorder.run('lift-taint', { node: node.name, regarding: nodeObject(node) }, async () => {
     if (options.dryRun) return { outcome: 'planned' };
     const change = await deps.kube.removeNodeTaint(node.name, outOfServiceTaint, node.uid);
     if (change === 'not-ours') {

@@ -18,6 +18,8 @@ export interface HaltedPlan {
   readonly instanceId: string;
   readonly state: InstanceState;
   readonly nodeName?: string;
+  /** The Node observed, when there is one: a refusal's Event is written on it. */
+  readonly node?: NodeRef;
   readonly reason: string;
   /** With outcome refused: the rule that refused it. */
   readonly refusedBy?: RefusalRule;
@@ -28,7 +30,7 @@ export interface HaltedPlan {
   readonly liftTaint?: NodeRef;
 }
 
-type Verdict = Omit<HaltedPlan, 'instanceId' | 'state' | 'nodeName'>;
+type Verdict = Omit<HaltedPlan, 'instanceId' | 'state' | 'nodeName' | 'node'>;
 type Rule = (observation: Observation, settings: PlanSettings) => Verdict | undefined;
 
 const notInCluster: Rule = ({ instance, node, attachments }, { clusterName }) =>
@@ -172,6 +174,7 @@ export function haltedPlan(
         instanceId: instance.instanceId,
         state: instance.state,
         ...(nodeName ? { nodeName } : {}),
+        ...(node ? { node: refOf(node) } : {}),
         ...verdict,
       };
     }

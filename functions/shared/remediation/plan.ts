@@ -6,6 +6,7 @@ import type { Skipped } from '../contract/result-events.ts';
 import { type InstanceFacts, isOff, type NodeFacts, type Observation } from './facts.ts';
 import { type HaltedPlan, haltedPlan } from './gate.ts';
 import { isOurOutOfServiceTaint } from './out-of-service-taint.ts';
+import { refOf } from './refs.ts';
 import { planStages, type RemediationPlan } from './stages/index.ts';
 import type { PlanSettings } from './stages/stage.ts';
 
@@ -35,6 +36,8 @@ export function planRemediation(observation: Observation, settings: PlanSettings
     instanceId: instance.instanceId,
     state: instance.state,
     ...(nodeName ? { nodeName } : {}),
+    ...(node ? { node: refOf(node) } : {}),
+    ...(instance.stateReasonCode ? { stateReasonCode: instance.stateReasonCode } : {}),
     forceAllowed: isOff(instance.state),
     ...(instance.describedAt === undefined ? {} : { stateReadAt: instance.describedAt }),
     ...(instance.stateChangeRequestedAt === undefined

@@ -1,3 +1,4 @@
+import type { EventObjectKind } from '../contract/kubernetes-events.ts';
 import type {
   AttachmentFacts,
   InstanceFacts,
@@ -45,6 +46,35 @@ export type FinalizerRemoval =
   | { readonly outcome: 'gone' }
   /** Another object under the same name, or not being deleted: not ours to strip. */
   | { readonly outcome: 'not-ours'; readonly reason: string };
+
+/** The object an Event is about (`regarding`): its uid lets `kubectl describe` find the Event. */
+export interface ObjectRef {
+  readonly kind: EventObjectKind;
+  readonly name: string;
+  /** Absent for the cluster's objects (Nodes, VolumeAttachments): their Events go to `default`. */
+  readonly namespace?: string;
+  readonly uid?: string;
+}
+
+/** A new `events.k8s.io/v1` Event. */
+export interface EventToWrite {
+  readonly regarding: ObjectRef;
+  readonly reason: string;
+  /** What was done, in CamelCase. */
+  readonly action: string;
+  readonly note: string;
+  readonly type: 'Normal' | 'Warning';
+  readonly reportingController: string;
+  readonly reportingInstance: string;
+  /** When it happened (epoch ms). */
+  readonly eventTime: number;
+}
+
+/** Where an Event was written: where its series is updated. */
+export interface WrittenEvent {
+  readonly namespace: string;
+  readonly name: string;
+}
 
 /** The Kubernetes calls the remediator makes: exactly what infra/kubernetes/rbac.yaml grants. */
 export interface KubernetesPort {
@@ -102,6 +132,10 @@ export interface KubernetesPort {
   addNodeTaint(nodeName: string, taint: Taint, uid?: string): Promise<NodeChange>;
   /** Removes taints with this key and value, if present; only from the Node with this uid, if given. */
   removeNodeTaint(nodeName: string, taint: Taint, uid?: string): Promise<NodeChange>;
+  /** Creates an Event in the namespace of the object it is about (`default` for the cluster's). */
+  createEvent(event: EventToWrite): Promise<WrittenEvent>;
+  /** Records that the Event happened again: its series' count and last time (epoch ms). */
+  patchEventSeries(event: WrittenEvent, count: number, lastObservedTime: number): Promise<void>;
 }
 
 /**

@@ -1,7 +1,12 @@
-/** Runs each action once, timing it and recording its outcome: the report is built from these. */
+/**
+ * Runs each action once, timing it and recording its outcome: the report is built from these.
+ * A done action writes its Kubernetes Event (the catalogue's) on the object it acted on.
+ */
 import { actionRow } from '../contract/actions.ts';
-import type { ActionKind, ActionRecord } from '../contract/result-events.ts';
+import type { ActionKind, ActionRecord, InstanceState } from '../contract/result-events.ts';
+import type { EventSink } from '../kubernetes/event-recorder.ts';
 import { messageOf } from '../util/errors.ts';
+import type { ObjectRef } from './ports.ts';
 
 export interface ActionResult {
   readonly outcome: ActionRecord['outcome'];
@@ -19,22 +24,37 @@ export interface RecorderDeps {
   readonly onAction?: (record: ActionRecord) => void;
   /** When the invocation must stop starting work (epoch ms): later actions fail as not started. */
   readonly deadline?: number;
+  /** Where done actions' Kubernetes Events go; none in a dry-run. */
+  readonly events?: EventSink;
+}
+
+/** What an action acts on: named in its record, and the object its Event is written on. */
+export type ActionTarget = Pick<ActionRecord, 'volumeId' | 'volumeAttachment' | 'node' | 'pod'> & {
+  readonly regarding?: ObjectRef;
+};
+
+/** An action's name as an Event's `action`: taint-node is TaintNode. */
+function camelCase(action: ActionKind): string {
+  return action.replace(/(^|-)(\w)/g, (_, _dash, letter: string) => letter.toUpperCase());
 }
 
 export class Recorder {
   readonly records: ActionRecord[] = [];
   private readonly instanceId: string;
   private readonly deps: RecorderDeps;
+  /** EC2's state of the instance when it was planned: the evidence each Event names. */
+  private readonly state: InstanceState | undefined;
 
-  constructor(instanceId: string, deps: RecorderDeps) {
+  constructor(instanceId: string, deps: RecorderDeps, state?: InstanceState) {
     this.instanceId = instanceId;
     this.deps = deps;
+    this.state = state;
   }
 
   /** Runs one action, timing it and recording its outcome; a failure is recorded, not thrown. */
   async run(
     action: ActionKind,
-    target: Pick<ActionRecord, 'volumeId' | 'volumeAttachment' | 'node' | 'pod'>,
+    { regarding, ...target }: ActionTarget,
     perform: () => Promise<ActionResult>,
   ): Promise<ActionRecord> {
     const started = Date.now();
@@ -52,7 +72,23 @@ export class Recorder {
     };
     this.records.push(record);
     this.deps.onAction?.(record);
+    if (regarding && record.outcome === 'done') this.writeEvent(record, regarding);
     return record;
+  }
+
+  /** The catalogue's Event of a done action, on the object it acted on. */
+  private writeEvent(record: ActionRecord, regarding: ObjectRef): void {
+    const { event } = actionRow(record.action);
+    const instance = this.state
+      ? `EC2 reports instance ${this.instanceId} ${this.state}`
+      : `instance ${this.instanceId}`;
+    this.deps.events?.record({
+      regarding,
+      reason: event.reason,
+      action: camelCase(record.action),
+      type: event.type,
+      note: `${event.note}: ${instance}${record.detail ? `; ${record.detail}` : ''}`,
+    });
   }
 
   private async perform(

@@ -2,6 +2,7 @@
  * Objects as observed, as a plan names them: every change names exactly the object observed
  * (its uid), so one created again under the same name is left alone.
  */
+import type { ObjectRef } from './ports.ts';
 
 /** A VolumeAttachment as observed: deletes and finalizer removals name exactly this object. */
 export interface AttachmentRef {
@@ -45,4 +46,19 @@ export interface VolumeInUse {
 /** The ref of a Node observed. */
 export function refOf(node: { readonly name: string; readonly uid?: string | undefined }): NodeRef {
   return { name: node.name, ...(node.uid ? { uid: node.uid } : {}) };
+}
+
+/** A Node as the object of an Event. */
+export function nodeObject(node: NodeRef): ObjectRef {
+  return { kind: 'Node', ...node };
+}
+
+/** A pod as the object of an Event. */
+export function podObject(pod: Pick<PodRef, 'namespace' | 'name' | 'uid'>): ObjectRef {
+  return { kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid };
+}
+
+/** A VolumeAttachment as the object of an Event. */
+export function attachmentObject(attachment: AttachmentRef): ObjectRef {
+  return { kind: 'VolumeAttachment', ...attachment };
 }

@@ -13,7 +13,15 @@ import {
 import { type InstanceFacts, instanceAsReported, type NodeFacts } from './facts.ts';
 import { nodeOfInstance, taggedForCluster } from './matching.ts';
 import { type KubernetesSnapshot, observeInstances } from './observe.ts';
-import { type InstancePlan, planRemediation, planTaintLift } from './plan.ts';
+import {
+  type HaltedPlan,
+  type InstancePlan,
+  planRemediation,
+  planTaintLift,
+  type RemediationPlan,
+} from './plan.ts';
+import { failedEvent, instanceOffEvent, refusedEvent } from './report-events.ts';
+import { plannedActions } from './stages/index.ts';
 
 // The report's types are the public result event contract's.
 export type { InstanceReport };
@@ -58,26 +66,53 @@ async function runPlan(
     state: plan.state,
     dryRun: settings.dryRun,
   };
-  if (plan.outcome !== 'remediate') {
-    // A Node another instance adopted keeps no taint of ours: it is alive.
-    const actions = plan.liftTaint
-      ? await executeTaintLift(plan.instanceId, plan.liftTaint, deps, settings)
-      : [];
-    return {
-      ...about,
-      outcome: plan.outcome,
-      reason: plan.reason,
-      ...(plan.refusedBy ? { refusedBy: plan.refusedBy } : {}),
-      actions,
-      skipped: [],
-    };
+  return plan.outcome === 'remediate'
+    ? { ...about, ...(await runStagesOf(plan, deps, settings)) }
+    : { ...about, ...(await runHalted(plan, deps, settings)) };
+}
+
+type ReportPart = Omit<InstanceReport, 'instanceId' | 'nodeName' | 'state' | 'dryRun'>;
+
+/** A plan that takes no stage: its refusal is written on the Node, an adopted Node's taint lifted. */
+async function runHalted(
+  plan: HaltedPlan,
+  deps: ExecutionDeps,
+  settings: RemediationSettings,
+): Promise<ReportPart> {
+  if (plan.outcome === 'refused' && plan.node) {
+    deps.events?.record(refusedEvent(plan.node, plan.refusedBy ?? 'refused', plan.reason));
   }
+  // A Node another instance adopted keeps no taint of ours: it is alive.
+  const actions = plan.liftTaint
+    ? await executeTaintLift(plan, plan.liftTaint, deps, settings)
+    : [];
+  return {
+    outcome: plan.outcome,
+    reason: plan.reason,
+    ...(plan.refusedBy ? { refusedBy: plan.refusedBy } : {}),
+    actions,
+    skipped: [],
+  };
+}
+
+/** The stages of a plan that acts, with EC2's evidence written on the Node first. */
+async function runStagesOf(
+  plan: RemediationPlan,
+  deps: ExecutionDeps,
+  settings: RemediationSettings,
+): Promise<ReportPart> {
+  // The evidence first, on the Node, when there is something left to do.
+  const offEvent = plan.node && instanceOffEvent(plan.node, plan);
+  if (offEvent && plannedActions(plan).length > 0) deps.events?.record(offEvent);
   const actions = await executeRemediation(plan, deps, settings);
+  const outcome = outcomeOf(actions, settings.dryRun);
+  if (outcome === 'failed' && plan.node) {
+    deps.events?.record(failedEvent(plan.node, plan.instanceId, actions));
+  }
   const asked = plan.stateChangeRequestedAt;
   return {
-    ...about,
     ...(asked === undefined ? {} : { stateChangeRequestedAt: new Date(asked).toISOString() }),
-    outcome: outcomeOf(actions, settings.dryRun),
+    outcome,
     actions,
     skipped: plan.skipped,
   };
@@ -272,7 +307,7 @@ export async function liftOutOfServiceTaints(
         return { ...about, outcome: 'skipped', reason: plan.reason, actions: [] };
       }
       const actions = await executeTaintLift(
-        instanceId,
+        instance,
         { name: plan.nodeName, ...(plan.nodeUid ? { uid: plan.nodeUid } : {}) },
         deps,
         settings,

@@ -57,6 +57,39 @@ describe.concurrent('recovery on a real control plane', { timeout: 420_000 }, ()
       expect(run.recoveredAfterEvent).toBeLessThan(30);
       expect((await run.cluster.nodeOf(run.other)).nodeName).toBe(run.otherNode.nodeName);
       expect(await run.cluster.isRunningWithVolume(run.other)).toBe(true);
+      // Where an operator looks: `kubectl describe` of the Node, the old pod, the attachment.
+      const { deadNode, nodeUid, oldUid, attachmentsAtDeath } = run.before;
+      const onNode = await run.cluster.describedEvents({
+        kind: 'Node',
+        name: deadNode.nodeName,
+        uid: nodeUid,
+      });
+      expect(onNode.map((e) => e.reason)).toEqual(
+        expect.arrayContaining([
+          scenario.death === 'stopped' ? 'InstanceStopped' : 'InstanceTerminated',
+          'OutOfServiceTaintApplied',
+        ]),
+      );
+      expect(onNode.find((e) => e.reason === 'OutOfServiceTaintApplied')?.message).toContain(
+        `EC2 reports instance ${deadNode.instanceId} ${scenario.death}`,
+      );
+      const onOldPod = await run.cluster.describedEvents({
+        kind: 'Pod',
+        namespace: run.cluster.namespace,
+        name: run.replica.podName,
+        uid: oldUid,
+      });
+      expect(onOldPod.map((e) => e.reason)).toEqual(['PodForceDeleted']);
+      const onAttachments = await Promise.all(
+        [...attachmentsAtDeath].map((uid) =>
+          run.cluster.describedEvents({ kind: 'VolumeAttachment', uid }),
+        ),
+      );
+      expect(onAttachments.flat().map((e) => e.reason)).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^Volume(Released|Detached|AttachmentDeleted)$/),
+        ]),
+      );
       if (scenario.death === 'stopped') {
         expect((await run.cluster.volumeState(run.replica.volumeId)).attachedTo).not.toContain(
           run.before.deadNode.instanceId,

@@ -1,7 +1,15 @@
-import { ApiException, CoordinationV1Api, CoreV1Api, StorageV1Api } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CoordinationV1Api,
+  CoreV1Api,
+  EventsV1Api,
+  StorageV1Api,
+} from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ebsCsiAttacherFinalizer } from '#functions/shared/identity/volume-attachment-name.ts';
-import { endpoints, kubeConfig } from '#support/environment.ts';
+import { readKubeconfigFile } from '#functions/shared/kubernetes/kubeconfig.ts';
+import { createKubernetesPort } from '#functions/shared/kubernetes/kubernetes-port.ts';
+import { endpoints, kubeConfig, kubeconfigPath } from '#support/environment.ts';
 import { ignoreNotFound, TestCluster } from '#support/fixtures.ts';
 
 async function statusOf(request: Promise<unknown>): Promise<number> {
@@ -52,6 +60,49 @@ describe('the kube-apiserver the tests run against', () => {
     ).toBe(403);
     expect(
       await statusOf(core.patchNamespacedPod({ namespace: 'default', name: 'p', body: [] })),
+    ).toBe(403);
+  });
+
+  it('takes the Events the remediator writes, as `kubectl describe` then finds them, and their series', async () => {
+    const node = await cluster.addNode();
+    const uid = (await cluster.core.readNode({ name: node.nodeName })).metadata?.uid ?? '';
+    const remediator = createKubernetesPort(readKubeconfigFile(kubeconfigPath('remediator')));
+    const eventTime = Date.now();
+
+    const written = await remediator.createEvent({
+      regarding: { kind: 'Node', name: node.nodeName, uid },
+      reason: 'OutOfServiceTaintApplied',
+      action: 'TaintNode',
+      note: 'added the out-of-service taint',
+      type: 'Normal',
+      reportingController: 'ebs-volume-remediator',
+      reportingInstance: 'node-loss-fn',
+      eventTime,
+    });
+    await remediator.patchEventSeries(written, 2, eventTime + 1000);
+
+    // kubectl describe node lists core/v1 Events in every namespace by kind, name and uid.
+    const found = await cluster.core.listEventForAllNamespaces({
+      fieldSelector: `involvedObject.kind=Node,involvedObject.name=${node.nodeName},involvedObject.uid=${uid}`,
+    });
+    expect(found.items).toEqual([
+      expect.objectContaining({
+        reason: 'OutOfServiceTaintApplied',
+        message: 'added the out-of-service taint',
+        reportingComponent: 'ebs-volume-remediator',
+        reportingInstance: 'node-loss-fn',
+        series: expect.objectContaining({ count: 2 }),
+      }),
+    ]);
+    expect(found.items[0]?.metadata.namespace).toBe('default');
+  });
+
+  it('lets the remediator identity create and patch Events, and neither read nor delete them', async () => {
+    const events = kubeConfig('remediator').makeApiClient(EventsV1Api);
+
+    expect(await statusOf(events.listEventForAllNamespaces())).toBe(403);
+    expect(
+      await statusOf(events.deleteNamespacedEvent({ namespace: 'default', name: 'whatever' })),
     ).toBe(403);
   });
 

@@ -12,8 +12,19 @@ import type {
   PodFacts,
   Taint,
 } from '#functions/shared/remediation/facts.ts';
-import type { KubernetesPort, NodeChange } from '#functions/shared/remediation/ports.ts';
+import type {
+  EventToWrite,
+  KubernetesPort,
+  NodeChange,
+} from '#functions/shared/remediation/ports.ts';
 import { CallLog } from './recorder.ts';
+
+/** An Event as written, with its series as updated since. */
+export type FakeEvent = EventToWrite & {
+  readonly namespace: string;
+  readonly name: string;
+  series?: { count: number; lastObservedTime: number };
+};
 
 /** A pod, and the Node it is bound to. */
 export type FakePod = PodFacts & { readonly nodeName: string };
@@ -27,6 +38,8 @@ export interface FakeKubernetes extends KubernetesPort {
   readonly persistentVolumes: Map<string, PersistentVolumeFacts>;
   /** When each Node's Lease was last renewed (epoch ms). */
   readonly leases: Map<string, number>;
+  /** The Events written, in order. */
+  readonly events: FakeEvent[];
 }
 
 const sameTaint = (a: Taint, b: Taint) =>
@@ -55,6 +68,7 @@ export function fakeKubernetes(
   const attachments = [...(state.attachments ?? [])];
   const persistentVolumes = new Map<string, PersistentVolumeFacts>();
   const leases = new Map<string, number>();
+  const events: FakeEvent[] = [];
   const node = (name: string) => nodes.find((n) => n.name === name);
   const pod = (namespace: string, name: string) =>
     pods.find((p) => p.namespace === namespace && p.name === name);
@@ -81,6 +95,7 @@ export function fakeKubernetes(
     attachments,
     persistentVolumes,
     leases,
+    events,
 
     async listNodes(labelSelector) {
       log.enter('listNodes', [labelSelector]);
@@ -184,6 +199,25 @@ export function fakeKubernetes(
         const remaining = taints.filter((t) => !sameTaint(t, taint));
         return remaining.length === taints.length ? undefined : remaining;
       });
+    },
+
+    async createEvent(event) {
+      log.enter('createEvent', [event.regarding.name, event.reason]);
+      const written = {
+        namespace: event.regarding.namespace ?? 'default',
+        name: `${event.regarding.name}.${events.length}`,
+      };
+      events.push({ ...event, ...written });
+      return written;
+    },
+
+    async patchEventSeries(written, count, lastObservedTime) {
+      log.enter('patchEventSeries', [written.name, count]);
+      const event = events.find(
+        (e) => e.namespace === written.namespace && e.name === written.name,
+      );
+      if (!event) throw new Error(`events.k8s.io "${written.name}" not found`);
+      event.series = { count, lastObservedTime };
     },
   };
 }

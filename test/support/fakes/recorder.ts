@@ -35,6 +35,8 @@ const apiNames: ReadonlyMap<string, string> = new Map([
   ['deleteNode', 'kube delete node'],
   ['addNodeTaint', 'kube patch node'],
   ['removeNodeTaint', 'kube patch node'],
+  ['createEvent', 'kube create event'],
+  ['patchEventSeries', 'kube patch event'],
   ['heartbeatTimeoutSeconds', 'autoscaling DescribeLifecycleHooks'],
   ['recordHeartbeat', 'autoscaling RecordLifecycleActionHeartbeat'],
   ['complete', 'autoscaling CompleteLifecycleAction'],

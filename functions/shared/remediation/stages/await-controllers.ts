@@ -5,7 +5,7 @@
  * only what they left (free-volumes.ts).
  */
 import { pollUntil } from '../polling.ts';
-import type { VolumeTask } from '../refs.ts';
+import { attachmentObject, type VolumeTask } from '../refs.ts';
 import { type FenceStep, fencingTaint } from './fence-node.ts';
 import type { PlanBasics, Stage, StageRun } from './stage.ts';
 
@@ -59,7 +59,12 @@ async function awaitFreed(plan: PlanBasics & ControllersReads, run: StageRun): P
       const done = await Promise.all(left.map(freed));
       for (const [i, task] of left.entries()) {
         if (!done[i]) continue;
-        await recorder.run('controllers-detached', { volumeId: task.volumeId }, async () => ({
+        const [attachment] = task.attachments;
+        const target = {
+          volumeId: task.volumeId,
+          ...(attachment ? { regarding: attachmentObject(attachment) } : {}),
+        };
+        await recorder.run('controllers-detached', target, async () => ({
           outcome: 'done',
           detail: 'the attach/detach controller and the attacher freed it',
         }));

@@ -5,7 +5,7 @@
  */
 
 import type { NodeRef } from '../refs.ts';
-import { refOf } from '../refs.ts';
+import { nodeObject, refOf } from '../refs.ts';
 import type { Stage } from './stage.ts';
 
 export interface DeleteNodeStep {
@@ -27,11 +27,15 @@ export const deleteNode: Stage<DeleteNodeStep> = {
     const node = plan.deleteNode;
     // Only a Node whose pods and volumes are all free: nothing of it is left to anyone.
     if (!node || recorder.anyFailed()) return 'next';
-    await recorder.run('delete-node', { node: node.name }, async () => {
-      if (options.dryRun) return { outcome: 'planned' };
-      const answer = await deps.kube.deleteNode(node.name, node.uid);
-      return { outcome: answer === 'deleted' ? 'done' : 'already-done' };
-    });
+    await recorder.run(
+      'delete-node',
+      { node: node.name, regarding: nodeObject(node) },
+      async () => {
+        if (options.dryRun) return { outcome: 'planned' };
+        const answer = await deps.kube.deleteNode(node.name, node.uid);
+        return { outcome: answer === 'deleted' ? 'done' : 'already-done' };
+      },
+    );
     return 'next';
   },
 };

@@ -8,7 +8,7 @@ import type { ActionRecord } from '../../contract/result-events.ts';
 import { RemediationError } from '../../util/errors.ts';
 import type { Observation, PodFacts, Taint } from '../facts.ts';
 import { pollUntil, unlessUnknown } from '../polling.ts';
-import type { PodRef, VolumeInUse } from '../refs.ts';
+import { type PodRef, podObject, type VolumeInUse } from '../refs.ts';
 import { toleratedForMs } from '../tolerations.ts';
 import { type FenceStep, fencingTaint } from './fence-node.ts';
 import type { PlanBasics, Stage, StageRun } from './stage.ts';
@@ -94,6 +94,11 @@ function refOfPod(pod: PodFacts, toleratedFor: number | undefined): PodRef {
   };
 }
 
+/** Why a force delete was safe: what its Event and record say. */
+const safeOnFencedNode =
+  "its Node carries the out-of-service taint and the taint-eviction controller's own delete had landed";
+const safeOnGoneNode = 'its Node is gone or untainted, and it does not tolerate the taint';
+
 /**
  * Force-deletes one pod of the dead Node with its uid as precondition. On a fenced Node only
  * once the taint-eviction controller's own delete has landed: that controller deletes by name,
@@ -109,14 +114,16 @@ function evictPod(
   run: StageRun,
 ): Promise<ActionRecord> {
   const { deps, options, recorder } = run;
-  return recorder.run('delete-pod', { pod: `${pod.namespace}/${pod.name}` }, async () => {
+  const target = { pod: `${pod.namespace}/${pod.name}`, regarding: podObject(pod) };
+  return recorder.run('delete-pod', target, async () => {
     if (options.dryRun) return { outcome: 'planned' };
     if (plan.controllersDetach && !pod.evictedByTaintManager) {
       const gone = await awaitTaintManager(pod, run);
       if (gone) return { outcome: 'already-done' };
     }
     const answer = await deps.kube.deletePod(pod.namespace, pod.name, pod.uid, 'force');
-    return { outcome: answer === 'deleted' ? 'done' : 'already-done' };
+    if (answer === 'not-found') return { outcome: 'already-done' };
+    return { outcome: 'done', detail: plan.controllersDetach ? safeOnFencedNode : safeOnGoneNode };
   });
 }
 

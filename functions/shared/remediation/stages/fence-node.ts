@@ -8,6 +8,7 @@ import type { ActionRecord } from '../../contract/result-events.ts';
 import { RemediationError } from '../../util/errors.ts';
 import { isOff, type Taint } from '../facts.ts';
 import { outOfServiceTaint, outOfServiceTaintOn } from '../out-of-service-taint.ts';
+import { nodeObject } from '../refs.ts';
 import type { PlanBasics, Stage, StagePlanning, StageRun } from './stage.ts';
 
 export interface FenceStep {
@@ -49,7 +50,8 @@ export const fenceNode: Stage<FenceStep> = {
 
 function taintNode(plan: PlanBasics & FenceStep, nodeName: string, run: StageRun) {
   const { deps, options, recorder } = run;
-  return recorder.run('taint-node', { node: nodeName }, async () => {
+  const regarding = nodeObject({ name: nodeName, ...(plan.nodeUid ? { uid: plan.nodeUid } : {}) });
+  return recorder.run('taint-node', { node: nodeName, regarding }, async () => {
     if (options.dryRun) return { outcome: 'planned' };
     // The state must be current: the taint makes Kubernetes evict the Node's pods.
     const fresh =

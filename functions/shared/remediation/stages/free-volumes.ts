@@ -11,8 +11,13 @@ import { messageOf, RemediationError } from '../../util/errors.ts';
 import { type AttachmentFacts, isOff, type Observation } from '../facts.ts';
 import { holdsVolume } from '../matching.ts';
 import { pollUntil, unlessUnknown } from '../polling.ts';
-import { notStarted } from '../recorder.ts';
-import type { AttachmentRef, VolumeInUse, VolumeTask } from '../refs.ts';
+import { type ActionTarget, notStarted } from '../recorder.ts';
+import {
+  type AttachmentRef,
+  attachmentObject,
+  type VolumeInUse,
+  type VolumeTask,
+} from '../refs.ts';
 import type { PlanBasics, Stage, StageRun } from './stage.ts';
 
 export interface FreeStep {
@@ -158,7 +163,12 @@ function keptFor(use: VolumeInUse): Skipped {
 /** Frees one volume: detach (forced only as a last resort), then delete its VolumeAttachments. */
 async function freeVolume(plan: PlanBasics, task: VolumeTask, run: StageRun): Promise<void> {
   if (task.detach) {
-    const detach = await run.recorder.run('detach-volume', { volumeId: task.volumeId }, () =>
+    const [attachment] = task.attachments;
+    const target = {
+      volumeId: task.volumeId,
+      ...(attachment ? { regarding: attachmentObject(attachment) } : {}),
+    };
+    const detach = await run.recorder.run('detach-volume', target, () =>
       detachVolume(plan, task, run),
     );
     if (detach.outcome === 'failed') return;
@@ -223,7 +233,7 @@ async function mayForce(plan: PlanBasics, volumeId: string, waited: string, run:
 async function deleteAttachment(ref: AttachmentRef, volumeId: string, run: StageRun) {
   const { deps, options, recorder } = run;
   const { name, uid } = ref;
-  const target = { volumeId, volumeAttachment: name };
+  const target = { volumeId, volumeAttachment: name, regarding: attachmentObject(ref) };
   let beingDeleted = false;
   await recorder.run('delete-volumeattachment', target, async () => {
     if (options.dryRun) return { outcome: 'planned' };
@@ -240,11 +250,7 @@ async function deleteAttachment(ref: AttachmentRef, volumeId: string, run: Stage
  * does not answer within the attacher grace leaves it to the remediator, on the object deleted
  * a moment ago only.
  */
-async function releaseFinalizer(
-  ref: AttachmentRef,
-  target: { readonly volumeId: string; readonly volumeAttachment: string },
-  run: StageRun,
-) {
+async function releaseFinalizer(ref: AttachmentRef, target: ActionTarget, run: StageRun) {
   const { deps, options, recorder } = run;
   const { kube } = deps;
   const { name, uid } = ref;

@@ -8,10 +8,12 @@
 import type { Config } from '../../config.ts';
 import type { ActionKind } from '../../contract/actions.ts';
 import type { ActionRecord } from '../../contract/result-events.ts';
+import type { EventSink } from '../../kubernetes/event-recorder.ts';
 import type { InstanceState, Observation } from '../facts.ts';
 import type { PollDeps } from '../polling.ts';
 import type { Ec2Port, KubernetesPort } from '../ports.ts';
 import type { Recorder } from '../recorder.ts';
+import type { NodeRef } from '../refs.ts';
 import type { ReleaseChecker } from '../release-checker.ts';
 
 /** The settings the planner reads. */
@@ -24,6 +26,10 @@ export interface PlanBasics {
   readonly instanceId: string;
   readonly state: InstanceState;
   readonly nodeName?: string;
+  /** The Node observed, when there is one: the remediation's Events are written on it. */
+  readonly node?: NodeRef;
+  /** Why EC2 last changed the state (StateReason's code), for the Events' evidence. */
+  readonly stateReasonCode?: string;
   /** Force is the last resort, for an instance that is stopped, terminated or gone. */
   readonly forceAllowed: boolean;
   /** When EC2 reported `state` (epoch ms), if known: the taint may rely on a reading this recent. */
@@ -56,6 +62,8 @@ export interface ExecutionDeps extends PollDeps {
   readonly kube: KubernetesPort;
   /** Called once per action as it finishes: one log line each. */
   readonly onAction?: (record: ActionRecord) => void;
+  /** Where the Kubernetes Events go; none in a dry-run. */
+  readonly events?: EventSink;
   /**
    * Whether EC2 has released a volume from an instance; shared by the plans executed together
    * (a sweep's batch) so that their checks share DescribeVolumes calls. Each execution makes its

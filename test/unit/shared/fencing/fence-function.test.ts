@@ -67,7 +67,7 @@ function world(settings: Record<string, string> = {}) {
       }),
     } as unknown as HandlerDeps['metrics'],
   };
-  return { ec2, log, metrics, published, deps };
+  return { ec2, kube, log, metrics, published, deps };
 }
 
 const scheduledTick = () => ({
@@ -99,6 +99,14 @@ describe('the fence function', () => {
     ]);
     expect(w.published.map((e) => e.detailType)).toContain('EBS Volume Remediation Result');
     expect(w.metrics).toContain('InstancesFenced');
+    // On the Node, where an operator looks: the fence, then the recovery of a stopped node.
+    expect(
+      w.kube.events.filter((e) => e.regarding.name === 'node-0').map((e) => [e.reason, e.type]),
+    ).toEqual([
+      ['NodeFenced', 'Warning'],
+      ['InstanceStopped', 'Normal'],
+      ['OutOfServiceTaintApplied', 'Normal'],
+    ]);
   });
 
   it('counts a refusal for the alarm and by rule, and sends it with its rule', async () => {
@@ -122,6 +130,14 @@ describe('the fence function', () => {
     expect(w.metrics).toEqual(
       expect.arrayContaining(['FencesRefused', 'FencesRefused Rule=rate-limit']),
     );
+    expect(w.kube.events).toEqual([
+      expect.objectContaining({
+        regarding: expect.objectContaining({ kind: 'Node', name: 'node-0' }),
+        reason: 'FenceRefused',
+        type: 'Warning',
+        note: expect.stringMatching(/^not fenced \(rate-limit\): /),
+      }),
+    ]);
   });
 
   it('judges the instance an alarm names at once, and in DRY_RUN only says it would fence', async () => {
@@ -137,5 +153,6 @@ describe('the fence function', () => {
     expect(fenceResults(w.published)).toMatchObject([{ instanceId: hungId, outcome: 'dry-run' }]);
     expect(w.ec2.instance(hungId).state).toBe('running');
     expect(w.log.count('markFenced') + w.log.count('fence')).toBe(0);
+    expect(w.kube.events).toEqual([]);
   });
 });
