@@ -17,6 +17,7 @@ import {
   maxActionsSetting,
   maxDeadNodePercentSetting,
   onStoppedChoice,
+  recoveryWatchSetting,
   withDefaults,
 } from '../functions/shared/config.ts';
 import { metricsNamespace, serviceName } from '../functions/shared/contract/metric-names.ts';
@@ -57,6 +58,7 @@ Options:
   --max-actions N            refuse to take more than N destructive actions (default ${settingDefaults.maxActionsPerInvocation})
   --max-dead-node-percent P  refuse when more than P% of the Nodes look dead (default ${settingDefaults.maxDeadNodePercent})
   --node-selector SELECTOR   sweep (or fence-check) only the Nodes matching this label selector
+  --recovery-watch SECONDS   follow evicted pods to their replacement Running this long, 0: not at all (default ${settingDefaults.recoveryWatchSeconds})
   --fence-after SECONDS      fence-check: a Node's Lease stale this long (default ${settingDefaults.fenceAfterSeconds})
   --fence-action ACTION      fence-check: ${fenceActionChoices.join(' or ')} the instance (default ${settingDefaults.fenceAction})
   --max-fences N             fence-check: at most N fences per window (default ${settingDefaults.maxFences})
@@ -103,6 +105,7 @@ function parse(argv: readonly string[]) {
         'fence-action': { type: 'string' },
         'max-fences': { type: 'string' },
         'fence-window': { type: 'string' },
+        'recovery-watch': { type: 'string' },
         output: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -195,6 +198,7 @@ function configFromFlags(values: Flags, env: NodeJS.ProcessEnv, command: Command
     fenceAction: checked('--fence-action', values['fence-action'], fenceActionChoice),
     maxFences: checked('--max-fences', values['max-fences'], maxActionsSetting),
     fenceWindowMs: checked('--fence-window', values['fence-window'], fenceWindowSetting),
+    recoveryWatchMs: checked('--recovery-watch', values['recovery-watch'], recoveryWatchSetting),
   });
 }
 
@@ -232,6 +236,8 @@ async function run(values: Flags, positionals: readonly string[], io: Io): Promi
     {
       config,
       ...createRuntime(config),
+      // Kubernetes Events say a person ran the command line, not the functions.
+      reportingInstance: 'ebs-volume-remediator-cli',
       logger: { info: silent, warn: silent, error: silent },
       metrics: new Metrics({ namespace: metricsNamespace, serviceName }),
     },

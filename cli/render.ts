@@ -29,6 +29,20 @@ function instanceRows(reports: readonly InstanceReport[]): string[][] {
   ]);
 }
 
+/** The evicted pods followed to their replacement: the time to recover, or what it waits on. */
+function recoveryLines(reports: readonly InstanceReport[]): string[] {
+  const recoveries = reports.flatMap((r) => r.recoveries ?? []);
+  if (recoveries.length === 0) return [];
+  const rows = recoveries.map((r) => [
+    r.pod,
+    r.outcome,
+    r.node ?? '-',
+    r.secondsToRecover === undefined ? '-' : `${r.secondsToRecover} s`,
+    r.waitingOn ?? '',
+  ]);
+  return ['', table(['POD', 'RECOVERY', 'NODE', 'TIME TO RECOVER', 'WAITING ON'], rows)];
+}
+
 /** A fence check: what it looked at, and each hung node's verdict with its evidence. */
 function fenceCheckLines(check: FenceCheckReport, clusterName: string, mode: string): string[] {
   const lines = [
@@ -90,15 +104,18 @@ export function renderResult(result: InvocationResult, clusterName: string): str
       ).replace(/^\s+\n/, ''),
     );
     if (s.instances.length > 0) parts.push('', table(header, instanceRows(s.instances)));
+    parts.push(...recoveryLines(s.instances));
   } else if (result.status === 'fence-check') {
     parts.push(...fenceCheckLines(result.check, clusterName, mode));
     const recoveries = result.check.reports.flatMap((r) => (r.recovery ? [r.recovery] : []));
     if (recoveries.length > 0) parts.push('', table(header, instanceRows(recoveries)));
+    parts.push(...recoveryLines(recoveries));
   } else {
     parts.push(
       `Remediation in cluster ${clusterName}${mode}`,
       '',
       table(header, instanceRows(result.instances)),
+      ...recoveryLines(result.instances),
     );
   }
   return `${parts.join('\n')}\n`;

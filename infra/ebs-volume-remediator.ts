@@ -124,8 +124,9 @@ export class EbsVolumeRemediator extends Construct {
       {
         bundle: 'node-loss',
         description: `Frees the EBS volumes of dead nodes of cluster ${clusterName}`,
-        // A plain detach (20 s), a forced one (30 s) and the attacher's grace (5 s), with room.
-        timeout: Duration.minutes(2),
+        // A plain detach (20 s), a forced one (30 s), the attacher's grace (5 s) and the watch of
+        // the replacements (RECOVERY_WATCH_SECONDS, 60 s), with room.
+        timeout: Duration.minutes(3),
         reservedConcurrentExecutions: nodeLossConcurrency(props),
       },
       shared,

@@ -134,6 +134,11 @@ export function addAlarms(scope: Construct, watched: AlarmTargets): cloudwatch.A
     remediatorMetric(metricNames.eventsMissed, watched.clusterName),
   );
   alarm(
+    'PodsNotRecoveredAlarm',
+    "A pod evicted from a dead node has no replacement Running by the end of the recovery watch (RECOVERY_WATCH_SECONDS): the result event's recoveries and the PodNotRecoveredYet Kubernetes Event say what it waits on (no replacement, unschedulable, a volume not attached).",
+    remediatorMetric(metricNames.podsNotRecovered, watched.clusterName),
+  );
+  alarm(
     'SafetyRefusalsAlarm',
     'The remediator refused to act (a running instance named by an event, or the circuit breaker): check the instance, then remediate by hand if it is really gone.',
     remediatorMetric(metricNames.refusals, watched.clusterName),
@@ -141,7 +146,7 @@ export function addAlarms(scope: Construct, watched: AlarmTargets): cloudwatch.A
   return alarms;
 }
 
-/** The dashboard: events by kind, remediations, latency, failures and refusals. */
+/** The dashboard: events by kind, remediations, latency, time to recover, failures and refusals. */
 export function addDashboard(
   scope: Construct,
   clusterName: string,
@@ -181,6 +186,15 @@ export function addDashboard(
         metric(metricNames.remediationLatency, 'p50'),
         metric(metricNames.remediationLatency, 'p99'),
       ],
+    }),
+    new cloudwatch.GraphWidget({
+      title: "Time to recover: from the instance's death to the replacement pod Running (s)",
+      left: [
+        metric(metricNames.timeToRecover, 'p50'),
+        metric(metricNames.timeToRecover, 'p90'),
+        metric(metricNames.timeToRecover, 'Maximum'),
+      ],
+      right: [metric(metricNames.podsNotRecovered)],
     }),
     new cloudwatch.GraphWidget({
       title: 'Failures, refusals, events missed',

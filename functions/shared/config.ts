@@ -80,6 +80,8 @@ export interface Config {
   /** fence only: at most this many fences of the cluster's instances in any `fenceWindowMs`. */
   readonly maxFences: number;
   readonly fenceWindowMs: number;
+  /** How long evicted pods are followed to their replacement Running; 0: not at all. */
+  readonly recoveryWatchMs: number;
 }
 
 // zod/mini: the same checks as zod's chained API, without building every schema method at
@@ -146,6 +148,19 @@ export const fenceAfterSetting = longSecondsSetting(40);
 /** FENCE_WINDOW_SECONDS: any length of time. */
 export const fenceWindowSetting = longSecondsSetting(1);
 
+/** RECOVERY_WATCH_SECONDS: 0 (off) up to what a function's time allows. */
+export const recoveryWatchSetting = z.pipe(
+  z.optional(
+    z.coerce.number({ error: 'must be a number of seconds' }).check(
+      z.minimum(0, { error: 'must be 0 (off) or more seconds' }),
+      z.maximum(600, {
+        error: 'must be at most 600 seconds: the watch runs within the invocation',
+      }),
+    ),
+  ),
+  z.transform((value) => (value === undefined ? undefined : value * 1000)),
+);
+
 /** FENCE_ACTION: one of the choices. */
 export const fenceActionChoice = z.enum(fenceActionChoices, {
   error: `must be ${fenceActionChoices.join(' or ')}`,
@@ -208,6 +223,7 @@ const environmentSchema = z.object({
   [env.fenceAction]: z.optional(fenceActionChoice),
   [env.maxFences]: z.optional(maxActionsSetting),
   [env.fenceWindowSeconds]: fenceWindowSetting,
+  [env.recoveryWatchSeconds]: recoveryWatchSetting,
 });
 
 type Environment = z.infer<typeof environmentSchema>;
@@ -257,6 +273,7 @@ const defaults: Omit<Config, 'clusterName' | 'clusterAccess'> = {
   fenceAction: d.fenceAction,
   maxFences: d.maxFences,
   fenceWindowMs: d.fenceWindowSeconds * 1000,
+  recoveryWatchMs: d.recoveryWatchSeconds * 1000,
 };
 
 /** The settings given, typed; every other one takes its default. */
@@ -317,5 +334,6 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     fenceAction: given[env.fenceAction],
     maxFences: given[env.maxFences],
     fenceWindowMs: given[env.fenceWindowSeconds],
+    recoveryWatchMs: given[env.recoveryWatchSeconds],
   });
 }

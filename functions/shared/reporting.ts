@@ -7,7 +7,7 @@ import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { ResultEvent } from './aws/result-events.ts';
 import { actionRow } from './contract/actions.ts';
 import { metricNames } from './contract/metric-names.ts';
-import type { ActionRecord, InstanceReport } from './contract/result-events.ts';
+import type { ActionRecord, InstanceReport, PodRecovery } from './contract/result-events.ts';
 import type { EventKind } from './events/types.ts';
 import type { EventsFlushed } from './kubernetes/event-recorder.ts';
 import { RemediationError } from './util/errors.ts';
@@ -39,6 +39,21 @@ export function recordActions(deps: ReportDeps, actions: readonly ActionRecord[]
   for (const action of actions) recordAction(deps, action);
 }
 
+/** Each replacement's time to recover, and those not recovered by the end of the watch. */
+function recordRecoveries(deps: ReportDeps, recoveries: readonly PodRecovery[]): void {
+  for (const recovery of recoveries) {
+    if (recovery.outcome === 'not-recovered-yet') {
+      deps.metrics.addMetric(metricNames.podsNotRecovered, MetricUnit.Count, 1);
+    } else if (recovery.secondsToRecover !== undefined) {
+      deps.metrics.addMetric(
+        metricNames.timeToRecover,
+        MetricUnit.Seconds,
+        recovery.secondsToRecover,
+      );
+    }
+  }
+}
+
 /** Refusals, each action's metric, failures, and the latency from the event's own time. */
 export function recordMetrics(
   deps: ReportDeps,
@@ -50,6 +65,7 @@ export function recordMetrics(
       deps.metrics.addMetric(metricNames.refusals, MetricUnit.Count, 1);
     }
     recordActions(deps, report.actions);
+    recordRecoveries(deps, report.recoveries ?? []);
     if (eventTime && report.outcome === 'remediated') {
       const now = deps.now?.() ?? new Date();
       deps.metrics.addMetric(

@@ -270,7 +270,7 @@ describe('the EbsVolumeRemediator stack', () => {
     });
   });
 
-  it('alarms on errors, throttles, dead letters, failures, refusals and missed events, to one topic', () => {
+  it('alarms on errors, throttles, dead letters, failures, refusals, missed events and pods not recovered, to one topic', () => {
     const { template } = synth({ alarmEmail: 'oncall@example.com' });
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Array<{
       Properties: { MetricName: string; Namespace: string; AlarmActions: unknown[] };
@@ -288,6 +288,7 @@ describe('the EbsVolumeRemediator stack', () => {
       'AWS/SQS/ApproximateNumberOfMessagesVisible',
       'EbsVolumeRemediator/EventsMissed',
       'EbsVolumeRemediator/Failures',
+      'EbsVolumeRemediator/PodsNotRecovered',
       'EbsVolumeRemediator/Refusals',
     ]);
     for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
@@ -435,10 +436,21 @@ describe('the EbsVolumeRemediator stack', () => {
     });
   });
 
-  it('builds a dashboard', () => {
+  it('builds a dashboard, with the time to recover per pod in percentiles', () => {
     const { template } = synth({});
 
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const [dashboard] = Object.values(
+      template.findResources('AWS::CloudWatch::Dashboard'),
+    ) as Array<{
+      Properties: { DashboardBody: { 'Fn::Join': [string, unknown[]] } };
+    }>;
+    const body = (dashboard?.Properties.DashboardBody['Fn::Join'][1] ?? [])
+      .filter((part): part is string => typeof part === 'string')
+      .join('');
+    const widget = body.split('"title":').find((w) => w.startsWith('"Time to recover'));
+    expect(widget).toContain('"TimeToRecover"');
+    for (const stat of ['p50', 'p90', 'Maximum']) expect(widget).toContain(`"stat":"${stat}"`);
   });
 
   describe('with fencing of hung nodes', () => {

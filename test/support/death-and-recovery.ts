@@ -68,6 +68,12 @@ export async function deathAndRecovery(clusters: StatefulCluster[], options: Dea
     options.death === 'terminated'
       ? cluster.terminateInstance(before.deadNode)
       : cluster.stopInstance(before.deadNode);
+  // Watched from the death, beside the deliveries: an invocation follows the replacement until
+  // it runs (RECOVERY_WATCH_SECONDS), so the recovery is over before the last delivery returns.
+  const watching = watchRecovery({ ...before, diedAt }, controlPlaneEc2Log(), {
+    timeoutMs: (options.late ? 240_000 : 0) + 180_000,
+    settleMs: oneSyncPeriodMs,
+  });
   if (options.late) {
     await dying;
     await waitUntil(
@@ -95,15 +101,22 @@ export async function deathAndRecovery(clusters: StatefulCluster[], options: Dea
   ]);
   // When the final state's event was first delivered (EC2 reached that state a moment before).
   const eventAt = deliveries.find((d) => d.state === options.death)?.deliveredAt ?? diedAt;
-  const timeline = await watchRecovery({ ...before, diedAt }, controlPlaneEc2Log(), {
-    timeoutMs: eventAt - diedAt + 120_000,
-    settleMs: oneSyncPeriodMs,
-  });
+  const timeline = await watching;
   const recoveredAfterEvent =
     timeline.replacementRunning === undefined
       ? undefined
       : timeline.replacementRunning - (eventAt - diedAt) / 1000;
-  return { cluster, replica, other, otherNode, before, deliveries, timeline, recoveredAfterEvent };
+  return {
+    cluster,
+    replica,
+    other,
+    otherNode,
+    before,
+    diedAt,
+    deliveries,
+    timeline,
+    recoveredAfterEvent,
+  };
 }
 
 /** The invocations for the event of the final state (duplicates included). */

@@ -29,6 +29,11 @@ export interface ActionRow {
   readonly what: string;
   /** The Kubernetes Event a done action writes on the object it acted on. */
   readonly event: ActionEvent;
+  /**
+   * What other controllers did, seen by the remediator: its Event is written only by an
+   * invocation that acted itself (of two deliveries at once, the one that did the work).
+   */
+  readonly byOthers?: true;
 }
 
 /** An action's Kubernetes Event: its reason, the object it is on, and what its note says. */
@@ -82,6 +87,7 @@ export const actionCatalogue = {
   },
   'controllers-detached': {
     destructive: false,
+    byOthers: true,
     wouldDo: 'would wait for the attach/detach controller and the attacher to free the volume',
     what: "not the remediator's own: the attach/detach controller and the external-attacher freed the volume of a fenced Node",
     event: {

@@ -55,6 +55,18 @@ export const reportEvents = {
     type: 'Warning',
     when: 'an action of the remediation failed; the function is retried (the note names what failed)',
   },
+  podRecovered: {
+    reason: 'PodRecovered',
+    on: 'Pod',
+    type: 'Normal',
+    when: "the replacement of a pod evicted from a dead Node runs, its volumes attached (the note says how long after the instance's death)",
+  },
+  podNotRecovered: {
+    reason: 'PodNotRecoveredYet',
+    on: 'Pod',
+    type: 'Warning',
+    when: 'the replacement (or, without one, the evicted pod) does not run by the end of `RECOVERY_WATCH_SECONDS` (the note says what it waits on)',
+  },
   fenceRefused: {
     reason: 'FenceRefused',
     on: 'Node',

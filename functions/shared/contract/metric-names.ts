@@ -32,4 +32,6 @@ export const metricNames = {
   eventsMissed: 'EventsMissed',
   fencesRefused: 'FencesRefused',
   kubernetesEventFailures: 'KubernetesEventFailures',
+  timeToRecover: 'TimeToRecover',
+  podsNotRecovered: 'PodsNotRecovered',
 } as const;

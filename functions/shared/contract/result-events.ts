@@ -107,6 +107,38 @@ export interface InstanceReport {
   readonly dryRun: boolean;
   readonly actions: readonly ActionRecord[];
   readonly skipped: readonly Skipped[];
+  /**
+   * The pods evicted from its Node that use volumes, followed to their replacement for up to
+   * RECOVERY_WATCH_SECONDS after acting: what users wait for.
+   */
+  readonly recoveries?: readonly PodRecovery[];
+}
+
+/** One evicted pod, followed to its replacement. */
+export interface PodRecovery {
+  /** The evicted pod, as namespace/name. */
+  readonly pod: string;
+  /**
+   * recovered: its replacement runs on a live Node, its volumes attached; not-recovered-yet: not
+   * by the end of the watch (`waitingOn` says what it waits on).
+   */
+  readonly outcome: 'recovered' | 'not-recovered-yet';
+  /** The replacement, as namespace/name (a StatefulSet's has the same name). */
+  readonly replacement?: string;
+  /** The Node the replacement is bound to. */
+  readonly node?: string;
+  /** When the replacement was Running (ISO 8601). */
+  readonly runningAt?: string;
+  /**
+   * The instance's death the time to recover counts from (ISO 8601): when EC2 says its stop or
+   * termination was asked for (StateTransitionReason, to the second), else the time of the
+   * state-change event that said it was off.
+   */
+  readonly diedAt?: string;
+  /** Seconds from `diedAt` to `runningAt`; absent when the death's time is not known. */
+  readonly secondsToRecover?: number;
+  /** With not-recovered-yet: what the replacement (or its absence) waits on. */
+  readonly waitingOn?: string;
 }
 
 /**

@@ -34,6 +34,7 @@ export const settingEnv = {
   fenceAction: 'FENCE_ACTION',
   maxFences: 'MAX_FENCES',
   fenceWindowSeconds: 'FENCE_WINDOW_SECONDS',
+  recoveryWatchSeconds: 'RECOVERY_WATCH_SECONDS',
 } as const;
 
 /** What a stopped instance gets: remediated, or left alone. */
@@ -72,6 +73,7 @@ export const settingDefaults = {
   fenceAction: 'stop',
   maxFences: 1,
   fenceWindowSeconds: 600,
+  recoveryWatchSeconds: 60,
 } as const satisfies Partial<Record<keyof typeof settingEnv, unknown>>;
 
 /** A setting that was renamed: its old variable is rejected with a message that says so. */
@@ -192,5 +194,9 @@ export const settingDocs: Record<
   fenceWindowSeconds: {
     meaning:
       'the window of the fence rate limit, read from the `ebs-volume-remediator/fenced-at` tag each fenced instance carries',
+  },
+  recoveryWatchSeconds: {
+    meaning:
+      "after acting, follow each evicted pod that uses volumes to its replacement Running for at most this long, and report the time to recover from the instance's death (`TimeToRecover`) or what it waits on; 0 turns it off. It ends sooner once every replacement runs (or cannot be scheduled), and always within the invocation's time",
   },
 };

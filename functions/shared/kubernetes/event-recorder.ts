@@ -7,8 +7,8 @@
  * Repeated Events make a series, as client-go's events recorder makes them: the same reason and
  * action on the same object, by the same controller, within six minutes of the last, patch the
  * first Event's `series` (count, last observed time) instead of creating another. The memory of
- * what was written lives as long as the container (a warm Lambda's invocations share it; a cold
- * start begins a new Event, as a restarted controller does).
+ * what was written lives as long as the cluster connection (a warm Lambda's invocations share
+ * it; a cold start begins a new Event, as a restarted controller does).
  */
 import { eventReportingController } from '../contract/kubernetes-events.ts';
 import type { KubernetesPort, ObjectRef, WrittenEvent } from '../remediation/ports.ts';
@@ -22,6 +22,8 @@ export interface ObjectEvent {
   readonly action: string;
   readonly note: string;
   readonly type: 'Normal' | 'Warning';
+  /** When it happened (epoch ms), when that was before it is recorded; else now. */
+  readonly at?: number;
 }
 
 /** Where the remediation's Events go: fire and forget. */
@@ -82,8 +84,21 @@ export class SeriesMemory {
   }
 }
 
-/** The container's memory of the Events written: shared by its invocations. */
-const containerMemory = new SeriesMemory();
+/**
+ * The memory of the Events written through each cluster connection: a warm container's
+ * invocations share their connection, and so their series; a new connection (another endpoint)
+ * starts afresh.
+ */
+const memories = new WeakMap<object, SeriesMemory>();
+
+function memoryOf(kube: object): SeriesMemory {
+  let memory = memories.get(kube);
+  if (!memory) {
+    memory = new SeriesMemory();
+    memories.set(kube, memory);
+  }
+  return memory;
+}
 
 export interface EventRecorderOptions {
   /** The writer's own name (`reportingInstance`): the function's. */
@@ -110,7 +125,7 @@ function truncated(note: string): string {
 
 export function createEventRecorder(
   kube: Pick<KubernetesPort, 'createEvent' | 'patchEventSeries'>,
-  { reportingInstance, now = Date.now, memory = containerMemory }: EventRecorderOptions,
+  { reportingInstance, now = Date.now, memory = memoryOf(kube) }: EventRecorderOptions,
 ): EventRecorder {
   let pending: Promise<void>[] = [];
   let written = 0;
@@ -148,7 +163,7 @@ export function createEventRecorder(
     memory.set(key, series);
   }
 
-  function continueSeries(series: Series, event: ObjectEvent, at: number): void {
+  function continueSeries(key: string, series: Series, event: ObjectEvent, at: number): void {
     series.count += 1;
     series.lastObserved = at;
     const count = series.count;
@@ -160,17 +175,24 @@ export function createEventRecorder(
             `event ${event.reason} on ${event.regarding.name} again: its first was not written`,
           );
         }
-        await kube.patchEventSeries(first, count, at);
+        try {
+          await kube.patchEventSeries(first, count, at);
+        } catch (error) {
+          // The first Event may be gone (Events live an hour): the next repeat starts anew.
+          memory.delete(key);
+          throw error;
+        }
       }),
     );
   }
 
   return {
-    record(event) {
-      const at = now();
+    record({ at: happened, ...event }) {
+      const at = happened ?? now();
       const key = seriesKey(event);
       const series = memory.get(key);
-      if (series && at - series.lastObserved < seriesWindowMs) continueSeries(series, event, at);
+      if (series && at - series.lastObserved < seriesWindowMs)
+        continueSeries(key, series, event, at);
       else startSeries(key, event, at);
     },
 

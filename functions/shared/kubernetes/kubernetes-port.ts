@@ -101,6 +101,14 @@ export function createKubernetesPort(
         podFacts,
       ),
 
+    listPods: (namespace) =>
+      listAll(
+        `listing the pods of namespace ${namespace}`,
+        `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
+        {},
+        podFacts,
+      ),
+
     readPod: (namespace, name) =>
       readOrNone(`reading pod ${namespace}/${name}`, namespacedPod(namespace, name), podFacts),
 

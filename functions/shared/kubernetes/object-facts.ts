@@ -76,6 +76,10 @@ export function attachmentFacts(attachment: V1VolumeAttachment): AttachmentFacts
     ...(attachment.metadata?.resourceVersion
       ? { resourceVersion: attachment.metadata.resourceVersion }
       : {}),
+    ...(attachment.status?.attached === undefined ? {} : { attached: attachment.status.attached }),
+    ...(attachment.status?.attachError?.message
+      ? { attachError: attachment.status.attachError.message }
+      : {}),
   };
 }
 
@@ -113,6 +117,27 @@ export function podFacts(pod: V1Pod): PodFacts {
       const id = parseEbsVolumeId(v.awsElasticBlockStore?.volumeID);
       return id ? [id] : [];
     }),
+    ...podProgress(pod),
+  };
+}
+
+/** Where a pod is on its way to Running: its controller, Node, phase, and why it waits. */
+function podProgress(pod: V1Pod): Partial<PodFacts> {
+  const owner = pod.metadata?.ownerReferences?.find((ref) => ref.controller);
+  const phase = pod.status?.phase;
+  const started = (pod.status?.containerStatuses ?? []).flatMap((status) => {
+    const at = status.state?.running?.startedAt;
+    return at ? [new Date(at).getTime()] : [];
+  });
+  const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
+  return {
+    ...(owner ? { owner: { kind: owner.kind, uid: owner.uid } } : {}),
+    ...(pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
+    ...(phase ? { phase } : {}),
+    ...(phase === 'Running' && started.length > 0 ? { runningSince: Math.max(...started) } : {}),
+    ...(scheduled?.status === 'False'
+      ? { unschedulable: scheduled.message ?? scheduled.reason ?? 'not scheduled' }
+      : {}),
   };
 }
 

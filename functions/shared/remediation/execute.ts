@@ -47,11 +47,20 @@ export async function executeRemediation(
   deps: ExecutionDeps,
   options: ExecutionOptions,
 ): Promise<ActionRecord[]> {
+  return (await executePlan(plan, deps, options)).records;
+}
+
+/** executeRemediation, with the replacements of the evicted pods as the last stage saw them. */
+export async function executePlan(
+  plan: RemediationPlan,
+  deps: ExecutionDeps,
+  options: ExecutionOptions,
+): Promise<Pick<Recorder, 'records' | 'recoveries' | 'actedItself'>> {
   const recorder = new Recorder(plan.instanceId, deps, plan.state);
   const releaseChecker = deps.isReleased ?? createReleaseChecker(deps.ec2);
   const isReleased = (volumeId: string) => releaseChecker(volumeId, plan.instanceId);
   await runStages(plan, { deps, options, recorder, isReleased });
-  return recorder.records;
+  return recorder;
 }
 
 /** Lifts the out-of-service taint this project added, from the Node observed. */

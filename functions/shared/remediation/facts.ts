@@ -106,6 +106,10 @@ export interface AttachmentFacts {
   readonly finalizers: readonly string[];
   /** The version read, so that a change can be made only if nothing changed since. */
   readonly resourceVersion?: string;
+  /** status.attached: the attacher reports the volume attached to the Node. */
+  readonly attached?: boolean;
+  /** status.attachError.message: why the attacher could not attach it, while it cannot. */
+  readonly attachError?: string;
 }
 
 /** A pod's toleration, as the API serves it. */
@@ -135,6 +139,16 @@ export interface PodFacts {
   readonly claims: readonly string[];
   /** The EBS volumes it names inline (in-tree awsElasticBlockStore), as volume ids. */
   readonly inlineVolumeIds: readonly string[];
+  /** Its controller (ownerReference with controller true): how a replacement is recognised. */
+  readonly owner?: { readonly kind: string; readonly uid: string };
+  /** The Node it is bound to (spec.nodeName), once scheduled. */
+  readonly nodeName?: string;
+  /** status.phase: Pending, Running, Succeeded, Failed. */
+  readonly phase?: string;
+  /** When its last container started running (epoch ms, to the second), while it runs. */
+  readonly runningSince?: number;
+  /** Why the scheduler cannot place it (PodScheduled False), while it cannot. */
+  readonly unschedulable?: string;
 }
 
 export interface PersistentVolumeFacts {

@@ -106,6 +106,8 @@ export interface KubernetesPort {
   ): Promise<FinalizerRemoval>;
   /** The pods bound to a node (spec.nodeName), in every namespace; the Node may be gone. */
   listPodsOnNode(nodeName: string): Promise<PodFacts[]>;
+  /** The pods of a namespace: where a replacement made by a controller is looked for. */
+  listPods(namespace: string): Promise<PodFacts[]>;
   /** Reads one pod, or undefined when it is gone. */
   readPod(namespace: string, name: string): Promise<PodFacts | undefined>;
   /**

@@ -3,7 +3,12 @@
  * A done action writes its Kubernetes Event (the catalogue's) on the object it acted on.
  */
 import { actionRow } from '../contract/actions.ts';
-import type { ActionKind, ActionRecord, InstanceState } from '../contract/result-events.ts';
+import type {
+  ActionKind,
+  ActionRecord,
+  InstanceState,
+  PodRecovery,
+} from '../contract/result-events.ts';
 import type { EventSink } from '../kubernetes/event-recorder.ts';
 import { messageOf } from '../util/errors.ts';
 import type { ObjectRef } from './ports.ts';
@@ -40,6 +45,8 @@ function camelCase(action: ActionKind): string {
 
 export class Recorder {
   readonly records: ActionRecord[] = [];
+  /** The evicted pods followed to their replacements (the last stage's). */
+  readonly recoveries: PodRecovery[] = [];
   private readonly instanceId: string;
   private readonly deps: RecorderDeps;
   /** EC2's state of the instance when it was planned: the evidence each Event names. */
@@ -78,7 +85,8 @@ export class Recorder {
 
   /** The catalogue's Event of a done action, on the object it acted on. */
   private writeEvent(record: ActionRecord, regarding: ObjectRef): void {
-    const { event } = actionRow(record.action);
+    const { event, byOthers } = actionRow(record.action);
+    if (byOthers && !this.actedItself()) return;
     const instance = this.state
       ? `EC2 reports instance ${this.instanceId} ${this.state}`
       : `instance ${this.instanceId}`;
@@ -106,6 +114,11 @@ export class Recorder {
     } catch (error) {
       return { outcome: 'failed', detail: messageOf(error) };
     }
+  }
+
+  /** Whether this run did anything itself (beyond seeing what other controllers did). */
+  actedItself(): boolean {
+    return this.records.some((r) => r.outcome === 'done' && !actionRow(r.action).byOthers);
   }
 
   /** Whether any action so far failed. */

@@ -26,6 +26,10 @@ export interface PodRef {
   readonly evictedByTaintManager?: boolean;
   /** It tolerates the taint for this long (tolerationSeconds): evicted only after it. */
   readonly toleratedForMs?: number;
+  /** Its controller: a replacement it makes has the same one. */
+  readonly owner?: { readonly kind: string; readonly uid: string };
+  /** It uses volumes (claims or inline EBS volumes): its replacement waits for them. */
+  readonly usesVolumes?: true;
 }
 
 /** One EBS volume to free: detach it from the instance if EC2 holds it, then delete its attachments. */

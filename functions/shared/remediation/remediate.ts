@@ -7,7 +7,7 @@ import {
   type ActionRecord,
   createReleaseChecker,
   type ExecutionDeps,
-  executeRemediation,
+  executePlan,
   executeTaintLift,
 } from './execute.ts';
 import { type InstanceFacts, instanceAsReported, type NodeFacts } from './facts.ts';
@@ -21,7 +21,6 @@ import {
   type RemediationPlan,
 } from './plan.ts';
 import { failedEvent, instanceOffEvent, refusedEvent } from './report-events.ts';
-import { plannedActions } from './stages/index.ts';
 
 // The report's types are the public result event contract's.
 export type { InstanceReport };
@@ -42,7 +41,7 @@ export type RemediationSettings = Pick<
   | 'maxActionsPerInvocation'
   | 'maxDeadNodePercent'
 > &
-  Partial<Pick<Config, 'onStoppedHibernationCapable'>> & {
+  Partial<Pick<Config, 'onStoppedHibernationCapable' | 'recoveryWatchMs'>> & {
     readonly dryRun: boolean;
     readonly nodeSelector?: string | undefined;
   };
@@ -101,11 +100,14 @@ async function runStagesOf(
   deps: ExecutionDeps,
   settings: RemediationSettings,
 ): Promise<ReportPart> {
-  // The evidence first, on the Node, when there is something left to do.
-  const offEvent = plan.node && instanceOffEvent(plan.node, plan);
-  if (offEvent && plannedActions(plan).length > 0) deps.events?.record(offEvent);
-  const actions = await executeRemediation(plan, deps, settings);
+  const planned = Date.now();
+  const execution = await executePlan(plan, deps, settings);
+  const { records: actions, recoveries } = execution;
   const outcome = outcomeOf(actions, settings.dryRun);
+  // The evidence the invocation that did the work acted on, on the Node, dated before its acts:
+  // of two deliveries at once, the one that found all done says nothing.
+  const offEvent = plan.node && instanceOffEvent(plan.node, plan);
+  if (offEvent && execution.actedItself()) deps.events?.record({ ...offEvent, at: planned });
   if (outcome === 'failed' && plan.node) {
     deps.events?.record(failedEvent(plan.node, plan.instanceId, actions));
   }
@@ -115,6 +117,7 @@ async function runStagesOf(
     outcome,
     actions,
     skipped: plan.skipped,
+    ...(recoveries.length > 0 ? { recoveries } : {}),
   };
 }
 

@@ -4,10 +4,10 @@
  * remediation acted, a refusal and why, a failure and what failed. Pure.
  */
 import { type EventRow, reportEvents } from '../contract/kubernetes-events.ts';
-import type { ActionRecord } from '../contract/result-events.ts';
+import type { ActionRecord, PodRecovery } from '../contract/result-events.ts';
 import type { ObjectEvent } from '../kubernetes/event-recorder.ts';
 import type { InstanceState } from './facts.ts';
-import { type NodeRef, nodeObject } from './refs.ts';
+import { type NodeRef, nodeObject, type PodRef, podObject } from './refs.ts';
 
 function onNode(node: NodeRef, row: EventRow, action: string, note: string): ObjectEvent {
   return { regarding: nodeObject(node), reason: row.reason, type: row.type, action, note };
@@ -70,6 +70,39 @@ export function failedEvent(
     'Remediate',
     `remediating instance ${instanceId}, ${failed.length} action(s) failed; retried: ${failed.join('; ')}`,
   );
+}
+
+/** An evicted pod's replacement runs: the time to recover. */
+export function recoveredEvent(
+  pod: Pick<PodRef, 'namespace' | 'name' | 'uid'>,
+  recovery: PodRecovery,
+  instance: { readonly instanceId: string; readonly state: InstanceState },
+): ObjectEvent {
+  const after =
+    recovery.secondsToRecover === undefined
+      ? ''
+      : `, ${recovery.secondsToRecover} s after instance ${instance.instanceId} was ${instance.state}`;
+  return {
+    regarding: podObject(pod),
+    reason: reportEvents.podRecovered.reason,
+    type: reportEvents.podRecovered.type,
+    action: 'WatchRecovery',
+    note: `replaces ${recovery.pod}, whose Node's instance died: Running on ${recovery.node ?? 'a live Node'}${after}`,
+  };
+}
+
+/** An evicted pod's replacement does not run by the end of the watch. */
+export function notRecoveredEvent(
+  pod: Pick<PodRef, 'namespace' | 'name' | 'uid'>,
+  recovery: PodRecovery,
+): ObjectEvent {
+  return {
+    regarding: podObject(pod),
+    reason: reportEvents.podNotRecovered.reason,
+    type: reportEvents.podNotRecovered.type,
+    action: 'WatchRecovery',
+    note: `${recovery.pod} not recovered by the end of the watch: ${recovery.waitingOn ?? 'unknown'}`,
+  };
 }
 
 /** A hung Node was not fenced. */

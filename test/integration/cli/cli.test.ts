@@ -110,6 +110,13 @@ describe('the ebs-volume-remediator command line', () => {
     expect(run.stderr).toContain('--fence-after must be at least 40 seconds');
   });
 
+  it('refuses a recovery watch longer than an invocation may wait, and exits 2', () => {
+    const run = cli(['sweep', ...access(), '--recovery-watch', '900']);
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('--recovery-watch must be at most 600 seconds');
+  });
+
   it('says what is wrong with a bad flag, and exits 2', () => {
     const run = cli(['sweep', '--cluster', 'x']);
 

@@ -90,6 +90,35 @@ describe.concurrent('recovery on a real control plane', { timeout: 420_000 }, ()
           expect.stringMatching(/^Volume(Released|Detached|AttachmentDeleted)$/),
         ]),
       );
+      // The time to recover, as the remediator reports it, and as the test saw it: the same
+      // replacement, Running on the same Node, within a second, counted from the death.
+      const recoveries = run.deliveries.flatMap((d) =>
+        d.result.status === 'done' ? d.result.instances.flatMap((i) => i.recoveries ?? []) : [],
+      );
+      expect(recoveries).toEqual([
+        expect.objectContaining({
+          pod: `${run.cluster.namespace}/${run.replica.podName}`,
+          outcome: 'recovered',
+          replacement: `${run.cluster.namespace}/${run.replica.podName}`,
+          node: run.timeline.replacementNode,
+        }),
+      ]);
+      const [recovery] = recoveries;
+      const reportedDeath = Date.parse(recovery?.diedAt ?? '');
+      // EC2 says when the stop or termination was asked for, to the second.
+      expect(Math.abs(reportedDeath - run.diedAt)).toBeLessThan(1500);
+      const seenRunning = run.diedAt + (run.timeline.replacementRunning ?? 0) * 1000;
+      expect(
+        Math.abs((recovery?.secondsToRecover ?? 0) - (seenRunning - reportedDeath) / 1000),
+      ).toBeLessThanOrEqual(1);
+      const onReplacement = await run.cluster.describedEvents({
+        kind: 'Pod',
+        namespace: run.cluster.namespace,
+        name: run.replica.podName,
+        uid: (await run.cluster.pod(run.replica))?.metadata?.uid ?? '',
+      });
+      expect(onReplacement.map((e) => e.reason)).toEqual(['PodRecovered']);
+      expect(onReplacement[0]?.message).toContain(`s after instance ${deadNode.instanceId} was`);
       if (scenario.death === 'stopped') {
         expect((await run.cluster.volumeState(run.replica.volumeId)).attachedTo).not.toContain(
           run.before.deadNode.instanceId,

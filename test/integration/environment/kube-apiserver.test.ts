@@ -95,6 +95,11 @@ describe('the kube-apiserver the tests run against', () => {
       }),
     ]);
     expect(found.items[0]?.metadata.namespace).toBe('default');
+    // And `kubectl get events -A --field-selector reportingComponent=...` lists them all.
+    const ours = await cluster.core.listEventForAllNamespaces({
+      fieldSelector: 'reportingComponent=ebs-volume-remediator',
+    });
+    expect(ours.items.map((e) => e.involvedObject.uid)).toContain(uid);
   });
 
   it('lets the remediator identity create and patch Events, and neither read nor delete them', async () => {

@@ -201,6 +201,11 @@ export function fakeKubernetes(
       });
     },
 
+    async listPods(namespace) {
+      log.enter('listPods', [namespace]);
+      return pods.filter((p) => p.namespace === namespace);
+    },
+
     async createEvent(event) {
       log.enter('createEvent', [event.regarding.name, event.reason]);
       const written = {

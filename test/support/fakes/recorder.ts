@@ -35,6 +35,7 @@ const apiNames: ReadonlyMap<string, string> = new Map([
   ['deleteNode', 'kube delete node'],
   ['addNodeTaint', 'kube patch node'],
   ['removeNodeTaint', 'kube patch node'],
+  ['listPods', 'kube list pods'],
   ['createEvent', 'kube create event'],
   ['patchEventSeries', 'kube patch event'],
   ['heartbeatTimeoutSeconds', 'autoscaling DescribeLifecycleHooks'],

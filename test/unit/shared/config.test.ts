@@ -30,7 +30,18 @@ describe('loadConfig', () => {
       fenceAction: 'stop',
       maxFences: 1,
       fenceWindowMs: 600_000,
+      recoveryWatchMs: 60_000,
     });
+  });
+
+  it('follows replacements for RECOVERY_WATCH_SECONDS, 0 for not at all, at most 600', () => {
+    const config = (seconds: string) =>
+      loadConfig({ CLUSTER_NAME: 'prod', KUBECONFIG: '/k', RECOVERY_WATCH_SECONDS: seconds });
+
+    expect(config('0').recoveryWatchMs).toBe(0);
+    expect(config('90').recoveryWatchMs).toBe(90_000);
+    expect(() => config('601')).toThrow(/RECOVERY_WATCH_SECONDS must be at most 600 seconds/);
+    expect(() => config('-1')).toThrow(/RECOVERY_WATCH_SECONDS must be 0 \(off\) or more/);
   });
 
   it('keeps fencing off unless FENCE_HUNG_NODES turns it on, and reads its settings', () => {

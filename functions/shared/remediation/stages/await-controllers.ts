@@ -66,7 +66,7 @@ async function awaitFreed(plan: PlanBasics & ControllersReads, run: StageRun): P
         };
         await recorder.run('controllers-detached', target, async () => ({
           outcome: 'done',
-          detail: 'the attach/detach controller and the attacher freed it',
+          detail: `${task.volumeId} no longer attached to the instance, its VolumeAttachment gone`,
         }));
       }
       left = left.filter((_, i) => !done[i]);

@@ -83,12 +83,14 @@ function podsOfDeadNode(
 }
 
 function refOfPod(pod: PodFacts, toleratedFor: number | undefined): PodRef {
-  const { namespace, name, uid, deleting, evictedByTaintManager } = pod;
+  const { namespace, name, uid, deleting, evictedByTaintManager, owner } = pod;
   return {
     namespace,
     name,
     uid,
     deleting,
+    ...(owner ? { owner } : {}),
+    ...(pod.claims.length > 0 || pod.inlineVolumeIds.length > 0 ? { usesVolumes: true } : {}),
     ...(evictedByTaintManager ? { evictedByTaintManager } : {}),
     ...(toleratedFor === undefined ? {} : { toleratedForMs: toleratedFor }),
   };

@@ -10,11 +10,24 @@ import { type EvictStep, evictPods } from './evict-pods.ts';
 import { type FenceStep, fenceNode } from './fence-node.ts';
 import { type FreeStep, freeVolumes } from './free-volumes.ts';
 import type { PlanBasics, StagePlanning, StageRun } from './stage.ts';
+import { type RecoveryStep, watchRecovery } from './watch-recovery.ts';
 
-export const stages = [fenceNode, evictPods, awaitControllers, freeVolumes, deleteNode] as const;
+export const stages = [
+  fenceNode,
+  evictPods,
+  awaitControllers,
+  freeVolumes,
+  deleteNode,
+  watchRecovery,
+] as const;
 
 /** What the stages plan together. */
-export type RemediationSteps = FenceStep & EvictStep & ControllersStep & FreeStep & DeleteNodeStep;
+export type RemediationSteps = FenceStep &
+  EvictStep &
+  ControllersStep &
+  FreeStep &
+  DeleteNodeStep &
+  RecoveryStep;
 
 /** The plan of an instance the remediator acts on: what every plan carries, and each stage's part. */
 export type RemediationPlan = PlanBasics & RemediationSteps;

@@ -55,6 +55,8 @@ export interface ExecutionOptions {
   readonly detachTimeoutMs: number;
   readonly forceDetachTimeoutMs: number;
   readonly attacherGraceMs: number;
+  /** How long evicted pods are followed to their replacement Running; not at all when absent or 0. */
+  readonly recoveryWatchMs?: number;
 }
 
 export interface ExecutionDeps extends PollDeps {

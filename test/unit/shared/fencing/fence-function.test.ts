@@ -100,13 +100,15 @@ describe('the fence function', () => {
     expect(w.published.map((e) => e.detailType)).toContain('EBS Volume Remediation Result');
     expect(w.metrics).toContain('InstancesFenced');
     // On the Node, where an operator looks: the fence, then the recovery of a stopped node.
-    expect(
-      w.kube.events.filter((e) => e.regarding.name === 'node-0').map((e) => [e.reason, e.type]),
-    ).toEqual([
-      ['NodeFenced', 'Warning'],
+    const onNode = w.kube.events.filter((e) => e.regarding.name === 'node-0');
+    expect(onNode.map((e) => [e.reason, e.type]).sort()).toEqual([
       ['InstanceStopped', 'Normal'],
+      ['NodeFenced', 'Warning'],
       ['OutOfServiceTaintApplied', 'Normal'],
     ]);
+    expect(onNode.find((e) => e.reason === 'NodeFenced')?.eventTime).toBeLessThanOrEqual(
+      onNode.find((e) => e.reason === 'InstanceStopped')?.eventTime ?? 0,
+    );
   });
 
   it('counts a refusal for the alarm and by rule, and sends it with its rule', async () => {

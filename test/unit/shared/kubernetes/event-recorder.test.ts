@@ -90,6 +90,22 @@ describe('Kubernetes Events', () => {
     expect(kube.events).toHaveLength(1);
   });
 
+  it('start anew when the Event their series updates is gone (Events live an hour)', async () => {
+    const { kube, clock, recorder } = recorderAt();
+    recorder.record(taintApplied);
+    await recorder.flush();
+    kube.events.splice(0);
+
+    clock.now += 1000;
+    recorder.record(taintApplied);
+    const lost = await recorder.flush();
+    recorder.record(taintApplied);
+    await recorder.flush();
+
+    expect(lost.failures).toEqual([expect.stringContaining('not found')]);
+    expect(kube.events).toHaveLength(1);
+  });
+
   it('keep their note within the 1 kB the API allows', async () => {
     const { kube, recorder } = recorderAt();
 

@@ -115,6 +115,7 @@ function planWith(volumeCount: number, state: 'terminated' | 'shutting-down' = '
       attachments: [{ name: `va-${i}`, uid: `uid-${i}` }],
     })),
     evictPods: [],
+    followPods: [],
     controllersDetach: false,
     skipped: [],
   } satisfies Extract<InstancePlan, { outcome: 'remediate' }>;

@@ -361,6 +361,7 @@ describe('applyCircuitBreaker', () => {
         uid: `uid-${i}`,
         deleting: false,
       })),
+      followPods: [],
       controllersDetach: false,
       skipped: [],
     };
