@@ -31,7 +31,7 @@ import { handleInput, type InvocationResult } from '../functions/shared/handle-i
 import { createRuntime } from '../functions/shared/lambda/runtime.ts';
 import type { ActionRecord } from '../functions/shared/remediation/execute.ts';
 import { ConfigurationError, messageOf } from '../functions/shared/util/errors.ts';
-import { renderResult } from './render.ts';
+import { renderResult, renderStatus } from './render.ts';
 
 export const usage = `Usage: ebs-volume-remediator <command> [options]
 
@@ -45,6 +45,9 @@ Commands:
   fence-check                fence hung nodes (NotReady, Lease stale, EC2 says running): stop
                              their instances, then recover them as stopped nodes. The command
                              is the opt-in; try it with --dry-run first
+  status                     what dead instances of the cluster still hold (taint to add, pods,
+                             VolumeAttachments, volumes in EC2) and the pods stuck behind them;
+                             changes nothing (a sweep's dry-run)
 
 Options:
   --cluster-name NAME        the cluster to look after (required)
@@ -117,7 +120,7 @@ function parse(argv: readonly string[]) {
 
 type Flags = ReturnType<typeof parse>['values'];
 
-const commands = ['sweep', 'remediate', 'fence-check'] as const;
+const commands = ['sweep', 'remediate', 'fence-check', 'status'] as const;
 type Command = (typeof commands)[number];
 
 function isCommand(name: string | undefined): name is Command {
@@ -154,6 +157,8 @@ function inputOf(command: Command, instanceIds: readonly string[]) {
       return { input: { action: 'remediate', instanceIds }, parse: parseSweepInput };
     case 'fence-check':
       return { input: { action: 'fence-check' }, parse: parseFenceInput };
+    case 'status':
+      return { input: { action: 'sweep', dryRun: true }, parse: parseSweepInput };
   }
 }
 
@@ -183,7 +188,8 @@ function configFromFlags(values: Flags, env: NodeJS.ProcessEnv, command: Command
     clusterAccess: eksClusterName
       ? { kind: 'eks', eksClusterName }
       : { kind: 'kubeconfig-file', path: kubeconfig ?? '' },
-    dryRun: values['dry-run'],
+    // status only looks.
+    dryRun: values['dry-run'] || command === 'status',
     onStopped: checked('--on-stopped', values['on-stopped'], onStoppedChoice),
     outOfServiceTaint: !values['no-taint'],
     maxActionsPerInvocation: checked('--max-actions', values['max-actions'], maxActionsSetting),
@@ -250,7 +256,9 @@ async function run(values: Flags, positionals: readonly string[], io: Io): Promi
   io.stdout.write(
     output === 'json'
       ? `${JSON.stringify(result, null, 2)}\n`
-      : renderResult(result, config.clusterName),
+      : command === 'status' && result.status === 'swept'
+        ? renderStatus(result.sweep, config.clusterName)
+        : renderResult(result, config.clusterName),
   );
   return anyFailed(result) ? 1 : 0;
 }

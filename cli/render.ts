@@ -1,7 +1,9 @@
+import type { ActionKind, StuckPod } from '../functions/shared/contract/result-events.ts';
 import type { FenceCheckReport } from '../functions/shared/fencing/check-hung-nodes.ts';
 import type { InvocationResult } from '../functions/shared/handle-input.ts';
 import { attachmentsDeleted, volumesDetached } from '../functions/shared/remediation/execute.ts';
 import type { InstanceReport } from '../functions/shared/remediation/remediate.ts';
+import type { SweepReport } from '../functions/shared/remediation/sweep.ts';
 
 /** Left-aligned columns, two spaces apart. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -66,6 +68,56 @@ function fenceCheckLines(check: FenceCheckReport, clusterName: string, mode: str
   ];
 }
 
+/** Pods on live Nodes that wait for a volume a dead instance's Node holds. */
+function stuckPodLines(stuck: readonly StuckPod[]): string[] {
+  if (stuck.length === 0) return [];
+  const rows = stuck.map((p) => [p.pod, p.node, p.claim, `${p.heldBy} (${p.instanceId})`]);
+  return [
+    '',
+    'Pods stuck behind dead nodes (Multi-Attach: their volume is attached to a dead node):',
+    table(['POD', 'SCHEDULED ON', 'CLAIM', 'VOLUME HELD BY'], rows),
+  ];
+}
+
+/**
+ * `status`: per dead instance of the cluster, what it still holds, read from what a sweep would
+ * do (its dry-run); and the pods stuck behind them.
+ */
+export function renderStatus(sweep: SweepReport, clusterName: string): string {
+  const planned = (r: InstanceReport, action: ActionKind) =>
+    r.actions.filter((a) => a.action === action && a.outcome === 'planned').length;
+  const rows = sweep.instances.map((r) => [
+    r.instanceId,
+    r.nodeName ?? '-',
+    r.state,
+    planned(r, 'taint-node') > 0 ? 'to add' : '-',
+    String(planned(r, 'delete-pod')),
+    String(planned(r, 'delete-volumeattachment')),
+    String(planned(r, 'detach-volume')),
+    r.outcome === 'dry-run' ? 'a sweep frees it' : (r.reason ?? r.outcome),
+  ]);
+  const lines = [
+    `Status of cluster ${clusterName}: ${sweep.instances.length} dead instance(s) still holding something (nothing was changed)`,
+  ];
+  if (rows.length > 0) {
+    lines.push(
+      '',
+      table(
+        ['INSTANCE', 'NODE', 'STATE', 'TAINT', 'PODS', 'ATTACHMENTS', 'VOLUMES IN EC2', 'NOTE'],
+        rows,
+      ),
+    );
+  }
+  lines.push(...stuckPodLines(sweep.stuckPods ?? []));
+  if (sweep.unresolvedAttachments.length > 0) {
+    lines.push(
+      '',
+      `VolumeAttachments naming no instance: ${sweep.unresolvedAttachments.join(', ')}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 /** The readable summary the command line prints at the end. */
 export function renderResult(result: InvocationResult, clusterName: string): string {
   if (result.status === 'skipped') return `nothing done: ${result.reason}\n`;
@@ -90,6 +142,7 @@ export function renderResult(result: InvocationResult, clusterName: string): str
           ['stale instances', String(s.staleInstances)],
           ['stale attachments', String(s.staleAttachments)],
           ['missed by the events', String(s.eventsMissed)],
+          ['pods stuck behind dead nodes', String(s.stuckPods?.length ?? 0)],
           [`volumes detached (${verb})`, String(volumesDetached(actions, doneOrPlanned))],
           [`attachments deleted (${verb})`, String(attachmentsDeleted(actions, doneOrPlanned))],
           ['refusals', String(s.summary.refusals)],
@@ -104,7 +157,7 @@ export function renderResult(result: InvocationResult, clusterName: string): str
       ).replace(/^\s+\n/, ''),
     );
     if (s.instances.length > 0) parts.push('', table(header, instanceRows(s.instances)));
-    parts.push(...recoveryLines(s.instances));
+    parts.push(...stuckPodLines(s.stuckPods ?? []), ...recoveryLines(s.instances));
   } else if (result.status === 'fence-check') {
     parts.push(...fenceCheckLines(result.check, clusterName, mode));
     const recoveries = result.check.reports.flatMap((r) => (r.recovery ? [r.recovery] : []));

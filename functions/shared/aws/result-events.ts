@@ -81,11 +81,12 @@ export function sweepEventDetail(
   clusterName: string,
   trigger: Trigger,
 ): SweepResultDetail {
-  const { instances, ...summary } = sweep;
+  const { instances, stuckPods, ...summary } = sweep;
   return {
     clusterName,
     trigger,
     ...summary,
+    ...(stuckPods ? { stuckPods: stuckPods.slice(0, maxInstancesInSweepEvent) } : {}),
     instances: instances
       .slice(0, maxInstancesInSweepEvent)
       .map(({ actions, skipped, ...rest }) => ({

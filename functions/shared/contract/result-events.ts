@@ -237,6 +237,12 @@ export interface SweepSummary {
   readonly staleAttachments: number;
   /** VolumeAttachments whose node names no instance: left alone, listed for a person to look at. */
   readonly unresolvedAttachments: readonly string[];
+  /**
+   * Pods that were stuck when the sweep began: scheduled on a live Node, Pending, their volume
+   * held by a VolumeAttachment to the Node of a dead instance (their `Multi-Attach error`).
+   * The sweep's remediation frees them; at most 200 in the result event.
+   */
+  readonly stuckPods?: readonly StuckPod[];
   readonly deferred: readonly string[];
   readonly summary: {
     readonly volumesDetached: number;
@@ -245,6 +251,20 @@ export interface SweepSummary {
     readonly failures: number;
   };
   readonly elapsedMs: number;
+}
+
+/** A pod a dead instance's Node kept from running: its volume attached there. */
+export interface StuckPod {
+  /** namespace/name. */
+  readonly pod: string;
+  /** The live Node it is scheduled on. */
+  readonly node: string;
+  /** Its claim whose volume is held. */
+  readonly claim: string;
+  readonly persistentVolume?: string;
+  /** The dead instance's Node the volume's VolumeAttachment names. */
+  readonly heldBy: string;
+  readonly instanceId: string;
 }
 
 /**

@@ -11,25 +11,11 @@
  * it; a cold start begins a new Event, as a restarted controller does).
  */
 import { eventReportingController } from '../contract/kubernetes-events.ts';
-import type { KubernetesPort, ObjectRef, WrittenEvent } from '../remediation/ports.ts';
+import type { EventSink, KubernetesPort, ObjectEvent, WrittenEvent } from '../remediation/ports.ts';
+
+export type { EventSink, ObjectEvent };
+
 import { messageOf } from '../util/errors.ts';
-
-/** An Event to write on an object. */
-export interface ObjectEvent {
-  readonly regarding: ObjectRef;
-  readonly reason: string;
-  /** What was done, in CamelCase. */
-  readonly action: string;
-  readonly note: string;
-  readonly type: 'Normal' | 'Warning';
-  /** When it happened (epoch ms), when that was before it is recorded; else now. */
-  readonly at?: number;
-}
-
-/** Where the remediation's Events go: fire and forget. */
-export interface EventSink {
-  record(event: ObjectEvent): void;
-}
 
 /** What the background writes came to. */
 export interface EventsFlushed {

@@ -70,6 +70,26 @@ export interface EventToWrite {
   readonly eventTime: number;
 }
 
+/** An Event to write on an object. */
+export interface ObjectEvent {
+  readonly regarding: ObjectRef;
+  readonly reason: string;
+  /** What was done, in CamelCase. */
+  readonly action: string;
+  readonly note: string;
+  readonly type: 'Normal' | 'Warning';
+  /** When it happened (epoch ms), when that was before it is recorded; else now. */
+  readonly at?: number;
+}
+
+/**
+ * Where the remediation's Events go: fire and forget, never failing the work
+ * (kubernetes/event-recorder.ts writes them through the KubernetesPort).
+ */
+export interface EventSink {
+  record(event: ObjectEvent): void;
+}
+
 /** Where an Event was written: where its series is updated. */
 export interface WrittenEvent {
   readonly namespace: string;

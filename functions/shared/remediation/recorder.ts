@@ -9,9 +9,8 @@ import type {
   InstanceState,
   PodRecovery,
 } from '../contract/result-events.ts';
-import type { EventSink } from '../kubernetes/event-recorder.ts';
 import { messageOf } from '../util/errors.ts';
-import type { ObjectRef } from './ports.ts';
+import type { EventSink, ObjectRef } from './ports.ts';
 
 export interface ActionResult {
   readonly outcome: ActionRecord['outcome'];

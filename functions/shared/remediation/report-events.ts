@@ -5,8 +5,8 @@
  */
 import { type EventRow, reportEvents } from '../contract/kubernetes-events.ts';
 import type { ActionRecord, PodRecovery } from '../contract/result-events.ts';
-import type { ObjectEvent } from '../kubernetes/event-recorder.ts';
 import type { InstanceState } from './facts.ts';
+import type { ObjectEvent } from './ports.ts';
 import { type NodeRef, nodeObject, type PodRef, podObject } from './refs.ts';
 
 function onNode(node: NodeRef, row: EventRow, action: string, note: string): ObjectEvent {

@@ -20,6 +20,7 @@ import {
   type RemediationSettings,
   remediateInstances,
 } from './remediate.ts';
+import { podsStuckBehind } from './stuck-pods.ts';
 
 /** One sweep's report: returned, logged, and sent (instances summed up) as one result event. */
 export interface SweepReport extends SweepSummary {
@@ -113,6 +114,17 @@ export async function sweepCluster(
       ? (await liftOutOfServiceTaints(running, deps, settings)).filter((r) => r.actions.length > 0)
       : [];
 
+  // What users see before the sweep frees it: pods on live Nodes waiting for a held volume.
+  const staleIds = new Set(staleWithAttachments);
+  const stuckPods = await podsStuckBehind(
+    attachments.flatMap((attachment) => {
+      const instanceId = instanceOf(attachment, instanceOfNode);
+      return instanceId && staleIds.has(instanceId) ? [{ attachment, instanceId }] : [];
+    }),
+    nodes,
+    deps.kube,
+  );
+
   const snapshot = { nodes, attachments };
   const reports: InstanceReport[] = [];
   const deferred: string[] = [];
@@ -163,6 +175,7 @@ export async function sweepCluster(
       .filter(([id]) => staleSet.has(id))
       .reduce((sum, [, names]) => sum + names.length, 0),
     unresolvedAttachments,
+    stuckPods,
     instances: reports,
     deferred,
     summary: {
@@ -173,6 +186,18 @@ export async function sweepCluster(
     },
     elapsedMs: now() - started,
   };
+}
+
+/** The instance a VolumeAttachment binds its volume to: its Node's, or the attacher's node id. */
+function instanceOf(
+  attachment: AttachmentFacts,
+  instanceOfNode: ReadonlyMap<string, string | undefined>,
+): string | undefined {
+  const annotated = attachment.nodeIdAnnotation;
+  return (
+    instanceOfNode.get(attachment.nodeName) ??
+    (annotated && isInstanceId(annotated) ? annotated : undefined)
+  );
 }
 
 /**
@@ -186,10 +211,7 @@ function byInstance(
   const attachmentsByInstance = new Map<string, string[]>();
   const unresolvedAttachments: string[] = [];
   for (const attachment of attachments) {
-    const annotated = attachment.nodeIdAnnotation;
-    const instanceId =
-      instanceOfNode.get(attachment.nodeName) ??
-      (annotated && isInstanceId(annotated) ? annotated : undefined);
+    const instanceId = instanceOf(attachment, instanceOfNode);
     if (!instanceId) {
       unresolvedAttachments.push(attachment.name);
       continue;

@@ -64,6 +64,35 @@ describe('the ebs-volume-remediator command line', () => {
     expect((await cluster.volume(volume.volumeId)).attachedTo).toEqual([node.instanceId]);
   });
 
+  it('shows with status what a dead instance still holds and the pod stuck behind it, and changes nothing', async () => {
+    const dead = await cluster.addNode();
+    const claimName = `data-${cluster.name}`;
+    const volume = await cluster.addVolume(dead, { claimName });
+    const live = await cluster.addNode();
+    await cluster.setNodeReady(live, true);
+    // The replacement, scheduled on a live node, waits for the volume the dead node holds.
+    const replacement = await cluster.addPod(live, `db-${cluster.name}`, { claimName });
+    await cluster.terminateInstance(dead);
+
+    const run = cli(['status', ...access()]);
+
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('(nothing was changed)');
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `${dead.instanceId}\\s+${dead.nodeName}\\s+terminated\\s+to add\\s+0\\s+1\\s+[01]\\s+a sweep frees it`,
+      ),
+    );
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `default/${replacement.name}\\s+${live.nodeName}\\s+${claimName}\\s+${dead.nodeName} \\(${dead.instanceId}\\)`,
+      ),
+    );
+    expect(await cluster.volumeAttachmentNames()).toContain(volume.volumeAttachmentName);
+    expect(await cluster.taintsOf(dead)).toEqual([]);
+  });
+
   it('reports what fence-check --dry-run would fence, and stops nothing', async () => {
     const [hung, ...live] = await Promise.all([
       cluster.addNode(),

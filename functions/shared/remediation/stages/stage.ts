@@ -8,10 +8,9 @@
 import type { Config } from '../../config.ts';
 import type { ActionKind } from '../../contract/actions.ts';
 import type { ActionRecord } from '../../contract/result-events.ts';
-import type { EventSink } from '../../kubernetes/event-recorder.ts';
 import type { InstanceState, Observation } from '../facts.ts';
 import type { PollDeps } from '../polling.ts';
-import type { Ec2Port, KubernetesPort } from '../ports.ts';
+import type { Ec2Port, EventSink, KubernetesPort } from '../ports.ts';
 import type { Recorder } from '../recorder.ts';
 import type { NodeRef } from '../refs.ts';
 import type { ReleaseChecker } from '../release-checker.ts';

@@ -196,6 +196,75 @@ describe('sweepCluster', () => {
   });
 });
 
+describe('pods stuck behind a dead node', () => {
+  /** A pod of `claim`, scheduled on `nodeName`, in `phase`. */
+  const podOf = (name: string, claim: string, nodeName: string, phase: string) => ({
+    namespace: 'shop',
+    name,
+    uid: `${name}-uid`,
+    deleting: false,
+    evictedByTaintManager: false,
+    tolerations: [],
+    claims: [claim],
+    inlineVolumeIds: [],
+    nodeName,
+    phase,
+  });
+
+  it('are reported: Pending on a live Node, their volume attached to a dead instance’s Node', async () => {
+    const world = stoppedCluster(1, 2);
+    world.nodes.push({ name: 'live-1', taints: [], ready: true });
+    const [first, second] = [...world.kube.persistentVolumes.values()];
+    world.kube.persistentVolumes.set(first?.name ?? '', {
+      ...first,
+      name: first?.name ?? '',
+      claim: 'shop/data-db-0',
+    });
+    world.kube.persistentVolumes.set(second?.name ?? '', {
+      ...second,
+      name: second?.name ?? '',
+      claim: 'shop/data-db-1',
+    });
+    world.kube.pods.push(
+      // Stuck: scheduled elsewhere, waiting for the volume node-0 holds.
+      podOf('db-0', 'data-db-0', 'live-1', 'Pending'),
+      // Not stuck: it runs (the volume is another's), or waits on no held volume.
+      podOf('db-1', 'data-db-1', 'live-1', 'Running'),
+      podOf('web-0', 'cache', 'live-1', 'Pending'),
+    );
+
+    const report = await sweepCluster(
+      { ec2: world.ec2, kube: world.kube },
+      { ...settings, dryRun: true },
+    );
+
+    expect(report.stuckPods).toEqual([
+      {
+        pod: 'shop/db-0',
+        node: 'live-1',
+        claim: 'data-db-0',
+        persistentVolume: first?.name,
+        heldBy: 'node-0',
+        instanceId: 'i-00000000000000000',
+      },
+    ]);
+  });
+
+  it('are none, and cost no read, when no attachment is stale', async () => {
+    const world = stoppedCluster(1, 1);
+    world.instances.set('i-00000000000000000', {
+      instanceId: 'i-00000000000000000',
+      state: 'running',
+      tags: { 'kubernetes.io/cluster/prod': 'owned' },
+    });
+
+    const report = await sweepCluster({ ec2: world.ec2, kube: world.kube }, settings);
+
+    expect(report.stuckPods).toEqual([]);
+    expect(world.kube.log.count('listPods') + world.kube.log.count('readPersistentVolume')).toBe(0);
+  });
+});
+
 describe('what the events missed', () => {
   /** Instance `index` was asked to stop this long ago, as EC2's StateTransitionReason says. */
   function stoppedAgo(world: ReturnType<typeof stoppedCluster>, index: number, ms: number) {
