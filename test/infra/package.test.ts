@@ -23,10 +23,19 @@ const ours = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as
   version: string;
   devDependencies: Record<string, string>;
 };
-const app = mkdtempSync(join(tmpdir(), 'ebs-volume-remediator-consumer-'));
-const installed = join(app, 'node_modules', ours.name);
 const npm = (args: string[], cwd: string) =>
   run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd });
+
+/**
+ * The aws-cdk-lib versions the package is proven on, besides the one this repository builds
+ * with: the lowest its peer range admits, set by what the construct uses (`Validations.of(...).acknowledge`,
+ * with which it acknowledges its accepted cdk-nag findings, came in 2.252.0 and took the ids of
+ * findings on an ARN, `AwsSolutions-IAM4[Policy::arn:...]`, from 2.269.0; Runtime.NODEJS_24_X, the
+ * functions' runtime, in 2.224.0), and the newest published when this was written. Pinned, so a
+ * run means the same thing tomorrow; CHANGELOG names them.
+ */
+const lowestCdk = '2.269.0';
+const newestCdk = '2.278.0';
 
 /** The consumer's whole CDK app, as in the README's example. */
 const consumerApp = `
@@ -58,11 +67,32 @@ void outcome;
 app.synth();
 `;
 
+/** The packed tarball, made once for every consumer app. */
+const packed = mkdtempSync(join(tmpdir(), 'ebs-volume-remediator-pack-'));
+let tarball = '';
+const apps: string[] = [];
+
 beforeAll(async () => {
   // prepack builds the bundles and lib/ first, as for `npm publish`.
-  await npm(['pack', '--pack-destination', app], repoRoot);
-  const filename = readdirSync(app).find((f) => f.endsWith('.tgz'));
-  if (!filename) throw new Error(`npm pack wrote no tarball into ${app}`);
+  await npm(['pack', '--pack-destination', packed], repoRoot);
+  const filename = readdirSync(packed).find((f) => f.endsWith('.tgz'));
+  if (!filename) throw new Error(`npm pack wrote no tarball into ${packed}`);
+  tarball = join(packed, filename);
+}, 600_000);
+
+afterAll(() => {
+  for (const dir of [packed, ...apps]) rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * A new CDK app in a scratch folder with the package installed from the tarball, beside
+ * aws-cdk-lib `cdk`: `repository` links the version this repository tests with (offline: npm
+ * cannot resolve it without registry metadata \`npm ci\` does not cache); a version number
+ * installs that one from the registry, as a consumer's app pins it.
+ */
+async function consumer(cdk: 'repository' | string): Promise<string> {
+  const app = mkdtempSync(join(tmpdir(), 'ebs-volume-remediator-consumer-'));
+  apps.push(app);
   writeFileSync(join(app, 'app.ts'), consumerApp);
   writeFileSync(
     join(app, 'tsconfig.json'),
@@ -80,32 +110,77 @@ beforeAll(async () => {
       files: ['app.ts'],
     }),
   );
-  // The consumer's own aws-cdk-lib and constructs: the versions this repository tests with,
-  // linked in (npm cannot resolve them offline without their registry metadata, which \`npm ci\`
-  // does not cache). Our package is installed from the tarball, without peers.
-  mkdirSync(join(app, 'node_modules'));
-  for (const name of ['aws-cdk-lib', 'constructs']) {
-    symlinkSync(join(repoRoot, 'node_modules', name), join(app, 'node_modules', name), 'dir');
-  }
+  const version = cdk === 'repository' ? ours.devDependencies['aws-cdk-lib'] : cdk;
   writeFileSync(
     join(app, 'package.json'),
     JSON.stringify({
       name: 'consumer',
       private: true,
       type: 'module',
-      dependencies: {
-        'aws-cdk-lib': ours.devDependencies['aws-cdk-lib'],
-        constructs: ours.devDependencies.constructs,
-      },
+      dependencies: { 'aws-cdk-lib': version, constructs: ours.devDependencies.constructs },
     }),
   );
-  await npm(['install', '--offline', '--legacy-peer-deps', '--no-save', join(app, filename)], app);
-}, 600_000);
+  if (cdk === 'repository') {
+    mkdirSync(join(app, 'node_modules'));
+    for (const name of ['aws-cdk-lib', 'constructs']) {
+      symlinkSync(join(repoRoot, 'node_modules', name), join(app, 'node_modules', name), 'dir');
+    }
+    await npm(['install', '--offline', '--legacy-peer-deps', '--no-save', tarball], app);
+  } else {
+    // As a consumer installs it: the peers resolved against the app's own versions.
+    await npm(['install'], app);
+    await npm(['install', '--no-save', tarball], app);
+  }
+  return app;
+}
 
-afterAll(() => rmSync(app, { recursive: true, force: true }));
+/** What a consumer's app gets: it type-checks, and synthesizes the essentials. */
+async function typeChecks(app: string): Promise<void> {
+  await run(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', app], {
+    cwd: app,
+  });
+}
+
+async function synthesizesTheEssentials(app: string): Promise<void> {
+  const installed = join(app, 'node_modules', ours.name);
+  await run(process.execPath, ['app.ts'], { cwd: app });
+  const template = JSON.parse(
+    readFileSync(join(app, 'cdk.out', 'Cluster.template.json'), 'utf8'),
+  ) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+  const resources = Object.values(template.Resources);
+  const ofType = (type: string) => resources.filter((r) => r.Type === type);
+
+  // Each function's code asset is the packaged bundle, byte for byte.
+  const assets = JSON.parse(readFileSync(join(app, 'cdk.out', 'Cluster.assets.json'), 'utf8'))
+    .files as Record<string, { source: { path: string } }>;
+  const bundleHashes = ['node-loss', 'sweep'].map((name) =>
+    sha256(join(installed, 'dist', name, 'index.mjs')),
+  );
+  const deployedHashes = ofType('AWS::Lambda::Function')
+    .map((f) => (f.Properties.Code as { S3Key?: string }).S3Key?.replace(/\.zip$/, ''))
+    .flatMap((hash) => {
+      const asset = hash ? assets[hash] : undefined;
+      return asset ? [sha256(join(app, 'cdk.out', asset.source.path, 'index.mjs'))] : [];
+    });
+  expect(deployedHashes).toEqual(expect.arrayContaining(bundleHashes));
+  expect(ofType('AWS::Lambda::Function').map((f) => f.Properties.Runtime)).toContain('nodejs24.x');
+
+  const patterns = ofType('AWS::Events::Rule').map((r) => JSON.stringify(r.Properties));
+  expect(patterns.some((p) => p.includes('EC2 Instance State-change Notification'))).toBe(true);
+  expect(patterns.some((p) => p.includes('EC2 Instance Terminate Successful'))).toBe(true);
+  const policies = JSON.stringify(ofType('AWS::IAM::Policy'));
+  expect(policies).toContain('ec2:DetachVolume');
+  expect(policies).toContain('aws:ResourceTag/kubernetes.io/cluster/prod');
+}
 
 describe('the npm package in a new CDK app', { timeout: 300_000 }, () => {
+  let app = '';
+  beforeAll(async () => {
+    app = await consumer('repository');
+  }, 600_000);
+
   it('carries the construct, its types and the four bundles, and no tests, benchmarks or sources', () => {
+    const installed = join(app, 'node_modules', ours.name);
     const files = (dir: string): string[] =>
       readdirSync(dir, { recursive: true, withFileTypes: true })
         .filter((entry) => entry.isFile())
@@ -133,39 +208,11 @@ describe('the npm package in a new CDK app', { timeout: 300_000 }, () => {
   });
 
   it("type-checks a consumer's app against the published declarations", async () => {
-    await run(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', app], {
-      cwd: app,
-    });
+    await typeChecks(app);
   });
 
   it('synthesizes with the packaged bundles, the rules and the least-privilege policy', async () => {
-    await run(process.execPath, ['app.ts'], { cwd: app });
-    const template = JSON.parse(
-      readFileSync(join(app, 'cdk.out', 'Cluster.template.json'), 'utf8'),
-    ) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
-    const resources = Object.values(template.Resources);
-    const ofType = (type: string) => resources.filter((r) => r.Type === type);
-
-    // Each function's code asset is the packaged bundle, byte for byte.
-    const assets = JSON.parse(readFileSync(join(app, 'cdk.out', 'Cluster.assets.json'), 'utf8'))
-      .files as Record<string, { source: { path: string } }>;
-    const bundleHashes = ['node-loss', 'sweep'].map((name) =>
-      sha256(join(installed, 'dist', name, 'index.mjs')),
-    );
-    const deployedHashes = ofType('AWS::Lambda::Function')
-      .map((f) => (f.Properties.Code as { S3Key?: string }).S3Key?.replace(/\.zip$/, ''))
-      .flatMap((hash) => {
-        const asset = hash ? assets[hash] : undefined;
-        return asset ? [sha256(join(app, 'cdk.out', asset.source.path, 'index.mjs'))] : [];
-      });
-    expect(deployedHashes).toEqual(expect.arrayContaining(bundleHashes));
-
-    const patterns = ofType('AWS::Events::Rule').map((r) => JSON.stringify(r.Properties));
-    expect(patterns.some((p) => p.includes('EC2 Instance State-change Notification'))).toBe(true);
-    expect(patterns.some((p) => p.includes('EC2 Instance Terminate Successful'))).toBe(true);
-    const policies = JSON.stringify(ofType('AWS::IAM::Policy'));
-    expect(policies).toContain('ec2:DetachVolume');
-    expect(policies).toContain('aws:ResourceTag/kubernetes.io/cluster/prod');
+    await synthesizesTheEssentials(app);
   });
 
   it('runs the command line from the same install', async () => {
@@ -174,6 +221,32 @@ describe('the npm package in a new CDK app', { timeout: 300_000 }, () => {
     });
 
     expect(help).toContain('Usage: ebs-volume-remediator <command> [options]');
+  });
+});
+
+describe.each([
+  { which: 'the lowest aws-cdk-lib its peer range admits', version: lowestCdk },
+  { which: 'the newest aws-cdk-lib', version: newestCdk },
+])('the npm package with $which ($version)', { timeout: 300_000 }, ({ version }) => {
+  let app = '';
+  beforeAll(async () => {
+    app = await consumer(version);
+  }, 600_000);
+
+  it('is what the peer range says', () => {
+    const peer = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).peerDependencies[
+      'aws-cdk-lib'
+    ] as string;
+    expect(peer).toBe(`^${lowestCdk}`);
+    const used = JSON.parse(
+      readFileSync(join(app, 'node_modules', 'aws-cdk-lib', 'package.json'), 'utf8'),
+    ).version;
+    expect(used).toBe(version);
+  });
+
+  it("type-checks a consumer's app and synthesizes the essentials", async () => {
+    await typeChecks(app);
+    await synthesizesTheEssentials(app);
   });
 });
 
