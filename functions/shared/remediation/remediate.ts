@@ -94,7 +94,7 @@ async function runHalted(
   };
 }
 
-/** The stages of a plan that acts, with EC2's evidence written on the Node first. */
+/** The stages of a plan that acts; then, if it acted itself, EC2's evidence on the Node. */
 async function runStagesOf(
   plan: RemediationPlan,
   deps: ExecutionDeps,
