@@ -7,7 +7,8 @@ export interface PollDeps {
   readonly deadline?: number;
 }
 
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** A real wait: what every wait uses unless a test hands in its own. */
+export const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** How a wait ended: its condition met, or not, with the read that failed last if one did. */
 export interface Waited {

@@ -6,12 +6,15 @@
 import { type EventRow, reportEvents } from '../contract/kubernetes-events.ts';
 import type { ActionRecord, PodRecovery } from '../contract/result-events.ts';
 import type { InstanceState } from './facts.ts';
-import type { ObjectEvent } from './ports.ts';
+import type { ObjectEvent, ObjectRef } from './ports.ts';
 import { type NodeRef, nodeObject, type PodRef, podObject } from './refs.ts';
 
-function onNode(node: NodeRef, row: EventRow, action: string, note: string): ObjectEvent {
-  return { regarding: nodeObject(node), reason: row.reason, type: row.type, action, note };
+function eventOn(regarding: ObjectRef, row: EventRow, action: string, note: string): ObjectEvent {
+  return { regarding, reason: row.reason, type: row.type, action, note };
 }
+
+const onNode = (node: NodeRef, row: EventRow, action: string, note: string) =>
+  eventOn(nodeObject(node), row, action, note);
 
 const offEvents: ReadonlyMap<InstanceState, EventRow> = new Map<InstanceState, EventRow>([
   ['stopped', reportEvents.instanceStopped],
@@ -82,13 +85,12 @@ export function recoveredEvent(
     recovery.secondsToRecover === undefined
       ? ''
       : `, ${recovery.secondsToRecover} s after instance ${instance.instanceId} was ${instance.state}`;
-  return {
-    regarding: podObject(pod),
-    reason: reportEvents.podRecovered.reason,
-    type: reportEvents.podRecovered.type,
-    action: 'WatchRecovery',
-    note: `replaces ${recovery.pod}, whose Node's instance died: Running on ${recovery.node ?? 'a live Node'}${after}`,
-  };
+  return eventOn(
+    podObject(pod),
+    reportEvents.podRecovered,
+    'WatchRecovery',
+    `replaces ${recovery.pod}, whose Node's instance died: Running on ${recovery.node ?? 'a live Node'}${after}`,
+  );
 }
 
 /** An evicted pod's replacement does not run by the end of the watch. */
@@ -96,13 +98,12 @@ export function notRecoveredEvent(
   pod: Pick<PodRef, 'namespace' | 'name' | 'uid'>,
   recovery: PodRecovery,
 ): ObjectEvent {
-  return {
-    regarding: podObject(pod),
-    reason: reportEvents.podNotRecovered.reason,
-    type: reportEvents.podNotRecovered.type,
-    action: 'WatchRecovery',
-    note: `${recovery.pod} not recovered by the end of the watch: ${recovery.waitingOn ?? 'unknown'}`,
-  };
+  return eventOn(
+    podObject(pod),
+    reportEvents.podNotRecovered,
+    'WatchRecovery',
+    `${recovery.pod} not recovered by the end of the watch: ${recovery.waitingOn ?? 'unknown'}`,
+  );
 }
 
 /** A hung Node was not fenced. */

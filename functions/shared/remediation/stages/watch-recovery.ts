@@ -7,6 +7,7 @@
  */
 import type { PodRecovery } from '../../contract/result-events.ts';
 import type { AttachmentFacts, PodFacts } from '../facts.ts';
+import { defaultSleep } from '../polling.ts';
 import type { KubernetesPort } from '../ports.ts';
 import type { PodRef } from '../refs.ts';
 import { notRecoveredEvent, recoveredEvent } from '../report-events.ts';
@@ -105,7 +106,7 @@ async function followReplacements(
     return runningAt !== undefined || replacement?.unschedulable !== undefined;
   };
   // A fixed, short gap (not pollUntil's growing one): the time reported is when it was seen.
-  const sleep = deps.sleep ?? ((ms: number) => new Promise((resolve) => setTimeout(resolve, ms)));
+  const sleep = deps.sleep ?? defaultSleep;
   const end = Math.min(Date.now() + watchMs, deps.deadline ?? Number.POSITIVE_INFINITY);
   for (;;) {
     // A failed read is "not yet": the next look may succeed.
