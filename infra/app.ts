@@ -2,6 +2,7 @@
  * The ready CDK app: `npx cdk deploy -c clusterName=<cluster>` (see the README for every
  * setting). It synthesizes offline: no lookups, no account needed until deploy.
  */
+import { join } from 'node:path';
 import {
   App,
   CfnOutput,
@@ -14,6 +15,7 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { FenceAction, OnStopped } from './choices.ts';
 import { EbsVolumeRemediator, type EbsVolumeRemediatorProps } from './ebs-volume-remediator.ts';
 
 /** Reads the construct's settings from CDK context (`-c name=value` or cdk.json). */
@@ -29,12 +31,12 @@ export function propsFromContext(app: App): EbsVolumeRemediatorProps {
       throw new Error(`-c ${name} must be true or false, not "${value}"`);
     return value === 'true';
   };
-  const remediateOrIgnore = (name: string): 'remediate' | 'ignore' | undefined => {
+  const remediateOrIgnore = (name: string): OnStopped | undefined => {
     const value = text(name);
-    if (value !== undefined && value !== 'remediate' && value !== 'ignore') {
-      throw new Error(`-c ${name} must be remediate or ignore, not "${value}"`);
-    }
-    return value;
+    if (value === undefined) return undefined;
+    const choice = [OnStopped.REMEDIATE, OnStopped.IGNORE].find((c) => c.value === value);
+    if (!choice) throw new Error(`-c ${name} must be remediate or ignore, not "${value}"`);
+    return choice;
   };
   const clusterName = text('clusterName');
   if (!clusterName) {
@@ -92,7 +94,9 @@ function sweepFromContext(app: App, stack: Stack): Partial<EbsVolumeRemediatorPr
     ...(schedule === undefined
       ? {}
       : {
-          sweepSchedule: schedule === 'none' ? null : events.Schedule.expression(String(schedule)),
+          ...(schedule === 'none'
+            ? { sweepScheduled: false }
+            : { sweepSchedule: events.Schedule.expression(String(schedule)) }),
         }),
     ...(alarmArns.length > 0
       ? {
@@ -126,9 +130,10 @@ function fenceFromContext(app: App, stack: Stack): Partial<EbsVolumeRemediatorPr
   };
   if (context('fenceHungNodes') !== 'true') return {};
   const after = context('fenceAfterSeconds');
-  const action = context('fenceAction');
-  if (action !== undefined && action !== 'stop' && action !== 'terminate') {
-    throw new Error(`-c fenceAction must be stop or terminate, not "${action}"`);
+  const actionName = context('fenceAction');
+  const action = [FenceAction.STOP, FenceAction.TERMINATE].find((c) => c.value === actionName);
+  if (actionName !== undefined && !action) {
+    throw new Error(`-c fenceAction must be stop or terminate, not "${actionName}"`);
   }
   const alarmArns = (context('fenceAlarmArns') ?? '')
     .split(',')
@@ -138,7 +143,7 @@ function fenceFromContext(app: App, stack: Stack): Partial<EbsVolumeRemediatorPr
   return {
     fenceHungNodes: {
       ...(after === undefined ? {} : { fenceAfter: Duration.seconds(Number(after)) }),
-      ...(action === undefined ? {} : { action }),
+      ...(action ? { action } : {}),
       ...(dryRun === undefined ? {} : { dryRun: dryRun === 'true' }),
       ...(alarmArns.length > 0
         ? {
@@ -160,6 +165,9 @@ export function buildApp(app: App): Stack {
   const secretKeyArn = app.node.tryGetContext('kubeconfigSecretKmsKeyArn');
   const busArn = app.node.tryGetContext('resultEventBusArn');
   const remediator = new EbsVolumeRemediator(stack, 'Remediator', {
+    // The bundles `npm run build` wrote beside this app (run from the sources, the construct
+    // cannot find them itself: bundles.ts).
+    bundleDir: join(import.meta.dirname, '..', 'dist'),
     ...props,
     ...(secretArn
       ? {

@@ -15,6 +15,8 @@ import {
 import { Construct } from 'constructs';
 import { settingDefaults, settingEnv } from '../functions/shared/contract/settings.ts';
 import { defaultBundleDir, requireBundles } from './bundles.ts';
+import { fenceActionSetting, OnStopped } from './choices.ts';
+import { resolveCluster } from './cluster.ts';
 import { addAlarms, addDashboard, createAlarmTopic } from './monitoring.ts';
 import { acknowledgeAcceptedFindings } from './nag-suppressions.ts';
 import {
@@ -36,34 +38,28 @@ import {
   addSweepTriggers,
 } from './triggers.ts';
 
-export { kubernetesGroup } from '../functions/shared/contract/kubernetes-identity.ts';
-export { defaultBundleDir } from './bundles.ts';
 export type {
   EbsVolumeRemediatorProps,
   FenceHungNodesProps,
   LifecycleHookProps,
 } from './props.ts';
 
-/**
- * The EKS cluster the functions reach, or none when they reach the cluster through a kubeconfig
- * secret; throws on props that contradict each other.
- */
-function eksClusterOf(props: EbsVolumeRemediatorProps): string | undefined {
-  if (!/^[0-9A-Za-z][A-Za-z0-9\-_]*$/.test(props.clusterName)) {
-    throw new Error(`clusterName "${props.clusterName}" is not a valid cluster name`);
-  }
-  if (props.kubeconfigSecret && props.eksClusterName) {
-    throw new Error('give either eksClusterName or kubeconfigSecret, not both');
-  }
-  return props.kubeconfigSecret ? undefined : (props.eksClusterName ?? props.clusterName);
-}
-
-/** node-loss's reserved concurrency: 10 unless given; `null` reserves none. */
+/** node-loss's reserved concurrency: 10 unless given; 0 reserves none. */
 function nodeLossConcurrency(props: EbsVolumeRemediatorProps): number | undefined {
-  const given = props.nodeLossReservedConcurrency;
-  return given === null ? undefined : (given ?? 10);
+  const given = props.nodeLossReservedConcurrency ?? 10;
+  if (!Number.isInteger(given) || given < 0) {
+    throw new Error(
+      `nodeLossReservedConcurrency must be a whole number, 0 for no reservation, not ${given}`,
+    );
+  }
+  return given === 0 ? undefined : given;
 }
 
+/**
+ * Deploys ebs-volume-remediator for one cluster: the node-loss and sweep functions (and the
+ * lifecycle and fence functions when asked for), their EventBridge rules and schedules,
+ * least-privilege IAM, a dead-letter queue, alarms and a dashboard.
+ */
 export class EbsVolumeRemediator extends Construct {
   /** Frees the volumes of instances EC2 reports stopped, terminated or gone. */
   readonly nodeLossFunction: lambda.Function;
@@ -84,11 +80,11 @@ export class EbsVolumeRemediator extends Construct {
   readonly alarms: cloudwatch.Alarm[];
   readonly dashboard: cloudwatch.Dashboard;
 
-  constructor(scope: Construct, id: string, props: EbsVolumeRemediatorProps) {
+  constructor(scope: Construct, id: string, given: EbsVolumeRemediatorProps) {
     super(scope, id);
+    const { props, eksClusterName } = resolveCluster(given);
     const clusterName = props.clusterName;
-    const eksClusterName = eksClusterOf(props);
-    const bundleDir = props.bundleDir ?? defaultBundleDir;
+    const bundleDir = props.bundleDir ?? defaultBundleDir();
     requireBundles(bundleDir, [
       'node-loss',
       'sweep',
@@ -213,16 +209,16 @@ export class EbsVolumeRemediator extends Construct {
     shared: SharedFunctionProps,
     role: iam.Role,
   ): lambda.Function {
-    const action = fence.action ?? settingDefaults.fenceAction;
+    const action = fence.action ? fenceActionSetting(fence.action) : settingDefaults.fenceAction;
     const fenceAfter = fence.fenceAfter?.toSeconds() ?? settingDefaults.fenceAfterSeconds;
     if (fenceAfter < 40) {
       throw new Error(
         "fenceHungNodes.fenceAfter must be at least 40 seconds (a kubelet's Lease lasts 40 s)",
       );
     }
-    if (action === 'stop' && shared.props.onStopped === 'ignore') {
+    if (action === 'stop' && shared.props.onStopped === OnStopped.IGNORE) {
       throw new Error(
-        "fenceHungNodes with action 'stop' needs onStopped 'remediate': a fenced node is recovered as a stopped one",
+        'fenceHungNodes with FenceAction.STOP needs onStopped OnStopped.REMEDIATE: a fenced node is recovered as a stopped one',
       );
     }
     const fn = createRemediatorFunction(

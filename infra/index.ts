@@ -1,16 +1,15 @@
 /**
  * The package's public entry: `import { EbsVolumeRemediator } from 'ebs-volume-remediator'`.
- * What is exported here is the public API (semantic versioning, CHANGELOG.md); nothing else
- * in the package is.
+ * What is exported here is the public API (semantic versioning, CHANGELOG.md); jsii compiles it
+ * for the other languages (Python and Go are built), so it holds to jsii's rules (classes, enums and interfaces of
+ * readonly properties; no string-literal unions). The result-event contract, which needs such
+ * unions, is the TypeScript-only entry `ebs-volume-remediator/contract` (contract.ts).
  */
 
-export { fencedAtTag } from '../functions/shared/contract/fence-tag.ts';
-export { metricNames, metricsNamespace } from '../functions/shared/contract/metric-names.ts';
-export * from '../functions/shared/contract/result-events.ts';
+export { FenceAction, OnStopped } from './choices.ts';
 export {
   EbsVolumeRemediator,
   type EbsVolumeRemediatorProps,
   type FenceHungNodesProps,
-  kubernetesGroup,
   type LifecycleHookProps,
 } from './ebs-volume-remediator.ts';

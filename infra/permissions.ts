@@ -8,8 +8,9 @@ import type { Construct } from 'constructs';
 import { fencedAtTag } from '../functions/shared/contract/fence-tag.ts';
 import { kubernetesGroup } from '../functions/shared/contract/kubernetes-identity.ts';
 import type { FenceAction } from '../functions/shared/contract/settings.ts';
+import type { ResolvedProps } from './cluster.ts';
 import { acknowledgeAutoScalingGroupArns } from './nag-suppressions.ts';
-import type { EbsVolumeRemediatorProps, LifecycleHookProps } from './props.ts';
+import type { LifecycleHookProps } from './props.ts';
 
 function ec2Arn(stack: Stack, resource: string): string {
   return stack.formatArn({ service: 'ec2', resource, resourceName: '*' });
@@ -82,7 +83,7 @@ export function grantFencing(
 export function grantRemediation(
   scope: Construct,
   role: iam.Role,
-  props: EbsVolumeRemediatorProps,
+  props: ResolvedProps,
   eksClusterName: string | undefined,
 ): void {
   const { clusterName } = props;
@@ -119,7 +120,7 @@ export function grantRemediation(
 function clusterAccess(
   stack: Stack,
   role: iam.Role,
-  props: EbsVolumeRemediatorProps,
+  props: ResolvedProps,
   eksClusterName: string | undefined,
 ): iam.PolicyStatement[] {
   const statements: iam.PolicyStatement[] = [];

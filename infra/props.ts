@@ -6,13 +6,15 @@ import type {
   aws_cloudwatch as cloudwatch,
   Duration,
   aws_ec2 as ec2,
+  aws_eks as eks,
+  aws_eks_v2 as eksv2,
   aws_events as events,
   aws_kms as kms,
   aws_logs as logs,
   aws_secretsmanager as secretsmanager,
   aws_sns as sns,
 } from 'aws-cdk-lib';
-import type { FenceAction, OnStopped } from '../functions/shared/contract/settings.ts';
+import type { FenceAction, OnStopped } from './choices.ts';
 
 /**
  * Fencing of hung nodes (opt-in): a Node NotReady whose Lease has not been renewed for
@@ -28,7 +30,7 @@ export interface FenceHungNodesProps {
   /**
    * `stop` keeps the instance and its root volume for a post-mortem; `terminate` lets its group
    * replace it. IAM grants only the action chosen.
-   * @default 'stop'
+   * @default FenceAction.STOP
    */
   readonly action?: FenceAction;
   /**
@@ -42,11 +44,15 @@ export interface FenceHungNodesProps {
    */
   readonly window?: Duration;
   /**
-   * How often the fence function looks for hung nodes; `null` for no schedule (alarms and
-   * manual invokes only).
+   * How often the fence function looks for hung nodes.
    * @default every minute
    */
-  readonly schedule?: events.Schedule | null;
+  readonly schedule?: events.Schedule;
+  /**
+   * Look for hung nodes on `schedule`; `false` for alarms and manual invokes only.
+   * @default true
+   */
+  readonly scheduled?: boolean;
   /**
    * Alarms whose entering ALARM asks the fence function to judge the instance they name
    * (StatusCheckFailed with an `InstanceId` dimension) at once, without waiting `fenceAfter`:
@@ -85,14 +91,27 @@ export interface LifecycleHookProps {
   readonly waitBudget?: Duration;
 }
 
+/** An EKS cluster construct of either of aws-cdk-lib's EKS modules. */
+export type ClusterConstruct = eks.ICluster | eksv2.ICluster;
+
 export interface EbsVolumeRemediatorProps {
   /**
    * The Kubernetes cluster whose dead nodes' volumes are freed. IAM lets volumes be detached
    * only from instances tagged for it (`kubernetes.io/cluster/<name>`, `eks:cluster-name`,
    * `KubernetesCluster`); the function detaches only volumes a PersistentVolume or
    * VolumeAttachment of the cluster names.
+   * @default the name of `cluster`; one of the two must be given
    */
-  readonly clusterName: string;
+  readonly clusterName?: string;
+
+  /**
+   * The EKS cluster, as the app defines or imports it (`aws_eks_v2` or `aws_eks`): the construct
+   * takes its name, and creates the access entry on it (after it, when the app creates the
+   * cluster). A cluster the app creates must be given its name (its `clusterName`), which the
+   * IAM policy needs when the app synthesizes.
+   * @default none: the cluster is the one `clusterName` names
+   */
+  readonly cluster?: ClusterConstruct;
 
   /**
    * The EKS cluster to reach through DescribeCluster and an IAM token.
@@ -158,14 +177,14 @@ export interface EbsVolumeRemediatorProps {
 
   /**
    * What to do for a stopped instance: free its volumes, or leave it alone.
-   * @default 'remediate'
+   * @default OnStopped.REMEDIATE
    */
   readonly onStopped?: OnStopped;
 
   /**
    * What to do for a stopped instance configured for hibernation: leave it alone (it may have
    * hibernated, and would resume with its memory and mounts), or free its volumes too.
-   * @default 'ignore'
+   * @default OnStopped.IGNORE
    */
   readonly onStoppedHibernationCapable?: OnStopped;
 
@@ -209,11 +228,12 @@ export interface EbsVolumeRemediatorProps {
    * How many node-loss invocations run at once (reserved concurrency); more events wait in
    * Lambda's queue (up to an hour). When a zone goes down, 100+ events arrive together: 10 at a
    * time keeps EC2 under its throttling and the kube-apiserver under a steady load, and still
-   * finished 50 dead nodes in the benchmark (BENCHMARKS.md, "Zone outage"). `null` reserves
-   * none (an account whose concurrency limit is under 110 cannot reserve any).
+   * finished 50 dead nodes in the benchmark (BENCHMARKS.md, "Zone outage"). `0` reserves
+   * none (an account whose concurrency limit is under 110 cannot reserve any); it does not
+   * stop the function, as a reserved concurrency of 0 would in Lambda.
    * @default 10
    */
-  readonly nodeLossReservedConcurrency?: number | null;
+  readonly nodeLossReservedConcurrency?: number;
 
   /**
    * A label selector that limits the sweep to some Nodes, such as one node group.
@@ -222,10 +242,16 @@ export interface EbsVolumeRemediatorProps {
   readonly sweepNodeSelector?: string;
 
   /**
-   * When the sweep runs; `null` for no schedule (manual invokes and alarms only).
+   * When the sweep runs.
    * @default every 15 minutes
    */
-  readonly sweepSchedule?: events.Schedule | null;
+  readonly sweepSchedule?: events.Schedule;
+
+  /**
+   * Run the sweep on `sweepSchedule`; `false` for manual invokes and alarms only.
+   * @default true
+   */
+  readonly sweepScheduled?: boolean;
 
   /**
    * Dry-run for the scheduled sweep only, for example to watch it before letting it act.
@@ -281,9 +307,3 @@ export interface EbsVolumeRemediatorProps {
    */
   readonly bundleDir?: string;
 }
-
-/**
- * Deploys ebs-volume-remediator for one cluster: the node-loss and sweep functions, their
- * EventBridge rules and schedule, least-privilege IAM, a dead-letter queue, alarms and a
- * dashboard.
- */

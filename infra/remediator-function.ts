@@ -12,14 +12,15 @@ import {
 import type { Construct } from 'constructs';
 import { metricsNamespace, serviceName } from '../functions/shared/contract/metric-names.ts';
 import { settingDefaults, settingEnv } from '../functions/shared/contract/settings.ts';
-import type { EbsVolumeRemediatorProps } from './props.ts';
+import { onStoppedSetting } from './choices.ts';
+import type { ResolvedProps } from './cluster.ts';
 
 const env = settingEnv;
 const defaults = settingDefaults;
 
 /** The settings every function of the construct gets, as environment variables. */
 export function sharedEnvironment(
-  props: EbsVolumeRemediatorProps,
+  props: ResolvedProps,
   eksClusterName: string | undefined,
 ): Record<string, string> {
   return {
@@ -29,9 +30,10 @@ export function sharedEnvironment(
       ? { [env.kubeconfigSecretArn]: props.kubeconfigSecret.secretArn }
       : {}),
     [env.dryRun]: String(props.dryRun ?? defaults.dryRun),
-    [env.onStopped]: props.onStopped ?? defaults.onStopped,
-    [env.onStoppedHibernationCapable]:
-      props.onStoppedHibernationCapable ?? defaults.onStoppedHibernationCapable,
+    [env.onStopped]: props.onStopped ? onStoppedSetting(props.onStopped) : defaults.onStopped,
+    [env.onStoppedHibernationCapable]: props.onStoppedHibernationCapable
+      ? onStoppedSetting(props.onStoppedHibernationCapable)
+      : defaults.onStoppedHibernationCapable,
     [env.outOfServiceTaint]: String(props.outOfServiceTaint ?? defaults.outOfServiceTaint),
     [env.deleteTerminatedNodes]: String(
       props.deleteTerminatedNodes ?? defaults.deleteTerminatedNodes,
@@ -64,7 +66,7 @@ export interface RemediatorFunctionProps {
 
 /** What all the functions share: the role, the bundles, the settings, the network, the dead-letter queue. */
 export interface SharedFunctionProps {
-  readonly props: EbsVolumeRemediatorProps;
+  readonly props: ResolvedProps;
   readonly bundleDir: string;
   readonly role: iam.IRole;
   readonly environment: Record<string, string>;

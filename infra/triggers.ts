@@ -100,7 +100,7 @@ export function addSweepTriggers(
     retryAttempts: 2,
     ...(input ? { event: input } : {}),
   });
-  if (props.sweepSchedule !== null) {
+  if (props.sweepScheduled ?? true) {
     new events.Rule(scope, 'SweepScheduleRule', {
       description: 'Regular sweep for attachments of dead nodes: ebs-volume-remediator',
       schedule: props.sweepSchedule ?? events.Schedule.rate(Duration.minutes(15)),
@@ -151,7 +151,7 @@ export function addFenceTriggers(
   deadLetterQueue: sqs.IQueue,
   fence: FenceHungNodesProps,
 ): void {
-  if (fence.schedule !== null) {
+  if (fence.scheduled ?? true) {
     new events.Rule(scope, 'FenceScheduleRule', {
       description: 'Looks for hung nodes to fence: ebs-volume-remediator',
       schedule: fence.schedule ?? events.Schedule.rate(Duration.minutes(1)),

@@ -1,12 +1,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, aws_ec2 as ec2, Stack } from 'aws-cdk-lib';
+import { App, aws_ec2 as ec2, aws_eks as eks, aws_eks_v2 as eksv2, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '#infra/app.ts';
 import { EbsVolumeRemediator } from '#infra/ebs-volume-remediator.ts';
+import type { ClusterConstruct } from '#infra/props.ts';
 import { repoRoot } from '#support/paths.ts';
 import { run } from '#support/processes.ts';
 import { ensurePythonTool } from '#support/python-tools.ts';
@@ -143,7 +144,7 @@ describe('the EbsVolumeRemediator stack', () => {
     const stack = new Stack(app, 'Unreserved');
     new EbsVolumeRemediator(stack, 'Remediator', {
       clusterName: 'prod',
-      nodeLossReservedConcurrency: null,
+      nodeLossReservedConcurrency: 0,
     });
     const unreserved = Template.fromStack(stack).findResources('AWS::Lambda::Function', {
       Properties: { ReservedConcurrentExecutions: Match.anyValue() },
@@ -231,6 +232,78 @@ describe('the EbsVolumeRemediator stack', () => {
       ClusterName: 'prod',
       KubernetesGroups: ['ebs-volume-remediator'],
       Type: 'STANDARD',
+    });
+  });
+
+  describe('given the EKS cluster construct (cluster) instead of its name', () => {
+    const remediatorOf = (cluster: (stack: Stack) => ClusterConstruct, clusterName?: string) => {
+      const stack = new Stack(new App(), 'WithCluster');
+      new EbsVolumeRemediator(stack, 'Remediator', {
+        cluster: cluster(stack),
+        ...(clusterName ? { clusterName } : {}),
+      });
+      return Template.fromStack(stack);
+    };
+    const createdCluster = (clusterName?: string) => (stack: Stack) =>
+      new eksv2.Cluster(stack, 'Cluster', {
+        version: eksv2.KubernetesVersion.V1_33,
+        ...(clusterName ? { clusterName } : {}),
+      });
+    const clusterIdOf = (template: Template) => {
+      const [id] = Object.keys(template.findResources('AWS::EKS::Cluster'));
+      if (!id) throw new Error('no AWS::EKS::Cluster in the template');
+      return id;
+    };
+
+    it('takes the name of a cluster the app creates (aws_eks_v2), and creates the access entry after it', () => {
+      const template = remediatorOf(createdCluster('prod'));
+
+      template.hasResourceProperties('AWS::EKS::AccessEntry', {
+        ClusterName: { Ref: clusterIdOf(template) },
+        KubernetesGroups: ['ebs-volume-remediator'],
+      });
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: {
+          Variables: Match.objectLike({
+            CLUSTER_NAME: 'prod',
+            EKS_CLUSTER_NAME: { Ref: clusterIdOf(template) },
+          }),
+        },
+      });
+      expect(JSON.stringify(statements(template))).toContain(
+        'aws:ResourceTag/kubernetes.io/cluster/prod',
+      );
+    });
+
+    it('takes the name of an imported cluster (aws_eks)', () => {
+      const template = remediatorOf((stack) =>
+        eks.Cluster.fromClusterAttributes(stack, 'Imported', { clusterName: 'legacy' }),
+      );
+
+      template.hasResourceProperties('AWS::EKS::AccessEntry', { ClusterName: 'legacy' });
+      expect(JSON.stringify(statements(template))).toContain(
+        'aws:ResourceTag/kubernetes.io/cluster/legacy',
+      );
+    });
+
+    it('needs the name of a cluster CloudFormation names, and takes it from clusterName', () => {
+      expect(() => remediatorOf(createdCluster())).toThrow(
+        /give the cluster a clusterName, or give its name as clusterName here/,
+      );
+
+      const template = remediatorOf(createdCluster(), 'prod');
+      template.hasResourceProperties('AWS::EKS::AccessEntry', {
+        ClusterName: { Ref: clusterIdOf(template) },
+      });
+    });
+
+    it("refuses a clusterName that is not the cluster's, and props that name no cluster", () => {
+      expect(() => remediatorOf(createdCluster('prod'), 'staging')).toThrow(
+        'clusterName "staging" is not the name of cluster ("prod")',
+      );
+      expect(() => new EbsVolumeRemediator(new Stack(), 'Remediator', {})).toThrow(
+        /give clusterName .* or cluster/,
+      );
     });
   });
 
@@ -579,7 +652,7 @@ describe('the EbsVolumeRemediator stack', () => {
 
     it('refuses a stop fence while stopped instances are ignored', () => {
       expect(() => synth({ fenceHungNodes: 'true', onStopped: 'ignore' })).toThrow(
-        /needs onStopped 'remediate'/,
+        /FenceAction.STOP needs onStopped OnStopped.REMEDIATE/,
       );
     });
 

@@ -15,6 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settingEnv } from '#functions/shared/contract/settings.ts';
 import { repoRoot } from '#support/paths.ts';
 import { run } from '#support/processes.ts';
 
@@ -37,16 +38,18 @@ const npm = (args: string[], cwd: string) =>
 const lowestCdk = '2.269.0';
 const newestCdk = '2.278.0';
 
+/** The aws-cdk-lib of the Python consumer: the newest on PyPI (which lags npm) when this was written. */
+const pythonCdk = '2.275.0';
+
 /** The consumer's whole CDK app, as in the README's example. */
 const consumerApp = `
 import { App, Stack, aws_events as events } from 'aws-cdk-lib';
+import { EbsVolumeRemediator, type EbsVolumeRemediatorProps, OnStopped } from '${ours.name}';
 import {
-  EbsVolumeRemediator,
-  type EbsVolumeRemediatorProps,
   type RemediationResultDetail,
   resultDetailType,
   resultEventSource,
-} from '${ours.name}';
+} from '${ours.name}/contract';
 
 const app = new App({ outdir: 'cdk.out' });
 const stack = new Stack(app, 'Cluster', { env: { account: '123456789012', region: 'eu-west-1' } });
@@ -55,6 +58,7 @@ const props: EbsVolumeRemediatorProps = {
   clusterName: 'prod',
   resultEventBus: bus,
   alarmEmail: 'oncall@example.com',
+  onStoppedHibernationCapable: OnStopped.REMEDIATE,
 };
 new EbsVolumeRemediator(stack, 'Remediator', props);
 new events.Rule(stack, 'FailedRemediations', {
@@ -142,28 +146,40 @@ async function typeChecks(app: string): Promise<void> {
 }
 
 async function synthesizesTheEssentials(app: string): Promise<void> {
-  const installed = join(app, 'node_modules', ours.name);
   await run(process.execPath, ['app.ts'], { cwd: app });
-  const template = JSON.parse(
-    readFileSync(join(app, 'cdk.out', 'Cluster.template.json'), 'utf8'),
-  ) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+  expectTheEssentials(join(app, 'cdk.out'), join(app, 'node_modules', ours.name, 'dist'));
+}
+
+/**
+ * What any consumer's synthesized app must hold, whatever its language: each function's code is
+ * the packaged bundle (in `bundles`), byte for byte; the rules; the IAM scope; the choice the
+ * consumer made (`onStoppedHibernationCapable: OnStopped.REMEDIATE`) in the functions' settings.
+ */
+function expectTheEssentials(cdkOut: string, bundles: string): void {
+  const template = JSON.parse(readFileSync(join(cdkOut, 'Cluster.template.json'), 'utf8')) as {
+    Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+  };
   const resources = Object.values(template.Resources);
   const ofType = (type: string) => resources.filter((r) => r.Type === type);
 
-  // Each function's code asset is the packaged bundle, byte for byte.
-  const assets = JSON.parse(readFileSync(join(app, 'cdk.out', 'Cluster.assets.json'), 'utf8'))
+  const assets = JSON.parse(readFileSync(join(cdkOut, 'Cluster.assets.json'), 'utf8'))
     .files as Record<string, { source: { path: string } }>;
   const bundleHashes = ['node-loss', 'sweep'].map((name) =>
-    sha256(join(installed, 'dist', name, 'index.mjs')),
+    sha256(join(bundles, name, 'index.mjs')),
   );
-  const deployedHashes = ofType('AWS::Lambda::Function')
+  const functions = ofType('AWS::Lambda::Function');
+  const deployedHashes = functions
     .map((f) => (f.Properties.Code as { S3Key?: string }).S3Key?.replace(/\.zip$/, ''))
     .flatMap((hash) => {
       const asset = hash ? assets[hash] : undefined;
-      return asset ? [sha256(join(app, 'cdk.out', asset.source.path, 'index.mjs'))] : [];
+      return asset ? [sha256(join(cdkOut, asset.source.path, 'index.mjs'))] : [];
     });
   expect(deployedHashes).toEqual(expect.arrayContaining(bundleHashes));
-  expect(ofType('AWS::Lambda::Function').map((f) => f.Properties.Runtime)).toContain('nodejs24.x');
+  expect(functions.map((f) => f.Properties.Runtime)).toContain('nodejs24.x');
+  const settings = functions.map(
+    (f) => (f.Properties.Environment as { Variables: Record<string, string> }).Variables,
+  );
+  expect(settings.map((v) => v[settingEnv.onStoppedHibernationCapable])).toContain('remediate');
 
   const patterns = ofType('AWS::Events::Rule').map((r) => JSON.stringify(r.Properties));
   expect(patterns.some((p) => p.includes('EC2 Instance State-change Notification'))).toBe(true);
@@ -179,7 +195,7 @@ describe('the npm package in a new CDK app', { timeout: 300_000 }, () => {
     app = await consumer('repository');
   }, 600_000);
 
-  it('carries the construct, its types and the four bundles, and no tests, benchmarks or sources', () => {
+  it('carries the construct, its types, its jsii assembly and the four bundles, and no tests, benchmarks or sources', () => {
     const installed = join(app, 'node_modules', ours.name);
     const files = (dir: string): string[] =>
       readdirSync(dir, { recursive: true, withFileTypes: true })
@@ -191,6 +207,11 @@ describe('the npm package in a new CDK app', { timeout: 300_000 }, () => {
       expect.arrayContaining([
         'lib/infra/index.js',
         'lib/infra/index.d.ts',
+        'lib/infra/contract.js',
+        'lib/infra/contract.d.ts',
+        'lib/package.json',
+        '.jsii',
+        'API.md',
         'dist/node-loss/index.mjs',
         'dist/sweep/index.mjs',
         'dist/lifecycle/index.mjs',
@@ -205,6 +226,17 @@ describe('the npm package in a new CDK app', { timeout: 300_000 }, () => {
     expect(all.filter((f) => f.endsWith('.map'))).toEqual([]);
     // The functions' runtime libraries are inside the bundles, not installed beside them.
     expect(readdirSync(join(app, 'node_modules'))).not.toContain('@kubernetes');
+  });
+
+  it("ships an API.md that is jsii-docgen's reading of the assembly packed (npm run docs)", async () => {
+    const fresh = join(packed, 'API.md');
+    await run(join(repoRoot, 'node_modules', '.bin', 'jsii-docgen'), ['--output', fresh], {
+      cwd: repoRoot,
+    });
+
+    expect(readFileSync(join(app, 'node_modules', ours.name, 'API.md'), 'utf8')).toBe(
+      readFileSync(fresh, 'utf8'),
+    );
   });
 
   it("type-checks a consumer's app against the published declarations", async () => {
@@ -249,6 +281,74 @@ describe.each([
     await synthesizesTheEssentials(app);
   });
 });
+
+describe('the Python package in a new Python CDK app', { timeout: 600_000 }, () => {
+  let app = '';
+  beforeAll(async () => {
+    app = mkdtempSync(join(tmpdir(), 'ebs-volume-remediator-python-'));
+    apps.push(app);
+    // jsii-pacmak packs the package (prepack: the bundles and the jsii build), then builds the
+    // Python wheel, which carries that tarball for jsii's runtime to load.
+    await run(
+      join(repoRoot, 'node_modules', '.bin', 'jsii-pacmak'),
+      ['--targets', 'python', '--no-npmignore', '--outdir', join(app, 'packages')],
+      { cwd: repoRoot },
+    );
+    const wheels = join(app, 'packages', 'python');
+    const wheel = readdirSync(wheels).find((f) => f.endsWith('.whl'));
+    if (!wheel) throw new Error(`jsii-pacmak wrote no wheel into ${wheels}`);
+    await python(['-m', 'venv', join(app, 'venv')], app);
+    await run(
+      join(app, 'venv', 'bin', 'pip'),
+      ['install', '--quiet', join(wheels, wheel), `aws-cdk-lib==${pythonCdk}`],
+      { cwd: app },
+    );
+    writeFileSync(join(app, 'app.py'), pythonConsumerApp);
+  }, 900_000);
+
+  it('synthesizes with the packaged bundles, the rules and the least-privilege policy', async () => {
+    // jsii's runtime runs the construct in the Node.js found first on PATH: this one.
+    const path = `${join(process.execPath, '..')}:${process.env.PATH ?? ''}`;
+    await run(join(app, 'venv', 'bin', 'python'), ['app.py'], {
+      cwd: app,
+      env: { ...process.env, PATH: path },
+    });
+
+    expectTheEssentials(join(app, 'cdk.out'), join(repoRoot, 'dist'));
+  });
+});
+
+/** The Python consumer's whole CDK app: the TypeScript one's, as a Python user writes it. */
+const pythonConsumerApp = `
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from ebs_volume_remediator import EbsVolumeRemediator, OnStopped
+
+app = cdk.App(outdir="cdk.out")
+stack = cdk.Stack(app, "Cluster", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+bus = events.EventBus(stack, "Results")
+EbsVolumeRemediator(
+    stack,
+    "Remediator",
+    cluster_name="prod",
+    result_event_bus=bus,
+    alarm_email="oncall@example.com",
+    on_stopped_hibernation_capable=OnStopped.REMEDIATE,
+)
+app.synth()
+`;
+
+/** Runs the machine's Python 3, failing with what to install when there is none. */
+async function python(args: string[], cwd: string): Promise<string> {
+  try {
+    return await run('python3', args, { cwd });
+  } catch (error) {
+    throw new Error(
+      'the Python consumer test needs python3 with venv (Python 3.9+); install it and run the tests again',
+      { cause: error },
+    );
+  }
+}
 
 function sha256(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');

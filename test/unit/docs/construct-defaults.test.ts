@@ -10,6 +10,12 @@ function documentedDefaults(): Map<string, string> {
   return new Map([...documented].map((m) => [m[2] ?? '', (m[1] ?? '').trim()]));
 }
 
+/** Props whose value is a choice class (infra/choices.ts): their default is its static member. */
+const choiceClass = new Map([
+  ['onStopped', 'OnStopped'],
+  ['onStoppedHibernationCapable', 'OnStopped'],
+]);
+
 /** Props named as a setting that are not its value: `fenceHungNodes` is the fence's props, its presence the setting. */
 const notTheSetting = new Set(['fenceHungNodes']);
 
@@ -19,7 +25,12 @@ describe("the construct's documented defaults", () => {
       ([name]) => documentedDefaults().has(name) && !notTheSetting.has(name),
     ),
   )('say what the functions default %s to (%s)', (name, value) => {
-    const shown = typeof value === 'string' ? `'${value}'` : String(value);
+    const choice = choiceClass.get(name);
+    const shown = choice
+      ? `${choice}.${String(value).toUpperCase()}`
+      : typeof value === 'string'
+        ? `'${value}'`
+        : String(value);
 
     expect(documentedDefaults().get(name)).toBe(shown);
   });
