@@ -80,16 +80,16 @@ export class EbsVolumeRemediator extends Construct {
   readonly alarms: cloudwatch.Alarm[];
   readonly dashboard: cloudwatch.Dashboard;
 
-  constructor(scope: Construct, id: string, given: EbsVolumeRemediatorProps) {
+  constructor(scope: Construct, id: string, props: EbsVolumeRemediatorProps) {
     super(scope, id);
-    const { props, eksClusterName } = resolveCluster(given);
-    const clusterName = props.clusterName;
-    const bundleDir = props.bundleDir ?? defaultBundleDir();
+    const { props: settled, eksClusterName } = resolveCluster(props);
+    const clusterName = settled.clusterName;
+    const bundleDir = settled.bundleDir ?? defaultBundleDir();
     requireBundles(bundleDir, [
       'node-loss',
       'sweep',
-      ...(props.lifecycleHook ? ['lifecycle'] : []),
-      ...(props.fenceHungNodes ? ['fence'] : []),
+      ...(settled.lifecycleHook ? ['lifecycle'] : []),
+      ...(settled.fenceHungNodes ? ['fence'] : []),
     ]);
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
@@ -103,15 +103,15 @@ export class EbsVolumeRemediator extends Construct {
     this.role = this.createRole(
       'Role',
       `ebs-volume-remediator for cluster ${clusterName}`,
-      props.vpc !== undefined,
+      settled.vpc !== undefined,
     );
-    grantRemediation(this, this.role, props, eksClusterName);
+    grantRemediation(this, this.role, settled, eksClusterName);
 
     const shared: SharedFunctionProps = {
-      props,
+      props: settled,
       bundleDir,
       role: this.role,
-      environment: sharedEnvironment(props, eksClusterName),
+      environment: sharedEnvironment(settled, eksClusterName),
       deadLetterQueue: this.deadLetterQueue,
     };
     this.nodeLossFunction = createRemediatorFunction(
@@ -123,7 +123,7 @@ export class EbsVolumeRemediator extends Construct {
         // A plain detach (20 s), a forced one (30 s), the attacher's grace (5 s) and the watch of
         // the replacements (RECOVERY_WATCH_SECONDS, 60 s), with room.
         timeout: Duration.minutes(3),
-        reservedConcurrentExecutions: nodeLossConcurrency(props),
+        reservedConcurrentExecutions: nodeLossConcurrency(settled),
       },
       shared,
     );
@@ -140,30 +140,30 @@ export class EbsVolumeRemediator extends Construct {
       },
       shared,
     );
-    if (props.lifecycleHook) {
-      this.lifecycleFunction = this.addLifecycle(props.lifecycleHook, shared);
+    if (settled.lifecycleHook) {
+      this.lifecycleFunction = this.addLifecycle(settled.lifecycleHook, shared);
     }
 
-    if (props.fenceHungNodes) {
+    if (settled.fenceHungNodes) {
       this.fenceRole = this.createRole(
         'FenceRole',
         `ebs-volume-remediator fence for cluster ${clusterName}`,
-        props.vpc !== undefined,
+        settled.vpc !== undefined,
       );
-      grantRemediation(this, this.fenceRole, props, eksClusterName);
-      this.fenceFunction = this.addFence(props.fenceHungNodes, shared, this.fenceRole);
+      grantRemediation(this, this.fenceRole, settled, eksClusterName);
+      this.fenceFunction = this.addFence(settled.fenceHungNodes, shared, this.fenceRole);
     }
 
-    if (eksClusterName && (props.createAccessEntry ?? true)) {
+    if (eksClusterName && (settled.createAccessEntry ?? true)) {
       addAccessEntry(this, this.role, eksClusterName);
       if (this.fenceRole) addAccessEntry(this, this.fenceRole, eksClusterName, 'FenceAccessEntry');
     }
 
     addNodeLossRules(this, this.nodeLossFunction, this.deadLetterQueue);
-    addSweepTriggers(this, this.sweepFunction, this.deadLetterQueue, props);
-    this.alarmTopic = props.alarmTopic ?? createAlarmTopic(this);
-    if (props.alarmEmail) {
-      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    addSweepTriggers(this, this.sweepFunction, this.deadLetterQueue, settled);
+    this.alarmTopic = settled.alarmTopic ?? createAlarmTopic(this);
+    if (settled.alarmEmail) {
+      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(settled.alarmEmail));
     }
     this.alarms = addAlarms(this, {
       clusterName,
