@@ -152,8 +152,9 @@ async function synthesizesTheEssentials(app: string): Promise<void> {
 
 /**
  * What any consumer's synthesized app must hold, whatever its language: each function's code is
- * the packaged bundle (in `bundles`), byte for byte; the rules; the IAM scope; the choice the
- * consumer made (`onStoppedHibernationCapable: OnStopped.REMEDIATE`) in the functions' settings.
+ * the packaged bundle (in `bundles`), byte for byte; the rules, the consumer's own on the result
+ * events too; the IAM scope; the choice the consumer made
+ * (`onStoppedHibernationCapable: OnStopped.REMEDIATE`) in the functions' settings.
  */
 function expectTheEssentials(cdkOut: string, bundles: string): void {
   const template = JSON.parse(readFileSync(join(cdkOut, 'Cluster.template.json'), 'utf8')) as {
@@ -183,6 +184,14 @@ function expectTheEssentials(cdkOut: string, bundles: string): void {
 
   const patterns = ofType('AWS::Events::Rule').map((r) => JSON.stringify(r.Properties));
   expect(patterns.some((p) => p.includes('EC2 Instance State-change Notification'))).toBe(true);
+  // The consumer's own rule on the result events, written with the package's names for them.
+  expect(
+    patterns.some(
+      (p) =>
+        p.includes('"source":["ebs-volume-remediator"]') &&
+        p.includes('"detail-type":["EBS Volume Remediation Result"]'),
+    ),
+  ).toBe(true);
   expect(patterns.some((p) => p.includes('EC2 Instance Terminate Successful'))).toBe(true);
   const policies = JSON.stringify(ofType('AWS::IAM::Policy'));
   expect(policies).toContain('ec2:DetachVolume');
@@ -322,7 +331,7 @@ describe('the Python package in a new Python CDK app', { timeout: 600_000 }, () 
 const pythonConsumerApp = `
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
-from ebs_volume_remediator import EbsVolumeRemediator, OnStopped
+from ebs_volume_remediator import EbsVolumeRemediator, OnStopped, ResultEvents
 
 app = cdk.App(outdir="cdk.out")
 stack = cdk.Stack(app, "Cluster", env=cdk.Environment(account="123456789012", region="eu-west-1"))
@@ -334,6 +343,16 @@ EbsVolumeRemediator(
     result_event_bus=bus,
     alarm_email="oncall@example.com",
     on_stopped_hibernation_capable=OnStopped.REMEDIATE,
+)
+events.Rule(
+    stack,
+    "FailedRemediations",
+    event_bus=bus,
+    event_pattern=events.EventPattern(
+        source=[ResultEvents.SOURCE],
+        detail_type=[ResultEvents.REMEDIATION_DETAIL_TYPE],
+        detail={"outcome": ["failed"]},
+    ),
 )
 app.synth()
 `;
