@@ -20,6 +20,7 @@ import {
   type RemediationSettings,
   remediateInstances,
 } from './remediate.ts';
+import { refusedEvent } from './report-events.ts';
 import { podsStuckBehind } from './stuck-pods.ts';
 
 /** One sweep's report: returned, logged, and sent (instances summed up) as one result event. */
@@ -138,7 +139,7 @@ export async function sweepCluster(
     (plan) => plan.outcome === 'refused' && plan.refusedBy === 'circuit-breaker',
   );
   if (refusal && refusal.outcome === 'refused') {
-    reports.push(...wholeSweep.map((plan) => refusedReport(plan, refusal.reason, settings.dryRun)));
+    reports.push(...refuseSweep(wholeSweep, refusal.reason, deps, settings.dryRun));
   } else {
     let allowance = settings.maxActionsPerInvocation;
     for (let i = 0; i < stale.length; i += batchSize) {
@@ -222,6 +223,28 @@ function byInstance(
     ]);
   }
   return { attachmentsByInstance, unresolvedAttachments };
+}
+
+/**
+ * The plans of a sweep the circuit breaker refused, as reported (nothing done), each refusal
+ * also written on its Node as node-loss writes its own: `kubectl describe node` says why the
+ * sweep left it (a breaker that trips on every sweep aggregates like any Event).
+ */
+function refuseSweep(
+  plans: readonly InstancePlan[],
+  reason: string,
+  deps: ExecutionDeps,
+  dryRun: boolean,
+): InstanceReport[] {
+  return plans.map((plan) => {
+    const report = refusedReport(plan, reason, dryRun);
+    if (report.outcome === 'refused' && plan.node) {
+      deps.events?.record(
+        refusedEvent(plan.node, report.refusedBy ?? 'refused', report.reason ?? ''),
+      );
+    }
+    return report;
+  });
 }
 
 /** A plan of a sweep the circuit breaker refused, as reported: nothing done. */

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '#functions/shared/config.ts';
 import { metricNames } from '#functions/shared/contract/metric-names.ts';
-import { parseNodeLossInput } from '#functions/shared/events/registry.ts';
+import { parseNodeLossInput, parseSweepInput } from '#functions/shared/events/registry.ts';
 import { type HandlerDeps, handleInput } from '#functions/shared/handle-input.ts';
 import { fakeEc2 } from '#support/fakes/fake-ec2.ts';
 import { fakeKubernetes } from '#support/fakes/fake-kubernetes.ts';
@@ -253,6 +253,26 @@ describe('a refusal', () => {
         reason: 'RemediationRefused',
         type: 'Warning',
         note: expect.stringMatching(/^refused \(circuit-breaker\): circuit breaker: 100% /),
+      }),
+    ]);
+  });
+
+  it('of a whole sweep by the circuit breaker is written on each Node it held back', async () => {
+    const { kube, deps } = world();
+    for (const [i, node] of kube.nodes.entries()) kube.nodes[i] = { ...node, ready: false };
+
+    const result = await handleInput({ action: 'sweep' }, parseSweepInput, deps);
+
+    expect(result).toMatchObject({
+      status: 'swept',
+      sweep: { instances: [{ outcome: 'refused', refusedBy: 'circuit-breaker' }] },
+    });
+    expect(kube.attachments.map((a) => a.name)).toEqual(['csi-0aaa']);
+    expect(eventsOn(kube, 'Node', 'node-uid')).toEqual([
+      expect.objectContaining({
+        reason: 'RemediationRefused',
+        type: 'Warning',
+        note: expect.stringMatching(/^refused \(circuit-breaker\): circuit breaker: /),
       }),
     ]);
   });
