@@ -1,7 +1,9 @@
 // The package as a CDK user gets it: `npm pack`, installed offline from the tarball into a new
 // CDK app in a scratch folder, then used the way the README says: imported by name,
 // type-checked, synthesized. Also the CLI from the same install. Of this repository, only the
-// tarball and the consumer's own aws-cdk-lib and constructs are on the scratch app's path.
+// tarball and the consumer's own aws-cdk-lib and constructs are on the scratch app's path. Then
+// the Python package jsii-pacmak builds from it, in a new Python CDK app with aws-cdk-lib from
+// PyPI, held to the same essentials.
 import { createHash } from 'node:crypto';
 import {
   mkdirSync,
