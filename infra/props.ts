@@ -28,8 +28,8 @@ export interface FenceHungNodesProps {
    */
   readonly fenceAfter?: Duration;
   /**
-   * `stop` keeps the instance and its root volume for a post-mortem; `terminate` lets its group
-   * replace it. IAM grants only the action chosen.
+   * `FenceAction.STOP` keeps the instance and its root volume for a post-mortem;
+   * `FenceAction.TERMINATE` lets its group replace it. IAM grants only the action chosen.
    * @default FenceAction.STOP
    */
   readonly action?: FenceAction;

@@ -574,6 +574,25 @@ describe('the EbsVolumeRemediator stack', () => {
       });
     });
 
+    it('looks for hung nodes on no schedule when told not to (alarms and manual invokes only)', () => {
+      const stack = new Stack(new App(), 'Unscheduled');
+      new EbsVolumeRemediator(stack, 'Remediator', {
+        clusterName: 'prod',
+        fenceHungNodes: { scheduled: false },
+      });
+      const schedules = Template.fromStack(stack).findResources('AWS::Events::Rule', {
+        Properties: { ScheduleExpression: Match.anyValue() },
+      });
+
+      // The sweep's schedule only.
+      expect(
+        Object.values(schedules).map(
+          (r) =>
+            (r as { Properties: { ScheduleExpression: string } }).Properties.ScheduleExpression,
+        ),
+      ).toEqual(['rate(15 minutes)']);
+    });
+
     it('lets only the fence role stop instances, only the cluster’s, and tag them with the fence tag only', () => {
       const { template } = synth({ fenceHungNodes: 'true' });
 
