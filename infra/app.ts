@@ -15,7 +15,7 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { FenceAction, OnStopped } from './choices.ts';
+import { fenceActionNamed, type OnStopped, onStoppedNamed } from './choices.ts';
 import { EbsVolumeRemediator, type EbsVolumeRemediatorProps } from './ebs-volume-remediator.ts';
 
 /** Reads the construct's settings from CDK context (`-c name=value` or cdk.json). */
@@ -34,7 +34,7 @@ export function propsFromContext(app: App): EbsVolumeRemediatorProps {
   const remediateOrIgnore = (name: string): OnStopped | undefined => {
     const value = text(name);
     if (value === undefined) return undefined;
-    const choice = [OnStopped.REMEDIATE, OnStopped.IGNORE].find((c) => c.value === value);
+    const choice = onStoppedNamed(value);
     if (!choice) throw new Error(`-c ${name} must be remediate or ignore, not "${value}"`);
     return choice;
   };
@@ -131,7 +131,7 @@ function fenceFromContext(app: App, stack: Stack): Partial<EbsVolumeRemediatorPr
   if (context('fenceHungNodes') !== 'true') return {};
   const after = context('fenceAfterSeconds');
   const actionName = context('fenceAction');
-  const action = [FenceAction.STOP, FenceAction.TERMINATE].find((c) => c.value === actionName);
+  const action = actionName === undefined ? undefined : fenceActionNamed(actionName);
   if (actionName !== undefined && !action) {
     throw new Error(`-c fenceAction must be stop or terminate, not "${actionName}"`);
   }

@@ -51,3 +51,18 @@ export function onStoppedSetting(choice: OnStopped): OnStoppedSetting {
 export function fenceActionSetting(choice: FenceAction): FenceActionSetting {
   return choice.value as FenceActionSetting;
 }
+
+const onStoppedByValue = new Map([OnStopped.REMEDIATE, OnStopped.IGNORE].map((c) => [c.value, c]));
+const fenceActionByValue = new Map(
+  [FenceAction.STOP, FenceAction.TERMINATE].map((c) => [c.value, c]),
+);
+
+/** The choice whose setting is `value` (as the app's context gives it), if there is one. */
+export function onStoppedNamed(value: string): OnStopped | undefined {
+  return onStoppedByValue.get(value);
+}
+
+/** The fence action whose setting is `value`, if there is one. */
+export function fenceActionNamed(value: string): FenceAction | undefined {
+  return fenceActionByValue.get(value);
+}
