@@ -180,6 +180,13 @@ describe('sweep safety', () => {
     expect((await cluster.volume(first.volumes[0]?.volumeId ?? '')).attachedTo).toEqual([
       first.node.instanceId,
     ]);
+    // Where `kubectl describe node` shows why: one Warning, the real sweep's (a dry-run writes none).
+    const refusals = await cluster.core.listEventForAllNamespaces({
+      fieldSelector: `involvedObject.kind=Node,involvedObject.name=${first.node.nodeName},reason=RemediationRefused`,
+    });
+    expect(refusals.items.map((e) => [e.type, e.message])).toEqual([
+      ['Warning', expect.stringContaining("67% of the cluster's 3 Nodes look dead")],
+    ]);
   });
 
   it('lifts our out-of-service taint from a Node whose instance runs again when the running event was missed', async () => {
